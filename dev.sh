@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One entry point that sets up everything on a fresh Debian/Ubuntu machine, then runs a job.
+#   ./dev.sh demo    the main job (see README)
+#   ./dev.sh test    the test suite (what CI runs)
+#   ./dev.sh setup   only the set-up
+# Set-up is idempotent: system packages are installed only when missing (as root, or with
+# sudo), the virtual environment .venv is (re)installed only when pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(jackd2 libportaudio2 fluidsynth fluid-soundfont-gm)
+
+need_apt() {
+    command -v jackd >/dev/null && command -v fluidsynth >/dev/null \
+        && ldconfig -p | grep -q 'libportaudio\.so\.2' \
+        && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && return 1
+    return 0
+}
+
+setup_system() {
+    need_apt || return 0
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || { echo "dev.sh: need root (or sudo) to install ${APT_PACKAGES[*]}" >&2; exit 1; }
+        sudo=sudo
+    fi
+    echo "dev.sh: installing system packages: ${APT_PACKAGES[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+}
+
+setup_python() {
+    local python=${PYTHON:-python3}
+    local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    [ -f "$stamp" ] && return 0
+    echo "dev.sh: installing livegen and its Python dependencies into .venv" >&2
+    [ -x .venv/bin/python ] || "$python" -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+    # torch==2.13.0 comes from the [train] extra (a CPU wheel of it is on our machines)
+    .venv/bin/python -m pip install -q -e '.[train,test]' 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -c 'import livegen.cli, torch, onnxruntime, rtmidi, sounddevice, music21' \
+        || { echo "dev.sh: the Python install failed" >&2; exit 1; }
+    rm -f .venv/.installed-* && touch "$stamp"
+}
+
+job=${1:-demo}
+shift || true
+case "$job" in
+    setup) setup_system; setup_python ;;
+    test) setup_system; setup_python; exec .venv/bin/python -m pytest "$@" ;;
+    demo) setup_system; setup_python; exec .venv/bin/livegen devices "$@" ;;
+    *) echo "usage: ./dev.sh [demo|test|setup] [args...]" >&2; exit 2 ;;
+esac

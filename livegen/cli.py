@@ -1,0 +1,56 @@
+"""``livegen`` command line: global options, then one subcommand (see livegen.commands)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from livegen import __version__, config
+from livegen.commands import COMMANDS
+from livegen.errors import LivegenError
+
+log = logging.getLogger("livegen")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livegen",
+        description="Play live with neural music models from a DAW: an LSTM jam partner "
+                    "and a WaveNet synth on virtual MIDI ports.")
+    parser.add_argument("--version", action="version", version=f"livegen {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: ./config.toml, else the repository's config.toml)")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        dest="overrides", help="override one config value; may be repeated")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
+        (): parser.add_subparsers(dest="command", metavar="COMMAND", required=True)}
+    for words, module_name in COMMANDS:
+        module = importlib.import_module(module_name)
+        for depth in range(1, len(words)):  # intermediate words ("train" in "train lstm")
+            prefix = words[:depth]
+            if prefix not in groups:
+                group = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{' '.join(prefix)} ...")
+                groups[prefix] = group.add_subparsers(dest=f"command_{depth}", metavar="WHAT",
+                                                      required=True)
+        sub = groups[words[:-1]].add_parser(words[-1], help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="livegen: %(message)s", stream=sys.stderr)
+    try:
+        cfg = config.load(args.config, args.overrides)
+        return int(args._run(args, cfg) or 0)
+    except LivegenError as err:
+        print(f"livegen: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

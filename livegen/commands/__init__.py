@@ -1,0 +1,18 @@
+"""The CLI's subcommands.
+
+Each entry is ``(words, module)``: ``words`` is the command as typed
+(``("train", "lstm")`` is ``livegen train lstm``) and ``module`` defines
+
+- ``HELP: str`` — one line for ``--help``;
+- ``add_arguments(parser)`` — its options (argparse);
+- ``run(args, cfg) -> int`` — the exit status; ``cfg`` is the loaded
+  :class:`livegen.config.Config`.
+
+Command modules are imported to build the parser, so they must not import torch
+or a device library at module level: import inside ``run``.
+"""
+
+COMMANDS: list[tuple[tuple[str, ...], str]] = [
+    (("devices",), "livegen.commands.devices"),
+    (("config",), "livegen.commands.show_config"),
+]

@@ -1,0 +1,79 @@
+"""``livegen devices``: what MIDI, audio and ONNX Runtime can use here, and what is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livegen.errors import LivegenError
+
+HELP = "list MIDI backends and ports, audio host APIs and devices, ONNX Runtime providers"
+
+
+def add_arguments(parser) -> None:
+    pass
+
+
+def _midi(cfg, missing: list[str]) -> None:
+    from livegen.io import midi
+    print("MIDI (python-rtmidi)")
+    compiled = midi.compiled_backends()
+    print(f"  compiled in: {', '.join(compiled) or 'none'}")
+    for backend in compiled:
+        reason = midi.probe(backend)
+        if reason:
+            print(f"  {backend}: unusable: {reason}")
+            missing.append(f"MIDI {backend}: {reason}")
+            continue
+        ins, outs = midi.list_ports(backend)
+        print(f"  {backend}: works")
+        print(f"    ports to read from: {', '.join(ins) or 'none'}")
+        print(f"    ports to send to:   {', '.join(outs) or 'none'}")
+    try:
+        print(f"  midi.backend = {cfg.midi.backend!r} -> {midi.choose_backend(cfg.midi.backend)}")
+    except LivegenError as err:
+        print(f"  midi.backend = {cfg.midi.backend!r} -> none works")
+        missing.append(f"MIDI: no backend works for midi.backend = {cfg.midi.backend!r}")
+    print(f"  {midi.platform_hint()}")
+
+
+def _audio(cfg, missing: list[str]) -> None:
+    from livegen.io import audio
+    print("Audio (sounddevice / PortAudio)")
+    for api in audio.host_apis():
+        print(f"  {api['name']}: {', '.join(api['outputs']) or 'no output device'}")
+    try:
+        backend, index = audio.choose_device(cfg.audio)
+        print(f"  audio.backend = {cfg.audio.backend!r} -> {backend}, device #{index}")
+    except LivegenError as err:
+        print(f"  audio.backend = {cfg.audio.backend!r} -> none works")
+        missing.append(str(err).splitlines()[0])
+
+
+def _onnx(cfg, missing: list[str]) -> None:
+    from livegen.engine import ort
+    print("ONNX Runtime")
+    print(f"  providers offered: {', '.join(ort.available_providers())}")
+    try:
+        session = ort.open_session(Path(ort.__file__).with_name("probe.onnx"), cfg.models.provider)
+        print(f"  models.provider = {cfg.models.provider!r} -> a session runs on "
+              f"{session.get_providers()[0]}")
+    except LivegenError as err:
+        print(f"  models.provider = {cfg.models.provider!r} -> {err}")
+        missing.append(str(err))
+
+
+def run(args, cfg) -> int:
+    missing: list[str] = []
+    for part in (_midi, _audio, _onnx):
+        try:
+            part(cfg, missing)
+        except LivegenError as err:
+            missing.append(str(err))
+        print()
+    if missing:
+        print("Missing:")
+        for line in missing:
+            print(f"  - {line}")
+    else:
+        print("Everything livegen needs is here.")
+    return 0

@@ -1,0 +1,35 @@
+"""``livegen config``: the configuration in force, or the reference of every key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from livegen import config
+
+HELP = "print the configuration in force (after --config and --set), or --reference for every key"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--reference", action="store_true",
+                        help="print every key with its default, what is allowed and what it does")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def run(args, cfg: config.Config) -> int:
+    if args.reference:
+        for section, key, default, allowed, doc in config.describe():
+            print(f"{section}.{key} = {_toml_value(default)}  [{allowed}]  {doc}")
+        return 0
+    print(f"# from {cfg.source}")
+    for section in config.SECTIONS:
+        print(f"\n[{section}]")
+        for name, value in dataclasses.asdict(getattr(cfg, section)).items():
+            print(f"{name} = {_toml_value(value)}")
+    return 0

@@ -1,0 +1,229 @@
+"""Configuration: frozen dataclasses loaded from ``config.toml``.
+
+One dataclass per section. Each field's ``metadata`` says what it is
+(``doc``) and what is allowed (``choices`` or ``range``); :func:`load`
+checks every key against that and raises one :class:`ConfigError` that names
+each bad key, its value and what is allowed. A missing file or section falls
+back to the defaults written here (and documented in ``config.toml``).
+
+Relative paths in the ``models`` section are resolved against the directory of
+the config file they came from (the repository root for the defaults).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livegen.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config.toml"
+
+
+def _f(default: Any, doc: str, *, choices: tuple | None = None, range: tuple | None = None):
+    """A config field with its documentation and allowed values."""
+    return field(default=default, metadata={"doc": doc, "choices": choices, "range": range})
+
+
+MIDI_BACKENDS = ("auto", "jack", "alsa", "coremidi", "winmm")
+AUDIO_BACKENDS = ("auto", "jack", "alsa", "pulse", "oss", "coreaudio", "wasapi", "asio", "mme", "directsound")
+
+
+@dataclass(frozen=True)
+class MidiConfig:
+    backend: str = _f("auto", "MIDI API for the virtual ports; auto tries JACK, then ALSA, CoreMIDI, WinMM",
+                      choices=MIDI_BACKENDS)
+    in_port: str = _f("livegen:in", "the virtual input port the DAW sends to, as client:port")
+    out_port: str = _f("livegen-out:out", "the virtual output port livegen plays into, as client:port")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    enabled: bool = _f(True, "open an audio output stream at all")
+    backend: str = _f("auto", "audio host API; auto prefers JACK, then the system default",
+                      choices=AUDIO_BACKENDS)
+    device: str = _f("", "output device name (a substring is enough); empty = the host API's default")
+    sample_rate: int = _f(0, "stream rate in Hz; 0 = the device's own rate (JACK: the server's)",
+                          range=(0, 384000))
+    block_size: int = _f(0, "frames per callback; 0 = the backend chooses (JACK: the server period)",
+                         range=(0, 8192))
+
+
+@dataclass(frozen=True)
+class JamConfig:
+    tempo_bpm: float = _f(120.0, "tempo when no MIDI clock arrives", range=(20.0, 400.0))
+    beats_per_bar: int = _f(4, "beats in a bar; responses start on bar boundaries", range=(1, 32))
+    follow_clock: bool = _f(True, "follow the DAW's MIDI clock (0xF8) when one arrives")
+    temperature: float = _f(1.0, "LSTM sampling temperature", range=(0.05, 5.0))
+    top_p: float = _f(0.95, "LSTM nucleus sampling: keep the most likely tokens up to this mass",
+                      range=(0.01, 1.0))
+    seed: int = _f(0, "random seed for sampling; 0 = a fresh seed each run", range=(0, 2**63 - 1))
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    voices: int = _f(8, "polyphony limit of the WaveNet synth", range=(1, 64))
+    temperature: float = _f(0.8, "WaveNet sampling temperature; 0 = most likely sample",
+                            range=(0.0, 2.0))
+    engine: str = _f("auto", "decoder engine: the compiled kernel (c), ONNX Runtime (onnx), or auto",
+                     choices=("auto", "c", "onnx"))
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    lstm: str = _f("models/lstm/lstm.onnx", "the phrase model (ONNX), relative to the config file")
+    wavenet: str = _f("models/wavenet", "folder of the timbre model's ONNX files and presets")
+    provider: str = _f("auto", "ONNX Runtime provider: auto uses CUDA where present, else the CPU",
+                       choices=("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class Config:
+    midi: MidiConfig = field(default_factory=MidiConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    jam: JamConfig = field(default_factory=JamConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    base_dir: Path = REPO_ROOT  # where relative model paths are resolved
+    source: str = "defaults"  # the file this came from, for messages
+
+    def path(self, relative: str) -> Path:
+        """A path from the config, resolved against the config file's folder."""
+        p = Path(os.path.expanduser(relative))
+        return p if p.is_absolute() else self.base_dir / p
+
+
+SECTIONS: dict[str, type] = {"midi": MidiConfig, "audio": AudioConfig, "jam": JamConfig,
+            "synth": SynthConfig, "models": ModelsConfig}
+
+
+_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
+def _type_name(t: type) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[t]
+
+
+def _check_value(section: str, key: str, value: Any, f: dataclasses.Field) -> tuple[Any, str | None]:
+    """The value converted to the field's type, or an error message."""
+    name = f"{section}.{key}"
+    t = _TYPES[f.type]
+    ok = (isinstance(value, bool) if t is bool
+          else isinstance(value, int) and not isinstance(value, bool) if t is int
+          else isinstance(value, (int, float)) and not isinstance(value, bool) if t is float
+          else isinstance(value, str))
+    if not ok:
+        return None, f"{name} = {value!r}: must be {_type_name(t)}"
+    if t is float:
+        value = float(value)
+    choices, rng = f.metadata["choices"], f.metadata["range"]
+    if choices and value not in choices:
+        return None, f"{name} = {value!r}: must be one of {', '.join(map(repr, choices))}"
+    if rng and not (rng[0] <= value <= rng[1]):
+        return None, f"{name} = {value!r}: must be in range {rng[0]}..{rng[1]}"
+    if name in ("midi.in_port", "midi.out_port"):
+        client, sep, port = value.partition(":")
+        if not (sep and client and port):
+            return None, f"{name} = {value!r}: must be client:port, e.g. 'livegen:in'"
+    return value, None
+
+
+def _unknown(kind: str, name: str, allowed) -> str:
+    close = difflib.get_close_matches(name, list(allowed), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {name!r}{hint}; allowed: {', '.join(allowed)}"
+
+
+def from_dict(data: dict, *, base_dir: Path = REPO_ROOT, source: str = "defaults") -> Config:
+    """Build a Config from parsed TOML; every problem is reported in one ConfigError."""
+    errors: list[str] = []
+    sections: dict[str, Any] = {}
+    for section, values in data.items():
+        if section not in SECTIONS:
+            errors.append(_unknown("section", section, SECTIONS))
+            continue
+        if not isinstance(values, dict):
+            errors.append(f"[{section}] must be a table of keys, not {values!r}")
+            continue
+        cls = SECTIONS[section]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in fields:
+                errors.append(_unknown("key", f"{section}.{key}", [f"{section}.{k}" for k in fields]))
+                continue
+            checked, err = _check_value(section, key, value, fields[key])
+            if err:
+                errors.append(err)
+            else:
+                kwargs[key] = checked
+        sections[section] = cls(**kwargs)
+    if errors:
+        if len(errors) == 1:
+            raise ConfigError(f"{source}: {errors[0]}")
+        raise ConfigError(f"{source}: {len(errors)} problems:\n  " + "\n  ".join(errors))
+    return Config(**sections, base_dir=base_dir, source=source)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` -> (section, key, value); the value is read as TOML, else a string."""
+    name, sep, raw = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not (sep and dot and section and key):
+        raise ConfigError(f"--set {text!r}: must be section.key=value, e.g. --set jam.tempo_bpm=96")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return section, key, value
+
+
+def load(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> Config:
+    """Load config from ``path`` (None: ./config.toml if present, else the repo's, else defaults).
+
+    An explicitly named file must exist; the implicit ones may be absent.
+    """
+    if path is None:
+        candidates = [Path.cwd() / "config.toml", DEFAULT_CONFIG]
+        path = next((p for p in candidates if p.is_file()), None)
+    data: dict = {}
+    base_dir, source = REPO_ROOT, "defaults"
+    if path is not None:
+        p = Path(path)
+        try:
+            with open(p, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as err:
+            raise ConfigError(f"config file {str(p)!r} does not exist") from err
+        except IsADirectoryError as err:
+            raise ConfigError(f"config file {str(p)!r} is a directory, not a TOML file") from err
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{p}: not valid TOML: {err}") from err
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{p}: not valid TOML: not UTF-8 text") from err
+        base_dir, source = p.resolve().parent, str(p)
+    for text in overrides:
+        section, key, value = parse_override(text)
+        data.setdefault(section, {})
+        if isinstance(data[section], dict):
+            data[section][key] = value
+    return from_dict(data, base_dir=base_dir, source=source)
+
+
+def describe() -> list[tuple[str, str, Any, str, str]]:
+    """(section, key, default, allowed, doc) for every key: the config reference."""
+    rows = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            allowed = (" | ".join(m["choices"]) if m["choices"]
+                       else f"{m['range'][0]}..{m['range'][1]}" if m["range"] else _type_name(_TYPES[f.type]))
+            rows.append((section, f.name, f.default, allowed, m["doc"]))
+    return rows

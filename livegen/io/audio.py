@@ -1,0 +1,142 @@
+"""Audio output through sounddevice (PortAudio): the only module that touches it.
+
+The stream's callback copies frames from an :class:`~livegen.core.ring.AudioRing`
+and counts; it allocates nothing, takes no lock, calls no model and logs
+nothing. The render thread fills the ring.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from livegen.core.ring import AudioRing
+from livegen.errors import DeviceError
+from livegen.io.quiet import captured_stderr
+
+log = logging.getLogger("livegen.audio")
+
+# config name -> PortAudio host API name
+HOST_APIS = {
+    "jack": "JACK Audio Connection Kit",
+    "alsa": "ALSA",
+    "pulse": "PulseAudio",
+    "oss": "OSS",
+    "coreaudio": "Core Audio",
+    "wasapi": "Windows WASAPI",
+    "asio": "ASIO",
+    "mme": "MME",
+    "directsound": "Windows DirectSound",
+}
+
+
+def _sd():
+    with captured_stderr() as noise:
+        try:
+            import sounddevice
+        except OSError as err:
+            raise DeviceError(f"PortAudio is not installed ({err}); Debian: apt-get install "
+                              "libportaudio2") from err
+    log.debug("import sounddevice: %s", "".join(noise).strip())
+    return sounddevice
+
+
+def rescan():
+    """Re-initialise PortAudio, so that a JACK server started after import is seen."""
+    sd = _sd()
+    with captured_stderr():
+        sd._terminate()
+        sd._initialize()
+    return sd
+
+
+def release() -> None:
+    """Let go of PortAudio (and so of its JACK client) before a JACK server it uses stops.
+
+    PortAudio aborts the process if its JACK server vanished before it terminates.
+    """
+    import sys
+    sd = sys.modules.get("sounddevice")
+    if sd is not None:
+        with captured_stderr():
+            sd._terminate()
+
+
+def host_apis() -> list[dict]:
+    """PortAudio's host APIs, each with the names of its output devices."""
+    sd = rescan()
+    devices = sd.query_devices()
+    result = []
+    for api in sd.query_hostapis():
+        outs = [devices[i]["name"] for i in api["devices"] if devices[i]["max_output_channels"] > 0]
+        result.append({"name": api["name"], "outputs": outs})
+    return result
+
+
+def choose_device(audio_cfg) -> tuple[str, int]:
+    """(host API config name, device index) for the config; DeviceError says what exists."""
+    sd = rescan()
+    apis = sd.query_hostapis()
+    devices = sd.query_devices()
+    wanted = [k for k in HOST_APIS if k != "pulse"] if audio_cfg.backend == "auto" else [audio_cfg.backend]
+    seen = []
+    for key in wanted:
+        for api in apis:
+            if api["name"] != HOST_APIS[key]:
+                continue
+            outs = [i for i in api["devices"] if devices[i]["max_output_channels"] > 0]
+            seen.append(f"{key}: {', '.join(devices[i]['name'] for i in outs) or 'no output device'}")
+            if audio_cfg.device:
+                outs = [i for i in outs if audio_cfg.device.lower() in devices[i]["name"].lower()]
+            elif api["default_output_device"] in outs:
+                outs = [api["default_output_device"]]
+            if outs:
+                return key, outs[0]
+    hint = ("" if seen else f" (PortAudio has none of: {', '.join(wanted)})")
+    jack = "; is a JACK server running? (start one, e.g. jackd -d dummy)" if "jack" in wanted else ""
+    want = f"audio device {audio_cfg.device!r}" if audio_cfg.device else "audio output device"
+    raise DeviceError(f"no {want} for audio.backend = {audio_cfg.backend!r}{hint}{jack}"
+                      + ("\n  found " + "\n  found ".join(seen) if seen else ""))
+
+
+class AudioOutput:
+    """An output stream fed from a ring buffer. ``underruns`` counts callbacks that found too little."""
+
+    def __init__(self, audio_cfg, ring: AudioRing):
+        sd = _sd()
+        self.ring = ring
+        self.backend, self.device = choose_device(audio_cfg)
+        info = sd.query_devices(self.device)
+        self.sample_rate = audio_cfg.sample_rate or int(info["default_samplerate"])
+        self.callbacks = 0
+        self.frames = 0
+        self.underruns = 0
+        self.xruns = 0  # PortAudio's own output-underflow flags
+        with captured_stderr() as noise:
+            try:
+                self.stream = sd.OutputStream(
+                    samplerate=self.sample_rate, blocksize=audio_cfg.block_size, device=self.device,
+                    channels=ring.buf.shape[1], dtype="float32", callback=self._callback)
+            except sd.PortAudioError as err:
+                raise DeviceError(f"cannot open audio output {info['name']!r} at {self.sample_rate} Hz "
+                                  f"on {self.backend}: {err}") from err
+        log.debug("open audio: %s", "".join(noise).strip())
+
+    def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio's thread
+        if self.ring.read_into(outdata) < frames:
+            self.underruns += 1
+        if status.output_underflow:
+            self.xruns += 1
+        self.callbacks += 1
+        self.frames += frames
+
+    @property
+    def latency(self) -> float:
+        """The stream's output latency in seconds, as PortAudio reports it."""
+        return float(self.stream.latency)
+
+    def start(self) -> None:
+        self.stream.start()
+
+    def close(self) -> None:
+        self.stream.stop()
+        self.stream.close()

@@ -1,0 +1,75 @@
+"""Start and stop a private JACK server with the dummy driver.
+
+Used by the test fixture and by ``livegen demo`` on a machine with no audio
+set-up. The server gets its own name, so it never collides with a user's
+server or another test run; clients reach it through ``JACK_DEFAULT_SERVER``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from livegen.errors import DeviceError
+
+
+@dataclass
+class JackServer:
+    name: str
+    rate: int
+    period: int
+    process: subprocess.Popen
+    log_path: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def env(self) -> dict[str, str]:
+        """Environment for a child process that should use this server."""
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in ("jackd", "jack_wait") if shutil.which(tool) is None]
+
+
+def start(name: str, rate: int = 16000, period: int = 256, log_path: str | None = None,
+          timeout: float = 10.0) -> JackServer:
+    """Start ``jackd -n name -d dummy`` and wait until clients can connect."""
+    missing = missing_tools()
+    if missing:
+        raise DeviceError(f"cannot start a JACK server: {', '.join(missing)} not found "
+                          "(Debian: apt-get install jackd2)")
+    log_path = log_path or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"livegen-jackd-{name}.log")
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+    errors = []
+    for realtime in (["-R"], ["-r"]):  # real-time first; without it where not permitted
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(["jackd", "-n", name, *realtime, "-d", "dummy", "-r", str(rate),
+                                     "-p", str(period)], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready = subprocess.run(["jack_wait", "-c"], env=env, capture_output=True, text=True)
+            if ready.stdout.strip() == "running":
+                return JackServer(name, rate, period, proc, log_path)
+            time.sleep(0.1)
+        server = JackServer(name, rate, period, proc, log_path)
+        server.stop()
+        with open(log_path, errors="replace") as log:
+            errors.append(f"jackd {' '.join(realtime)}: " + log.read().strip()[-300:])
+    raise DeviceError(f"JACK server {name!r} did not start:\n" + "\n".join(errors))

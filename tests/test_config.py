@@ -1,0 +1,126 @@
+"""config.toml loading: defaults, overrides, and one clear error per kind of mistake."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from livegen import cli, config
+from livegen.config import Config, ConfigError
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_repository_config_documents_the_defaults():
+    cfg = config.load(config.DEFAULT_CONFIG)
+    for section in config.SECTIONS:
+        assert getattr(cfg, section) == getattr(Config(), section), section
+    text = config.DEFAULT_CONFIG.read_text()
+    for section, key, *_ in config.describe():  # every key is written (and so documented) there
+        assert f"\n{key} = " in text, f"{section}.{key} missing from config.toml"
+
+
+def test_missing_section_and_missing_implicit_file_fall_back_to_defaults(tmp_path, monkeypatch):
+    cfg = config.load(write(tmp_path, "[jam]\ntempo_bpm = 90\n"))
+    assert cfg.jam.tempo_bpm == 90.0 and cfg.jam.beats_per_bar == 4
+    assert cfg.midi == config.MidiConfig() and cfg.synth == config.SynthConfig()
+    monkeypatch.chdir(tmp_path / "..")
+    monkeypatch.setattr(config, "DEFAULT_CONFIG", tmp_path / "absent.toml")
+    assert config.load() == Config()
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().jam.tempo_bpm = 10
+
+
+def test_int_is_accepted_for_a_float_key():
+    assert config.from_dict({"jam": {"tempo_bpm": 100}}).jam.tempo_bpm == 100.0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[jam]\ntempo = 90\n", "unknown key 'jam.tempo' (did you mean 'jam.tempo_bpm'?)"),
+    ("[jazz]\ntempo_bpm = 90\n", "unknown section 'jazz'"),
+    ("[jam]\ntempo_bpm = \"fast\"\n", "jam.tempo_bpm = 'fast': must be a number"),
+    ("[synth]\nvoices = 4.5\n", "synth.voices = 4.5: must be an integer"),
+    ("[synth]\nvoices = true\n", "synth.voices = True: must be an integer"),
+    ("[audio]\nenabled = 1\n", "audio.enabled = 1: must be true or false"),
+    ("[synth]\nvoices = 0\n", "synth.voices = 0: must be in range 1..64"),
+    ("[jam]\ntempo_bpm = 1000.0\n", "jam.tempo_bpm = 1000.0: must be in range 20.0..400.0"),
+    ("[midi]\nbackend = \"oss\"\n", "midi.backend = 'oss': must be one of 'auto', 'jack'"),
+    ("[midi]\nin_port = \"livegen\"\n", "midi.in_port = 'livegen': must be client:port"),
+    ("jam = 3\n", "[jam] must be a table"),
+    ("[jam\n", "not valid TOML"),
+])
+def test_each_mistake_names_the_key_value_and_what_is_allowed(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert expected in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_all_mistakes_are_reported_together(tmp_path):
+    with pytest.raises(ConfigError, match="2 problems") as info:
+        config.load(write(tmp_path, "[synth]\nvoices = 0\ntemperature = -1.0\n"))
+    assert "synth.voices" in str(info.value) and "synth.temperature" in str(info.value)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_set_overrides_parse_toml_values_else_strings(tmp_path):
+    cfg = config.load(write(tmp_path, "[jam]\ntempo_bpm = 90\n"),
+                      ["jam.tempo_bpm=100", "midi.backend=jack", "audio.enabled=false",
+                       'audio.device="system"'])
+    assert cfg.jam.tempo_bpm == 100.0 and cfg.midi.backend == "jack"
+    assert cfg.audio.enabled is False and cfg.audio.device == "system"
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("jam.tempo_bpm", "must be section.key=value"),
+    ("tempo_bpm=3", "must be section.key=value"),
+    ("jam.tempo_bpm=3", "jam.tempo_bpm = 3.0: must be in range"),
+    ("jam.nope=3", "unknown key 'jam.nope'"),
+])
+def test_bad_overrides(override, expected):
+    with pytest.raises(ConfigError, match=expected.replace(".", r"\.")):
+        config.load(None, [override])
+
+
+def test_relative_model_paths_resolve_against_the_config_file(tmp_path):
+    cfg = config.load(write(tmp_path, '[models]\nlstm = "m/l.onnx"\n'))
+    assert cfg.path(cfg.models.lstm) == tmp_path / "m" / "l.onnx"
+
+
+def test_cli_prints_one_line_and_no_traceback(tmp_path, capsys):
+    path = write(tmp_path, "[synth]\nvoices = 100\n")
+    assert cli.main(["--config", str(path), "config"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("livegen: error: ") and "synth.voices = 100" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_in_a_real_process_reports_bad_set_cleanly():
+    proc = subprocess.run([sys.executable, "-m", "livegen", "--set", "synth.engine=gpu", "config"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "synth.engine = 'gpu': must be one of 'auto', 'c', 'onnx'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_command_shows_what_is_in_force(capsys):
+    assert cli.main(["--set", "jam.tempo_bpm=96", "config"]) == 0
+    out = capsys.readouterr().out
+    assert "[jam]\ntempo_bpm = 96.0" in out
+    assert cli.main(["config", "--reference"]) == 0
+    assert "synth.voices = 8  [1..64]" in capsys.readouterr().out

@@ -1,0 +1,104 @@
+"""Real virtual MIDI ports and a real audio callback on a private JACK server."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from livegen.config import AudioConfig, MidiConfig
+from livegen.core.ring import AudioRing
+from livegen.errors import DeviceError
+from livegen.io import audio, midi
+from tests.conftest import JACK_RATE, jack_tool
+
+pytestmark = pytest.mark.jack
+
+
+def _drain(port, count, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    got = []
+    while len(got) < count and time.monotonic() < deadline:
+        while port.queue:
+            got.append(port.queue.popleft())
+        time.sleep(0.002)
+    return got
+
+
+def test_virtual_ports_connected_by_jack_carry_notes(jack_server):
+    cfg = MidiConfig(backend="jack", in_port="lgtest:in", out_port="lgtest-out:out")
+    backend, inp, out = midi.open_ports(cfg)
+    try:
+        assert backend == "jack"
+        ports = subprocess.run([jack_tool("jack_lsp")], capture_output=True, text=True).stdout.split()
+        assert "lgtest:in" in ports and "lgtest-out:out" in ports
+        subprocess.run([jack_tool("jack_connect"), "lgtest-out:out", "lgtest:in"], check=True)
+        sent = [bytes([0x90, 60 + i, 100]) for i in range(5)] + [bytes([0x80, 60 + i, 0]) for i in range(5)]
+        t0 = time.monotonic_ns()
+        for message in sent:
+            out.send(message)
+        got = _drain(inp, len(sent))
+        assert [m for _, m in got] == sent
+        assert all(t >= t0 for t, _ in got)
+        assert inp.dropped == 0
+    finally:
+        inp.close()
+        out.close()
+
+
+def test_input_queue_is_bounded_and_counts_drops(jack_server):
+    inp = midi.VirtualInput("jack", "lgbound:in", maxlen=3)
+    out = midi.VirtualOutput("jack", "lgbound-out:out")
+    try:
+        subprocess.run([jack_tool("jack_connect"), "lgbound-out:out", "lgbound:in"], check=True)
+        for i in range(10):
+            out.send([0x90, 40 + i, 1])
+        deadline = time.monotonic() + 3
+        while inp.dropped < 7 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(inp.queue) == 3 and inp.dropped == 7
+        assert [m[1] for _, m in inp.queue] == [40, 41, 42]
+    finally:
+        inp.close()
+        out.close()
+
+
+def test_same_client_name_on_jack_is_refused_with_the_keys_named(jack_server):
+    cfg = MidiConfig(backend="jack", in_port="same:in", out_port="same:out")
+    with pytest.raises(DeviceError, match="midi.in_port 'same:in' and midi.out_port 'same:out'"):
+        midi.open_ports(cfg)
+
+
+def test_audio_callback_runs_at_the_server_rate(jack_server):
+    ring = AudioRing(JACK_RATE * 4)
+    t = np.arange(JACK_RATE * 3) / JACK_RATE
+    ring.write((0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None])
+    out = audio.AudioOutput(AudioConfig(backend="jack"), ring)
+    try:
+        assert out.backend == "jack"
+        assert out.stream.samplerate == JACK_RATE
+        out.start()
+        time.sleep(0.3)  # let the stream settle
+        f0, t0 = out.frames, time.monotonic()
+        time.sleep(1.5)
+        f1, t1 = out.frames, time.monotonic()
+    finally:
+        out.close()
+    rate = (f1 - f0) / (t1 - t0)
+    assert abs(rate - JACK_RATE) / JACK_RATE < 0.1, rate
+    assert out.callbacks > 10
+    assert out.underruns == 0  # 3 s of audio was ready, 1.8 s was played
+
+
+def test_audio_underrun_is_counted_and_silent(jack_server):
+    ring = AudioRing(1024)
+    ring.write(np.ones((100, 1), np.float32))
+    out = audio.AudioOutput(AudioConfig(backend="jack"), ring)
+    try:
+        out.start()
+        time.sleep(0.5)
+    finally:
+        out.close()
+    assert out.underruns >= 1 and ring.available() == 0
