@@ -15,4 +15,5 @@ or a device library at module level: import inside ``run``.
 COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("devices",), "livegen.commands.devices"),
     (("config",), "livegen.commands.show_config"),
+    (("train", "lstm"), "livegen.train.lstm.cli_train"),
 ]

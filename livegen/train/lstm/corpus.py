@@ -1,0 +1,214 @@
+"""Notes of real music for the phrase model: the music21 corpus and MIDI folders.
+
+A *piece* is one score (an abc or kern file may hold many). Its notes are four
+parallel arrays in beats (a beat is a quarter note, as in MIDI's ticks per
+beat): ``start``, ``end`` (float64), ``pitch``, ``velocity`` (int16). Pieces are
+parsed once and cached as one ``.npz`` under the cache directory; the
+vocabulary is applied later, so changing it does not mean reparsing.
+
+music21 is imported inside functions only: importing it costs seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livegen.errors import DataError
+
+#: Bump when the extraction changes, so old caches are rebuilt, not reused.
+CACHE_VERSION = 1
+#: Corpus file kinds that hold notes (rntxt files are harmonic analyses).
+CORPUS_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".abc")
+#: Velocity given to notes whose score carries no dynamics.
+DEFAULT_VELOCITY = 80
+
+
+@dataclass
+class PieceNotes:
+    """Notes of one piece, in beats; arrays share one length."""
+
+    name: str
+    start: np.ndarray  # (N,) float64 beats
+    end: np.ndarray  # (N,) float64 beats
+    pitch: np.ndarray  # (N,) int16 MIDI pitch 0..127
+    velocity: np.ndarray  # (N,) int16 1..127
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/livegen`` or ``~/.cache/livegen``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "livegen"
+
+
+def is_held_out(name: str, held_out_percent: int = 10) -> bool:
+    """Fixed split by piece: a stable hash of the piece's name, never random."""
+    return zlib.crc32(name.encode("utf-8")) % 100 < held_out_percent
+
+
+# -- music21 -----------------------------------------------------------------
+
+
+def corpus_paths() -> list[Path]:
+    """Files of the music21 core corpus that hold notes, sorted."""
+    from music21 import corpus
+
+    return sorted(p for p in corpus.getCorePaths() if p.suffix in CORPUS_SUFFIXES)
+
+
+def _score_notes(score, name: str) -> PieceNotes:
+    """Flatten every part of a music21 score into notes (ties joined)."""
+    starts, ends, pitches, vels = [], [], [], []
+    for note in score.stripTies().flatten().notes:
+        ql = float(note.duration.quarterLength)
+        if ql <= 0:  # grace notes have no duration of their own
+            continue
+        t = float(note.offset)  # offset in the flattened score, in beats
+        v = note.volume.velocity
+        v = DEFAULT_VELOCITY if v is None else int(min(127, max(1, v)))
+        for p in note.pitches:
+            midi = int(round(p.ps))
+            if 0 <= midi <= 127:
+                starts.append(t)
+                ends.append(t + ql)
+                pitches.append(midi)
+                vels.append(v)
+    order = np.lexsort((np.asarray(pitches), np.asarray(starts)))
+    return PieceNotes(
+        name,
+        np.asarray(starts, np.float64)[order],
+        np.asarray(ends, np.float64)[order],
+        np.asarray(pitches, np.int16)[order],
+        np.asarray(vels, np.int16)[order],
+    )
+
+
+def parse_corpus_file(path: Path, root: Path) -> list[PieceNotes]:
+    """All pieces in one corpus file (an Opus gives one piece per score)."""
+    from music21 import corpus
+
+    obj = corpus.parse(str(path))
+    rel = path.relative_to(root).as_posix()
+    scores = list(obj.scores) if type(obj).__name__ == "Opus" else [obj]
+    return [_score_notes(s, f"music21:{rel}#{i}") for i, s in enumerate(scores)]
+
+
+def build_music21(limit: int | None = None, log=sys.stderr) -> list[PieceNotes]:
+    """Parse the music21 corpus (the first ``limit`` files if given)."""
+    import warnings
+
+    from music21 import corpus
+
+    paths = corpus_paths()[:limit]
+    root = Path(corpus.__file__).parent
+    pieces: list[PieceNotes] = []
+    failed = 0
+    t0 = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, path in enumerate(paths):
+            try:
+                pieces.extend(p for p in parse_corpus_file(path, root) if len(p.pitch))
+            except Exception as err:  # music21 raises many kinds; one bad file must not stop the build
+                failed += 1
+                print(f"skipped {path.name}: {type(err).__name__}: {err}"[:200], file=log)
+            if (i + 1) % 100 == 0:
+                print(f"music21 corpus: {i + 1}/{len(paths)} files, {len(pieces)} pieces, "
+                      f"{time.monotonic() - t0:.0f} s", file=log, flush=True)
+    print(f"music21 corpus: {len(pieces)} pieces from {len(paths)} files, {failed} files failed",
+          file=log, flush=True)
+    return pieces
+
+
+# -- MIDI folders --------------------------------------------------------------
+
+
+def build_midi_dir(midi_dir: Path, log=sys.stderr) -> list[PieceNotes]:
+    """Every ``.mid``/``.midi`` file under ``midi_dir``; unreadable files are reported and skipped."""
+    from livegen.io.midifile import read_notes
+
+    midi_dir = Path(midi_dir)
+    if not midi_dir.is_dir():
+        raise DataError(f"--midi-dir {midi_dir}: not a directory")
+    paths = sorted(p for p in midi_dir.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
+    if not paths:
+        raise DataError(f"--midi-dir {midi_dir}: no .mid or .midi files found")
+    pieces = []
+    for path in paths:
+        try:
+            notes, _stats = read_notes(path)
+        except DataError as err:
+            print(f"skipped: {err}", file=log)
+            continue
+        if not notes:
+            continue
+        pieces.append(PieceNotes(
+            f"midi:{path.relative_to(midi_dir).as_posix()}",
+            np.array([n.start for n in notes], np.float64),
+            np.array([n.end for n in notes], np.float64),
+            np.array([n.pitch for n in notes], np.int16),
+            np.array([n.velocity for n in notes], np.int16),
+        ))
+    if not pieces:
+        raise DataError(f"--midi-dir {midi_dir}: none of {len(paths)} MIDI files held notes")
+    return pieces
+
+
+# -- cache ---------------------------------------------------------------------
+
+
+def save_pieces(path: Path, pieces: list[PieceNotes]) -> None:
+    """Write pieces as one npz (atomically: a half-written cache is never read)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lengths = np.array([len(p.pitch) for p in pieces], np.int64)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        names=np.array(json.dumps([p.name for p in pieces])),
+        lengths=lengths,
+        start=np.concatenate([p.start for p in pieces]) if pieces else np.zeros(0),
+        end=np.concatenate([p.end for p in pieces]) if pieces else np.zeros(0),
+        pitch=np.concatenate([p.pitch for p in pieces]) if pieces else np.zeros(0, np.int16),
+        velocity=np.concatenate([p.velocity for p in pieces]) if pieces else np.zeros(0, np.int16),
+    )
+    os.replace(tmp, path)
+
+
+def load_pieces(path: Path) -> list[PieceNotes]:
+    try:
+        with np.load(path) as z:
+            names = json.loads(str(z["names"]))
+            bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
+            arrays = {k: z[k] for k in ("start", "end", "pitch", "velocity")}
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path}: not a livegen note cache ({err}); delete it to rebuild") from err
+    return [
+        PieceNotes(name, *(arrays[k][a:b] for k in ("start", "end", "pitch", "velocity")))
+        for name, a, b in zip(names, bounds[:-1], bounds[1:])
+    ]
+
+
+def music21_pieces(cache_dir: Path | None = None, limit: int | None = None, log=sys.stderr) -> list[PieceNotes]:
+    """The music21 corpus's pieces, from the cache if built before."""
+    import music21
+
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    tag = f"music21-{music21.__version__}-v{CACHE_VERSION}" + (f"-first{limit}" if limit else "")
+    path = cache_dir / "lstm-data" / f"{tag}.npz"
+    if path.exists():
+        return load_pieces(path)
+    pieces = build_music21(limit, log=log)
+    save_pieces(path, pieces)
+    print(f"cached {len(pieces)} pieces in {path}", file=log)
+    return pieces
+
+
+if __name__ == "__main__":  # python -m livegen.train.lstm.corpus [CACHE_DIR]: build the cache
+    music21_pieces(Path(sys.argv[1]) if len(sys.argv) > 1 else None)

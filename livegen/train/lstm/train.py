@@ -1,0 +1,179 @@
+"""The training loop: random transposed windows, Adam, periodic held-out NLL.
+
+Files in the output directory:
+
+- ``model.pt``: the weights with the best held-out NLL so far, with their dims,
+  vocabulary, config and history (small: no optimizer state). This is what is
+  shipped and loaded.
+- ``train_state.pt``: the latest weights, optimizer, step, RNG state and
+  history, written every ``checkpoint_every`` steps; ``--resume`` continues
+  from it.
+- ``curves.png`` and ``history.json``: training and held-out NLL per token.
+
+Called from the ``train lstm`` command (``cli_train``), never by the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from livegen.errors import ModelFileError
+from livegen.train.lstm.dataset import TokenData, fixed_windows, random_batch
+from livegen.train.lstm.model import PhraseLSTM, load_checkpoint, read_checkpoint, save_checkpoint
+from livegen.train.lstm.settings import TrainConfig
+
+
+def nll_per_token(model: PhraseLSTM, windows: np.ndarray, batch: int = 32) -> float:
+    """Mean NLL (nats) of tokens 1.. of each window given the ones before it."""
+    if len(windows) == 0:
+        raise ValueError("no held-out windows to score")
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(windows), batch):
+            x = torch.from_numpy(windows[i:i + batch])
+            logits, _ = model(x[:, :-1])
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
+                                               reduction="sum")
+            total += float(loss)
+            count += x[:, 1:].numel()
+    return total / count
+
+
+def _lr(cfg: TrainConfig, step: int, elapsed: float) -> float:
+    progress = step / max(1, cfg.steps)
+    if cfg.max_minutes > 0:
+        progress = max(progress, elapsed / (cfg.max_minutes * 60))
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup))
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def plot_curves(history: dict, path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if history["train"]:
+        s, v = zip(*history["train"])
+        ax.plot(s, v, label="train (transposed windows)", lw=1)
+    if history["held_out"]:
+        s, v = zip(*history["held_out"])
+        ax.plot(s, v, "o-", label="held-out", ms=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL per token (nats)")
+    ax.set_title(title or "livegen phrase LSTM")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = False,
+          data_info: dict | None = None, log=sys.stderr, progress: bool = True) -> dict:
+    """Train (or resume) into ``out_dir``; returns the history."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(cfg.threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path, best_path = out_dir / "train_state.pt", out_dir / "model.pt"
+    held = fixed_windows(data.held_out.tokens, cfg.length, cfg.eval_windows)
+    if len(held) == 0:
+        raise ValueError(f"held-out split has {len(data.held_out.tokens)} tokens, fewer than one window "
+                         f"of {cfg.length + 1}; use more data or a shorter --length")
+
+    torch.manual_seed(cfg.seed)
+    model = PhraseLSTM(cfg.dims)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    history: dict = {"train": [], "held_out": [], "best": None}
+    step, elapsed = 0, 0.0
+    if resume and state_path.exists():
+        blob = read_checkpoint(state_path)
+        if blob["dims"] != asdict(cfg.dims):
+            raise ModelFileError(f"{state_path}: dims {blob['dims']} differ from the requested {asdict(cfg.dims)}")
+        model.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        rng.bit_generator.state = blob["rng"]
+        torch.set_rng_state(blob["torch_rng"])
+        history, step, elapsed = blob["history"], blob["step"], blob["elapsed"]
+        print(f"resumed from {state_path} at step {step}", file=log, flush=True)
+
+    def checkpoint(path: Path, full: bool) -> None:
+        extra = {"step": step, "elapsed": elapsed, "history": history, "data": data_info or {}}
+        if full:
+            extra.update(optimizer=opt.state_dict(), rng=rng.bit_generator.state, torch_rng=torch.get_rng_state())
+        save_checkpoint(path, model, config=cfg.to_dict(), extra=extra)
+
+    def evaluate() -> None:
+        nll = nll_per_token(model, held)
+        history["held_out"].append((step, nll))
+        if history["best"] is None or nll < history["best"][1]:
+            history["best"] = (step, nll)
+            checkpoint(best_path, full=False)
+        (out_dir / "history.json").write_text(json.dumps(history))
+        plot_curves(history, out_dir / "curves.png",
+                    f"PhraseLSTM {cfg.dims.layers}x{cfg.dims.hidden}, best held-out {history['best'][1]:.3f}")
+        bar.write(f"step {step}: held-out NLL {nll:.4f} (ppl {math.exp(nll):.2f}), lr {lr:.2e}, "
+                  f"{elapsed / 60:.1f} min")
+        model.train()
+
+    budget = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, file=log, mininterval=5,
+               dynamic_ncols=True, desc="train lstm")
+    model.train()
+    running, n_running = 0.0, 0
+    lr = _lr(cfg, step, elapsed)
+    if step == 0:
+        evaluate()
+    t_last = time.monotonic()
+    while step < cfg.steps and elapsed < budget:
+        lr = _lr(cfg, step, elapsed)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = torch.from_numpy(random_batch(data.train.tokens, cfg.batch, cfg.length, rng, cfg.transpose))
+        logits, _ = model(x[:, :-1])  # (B, T, V)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        step += 1
+        now = time.monotonic()
+        elapsed += now - t_last
+        t_last = now
+        running += loss.item()
+        n_running += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lr:.1e}", refresh=False)
+        if step % 50 == 0:
+            history["train"].append((step, running / n_running))
+            running, n_running = 0.0, 0
+        done = step >= cfg.steps or elapsed >= budget
+        if step % cfg.eval_every == 0 or done:
+            evaluate()
+        if step % cfg.checkpoint_every == 0 or done:
+            checkpoint(state_path, full=True)
+    bar.close()
+    print(f"done at step {step} after {elapsed / 60:.1f} min; best held-out NLL {history['best'][1]:.4f} "
+          f"at step {history['best'][0]}; weights in {best_path}", file=log, flush=True)
+    return history
+
+
+def load_model(path: Path) -> tuple[PhraseLSTM, dict]:
+    return load_checkpoint(path)
