@@ -1,0 +1,71 @@
+"""Open-note bookkeeping: so that every note livegen starts is also ended.
+
+:class:`OpenNotes` counts the note-ons sent per (channel, pitch) and when each
+started. Whatever happens (stop, panic, an interrupted response, a note held
+too long), :meth:`OpenNotes.closing_messages` gives the note-offs that end
+every open note, plus All Notes Off on each channel that was used.
+
+Owned by the thread that sends to one output (the MIDI sender, the synth).
+"""
+
+from __future__ import annotations
+
+ALL_NOTES_OFF = 123
+
+
+def note_on_off(msg: bytes) -> tuple[str, int, int] | None:
+    """('on' | 'off', channel, pitch) for a note message, else None (note-on at velocity 0 is off)."""
+    if len(msg) < 3:
+        return None
+    kind = msg[0] & 0xF0
+    if kind == 0x90 and msg[2] > 0:
+        return "on", msg[0] & 0x0F, msg[1]
+    if kind == 0x80 or kind == 0x90:
+        return "off", msg[0] & 0x0F, msg[1]
+    return None
+
+
+class OpenNotes:
+    def __init__(self) -> None:
+        self._open: dict[tuple[int, int], list[int]] = {}  # (channel, pitch) -> start times (ns)
+        self._channels: set[int] = set()
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._open.values())
+
+    def track(self, msg: bytes, now_ns: int = 0) -> None:
+        """Record a message that was sent."""
+        note = note_on_off(msg)
+        if note is None:
+            return
+        kind, channel, pitch = note
+        key = (channel, pitch)
+        if kind == "on":
+            self._open.setdefault(key, []).append(now_ns)
+            self._channels.add(channel)
+        elif key in self._open:
+            # MIDI has no note identity: an off ends the oldest note of that pitch
+            starts = self._open[key]
+            starts.pop(0)
+            if not starts:
+                del self._open[key]
+
+    def is_open(self, channel: int, pitch: int) -> bool:
+        return (channel, pitch) in self._open
+
+    def held_longer_than(self, max_ns: int, now_ns: int) -> list[bytes]:
+        """Note-offs for notes held longer than ``max_ns`` (send them, then ``track`` them)."""
+        return [bytes((0x80 | ch, pitch, 0)) for (ch, pitch), starts in self._open.items()
+                if now_ns - starts[0] > max_ns]
+
+    def closing_messages(self) -> list[bytes]:
+        """Note-offs for every open note (once per note-on), then All Notes Off per used channel.
+
+        Clears the record: after sending these, nothing is open.
+        """
+        out = [bytes((0x80 | ch, pitch, 0)) for (ch, pitch), starts in sorted(self._open.items())
+               for _ in starts]
+        out += [bytes((0xB0 | ch, ALL_NOTES_OFF, 0)) for ch in sorted(self._channels)]
+        self._open.clear()
+        self._channels.clear()
+        return out
