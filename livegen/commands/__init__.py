@@ -16,4 +16,6 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("devices",), "livegen.commands.devices"),
     (("config",), "livegen.commands.show_config"),
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
+    (("eval", "lstm"), "livegen.train.lstm.cli_eval"),
+    (("sample", "lstm"), "livegen.train.lstm.cli_sample"),
 ]

@@ -100,30 +100,74 @@ def parse_corpus_file(path: Path, root: Path) -> list[PieceNotes]:
     return [_score_notes(s, f"music21:{rel}#{i}") for i, s in enumerate(scores)]
 
 
-def build_music21(limit: int | None = None, log=sys.stderr) -> list[PieceNotes]:
-    """Parse the music21 corpus (the first ``limit`` files if given)."""
+class _FileTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _FileTimeout()
+
+
+def _parse_one(job: tuple[str, str, int]) -> tuple[str, list[PieceNotes] | str, float]:
+    """Worker: parse one corpus file within ``timeout`` seconds (SIGALRM)."""
+    import signal
     import warnings
 
+    path, root, timeout = job
+    t0 = time.monotonic()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(timeout)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = [p for p in parse_corpus_file(Path(path), Path(root)) if len(p.pitch)]
+    except _FileTimeout:
+        got = f"took longer than {timeout} s"
+    except Exception as err:  # music21 raises many kinds; one bad file must not stop the build
+        got = f"{type(err).__name__}: {err}"[:200]
+    finally:
+        signal.alarm(0)
+    return path, got, time.monotonic() - t0
+
+
+def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2,
+                  file_timeout: int = 120) -> list[PieceNotes]:
+    """Parse the music21 corpus (the first ``limit`` files if given) in
+    ``workers`` processes; a file that fails or takes longer than
+    ``file_timeout`` seconds is reported and skipped."""
     from music21 import corpus
 
     paths = corpus_paths()[:limit]
     root = Path(corpus.__file__).parent
-    pieces: list[PieceNotes] = []
+    jobs = [(str(p), str(root), file_timeout) for p in paths]
+    results: dict[str, list[PieceNotes]] = {}
     failed = 0
     t0 = time.monotonic()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, path in enumerate(paths):
-            try:
-                pieces.extend(p for p in parse_corpus_file(path, root) if len(p.pitch))
-            except Exception as err:  # music21 raises many kinds; one bad file must not stop the build
+    if workers > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        it = pool.imap_unordered(_parse_one, jobs)
+    else:
+        pool, it = None, map(_parse_one, jobs)
+    try:
+        for i, (path, got, dt) in enumerate(it):
+            if isinstance(got, str):
                 failed += 1
-                print(f"skipped {path.name}: {type(err).__name__}: {err}"[:200], file=log)
+                print(f"skipped {path}: {got}", file=log, flush=True)
+            else:
+                results[path] = got
+            if dt > 20:
+                print(f"slow: {path} took {dt:.0f} s", file=log, flush=True)
             if (i + 1) % 100 == 0:
-                print(f"music21 corpus: {i + 1}/{len(paths)} files, {len(pieces)} pieces, "
-                      f"{time.monotonic() - t0:.0f} s", file=log, flush=True)
-    print(f"music21 corpus: {len(pieces)} pieces from {len(paths)} files, {failed} files failed",
-          file=log, flush=True)
+                print(f"music21 corpus: {i + 1}/{len(paths)} files, {time.monotonic() - t0:.0f} s",
+                      file=log, flush=True)
+    finally:
+        if pool is not None:
+            pool.close()
+    pieces = [p for job in jobs if job[0] in results for p in results[job[0]]]  # corpus order
+    print(f"music21 corpus: {len(pieces)} pieces from {len(paths)} files, {failed} files skipped, "
+          f"{time.monotonic() - t0:.0f} s", file=log, flush=True)
     return pieces
 
 

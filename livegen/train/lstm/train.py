@@ -160,7 +160,7 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         running += loss.item()
         n_running += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lr:.1e}", refresh=False)
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}", refresh=False)
         if step % 50 == 0:
             history["train"].append((step, running / n_running))
             running, n_running = 0.0, 0

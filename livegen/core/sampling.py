@@ -1,0 +1,192 @@
+"""Sampling the phrase model: temperature, top-p, a key constraint and an
+anti-copy guard, driven through any ``step`` function (torch in training and
+evaluation, ONNX Runtime in the daemon).
+
+Pure numpy; called on the generation thread. The model is reached only
+through ``step(token, state) -> (logits, state)`` with ``logits`` a (V,)
+float array, so priming can happen incrementally while the player plays and
+:func:`generate` picks up from the last logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from livegen.core import tokens as tk
+
+StepFn = Callable[[int, Any], tuple[np.ndarray, Any]]
+
+# Krumhansl-Kessler key profiles (major, minor), tonic first.
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Scale degrees counted as "in key": major scale; natural minor plus the leading tone.
+_MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)
+_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic: int  # pitch class 0..11
+    minor: bool
+    correlation: float  # of the pitch-class histogram with the key's profile
+
+    @property
+    def pitch_classes(self) -> frozenset[int]:
+        scale = _MINOR_SCALE if self.minor else _MAJOR_SCALE
+        return frozenset((self.tonic + d) % 12 for d in scale)
+
+    def __str__(self) -> str:
+        return f"{_NAMES[self.tonic]} {'minor' if self.minor else 'major'}"
+
+
+def estimate_key(notes: Sequence[tk.Note]) -> Key | None:
+    """Krumhansl-Schmuckler: the key whose profile best correlates with the
+    duration-weighted pitch-class histogram. None without notes."""
+    hist = np.zeros(12)
+    for n in notes:
+        hist[n.pitch % 12] += max(n.end - n.start, 1.0 / tk.TICKS_PER_BEAT)
+    if not hist.any():
+        return None
+    best = None
+    for minor, profile in ((False, _MAJOR), (True, _MINOR)):
+        for tonic in range(12):
+            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1]) if hist.std() > 0 else 0.0
+            if best is None or r > best.correlation:
+                best = Key(tonic, minor, r)
+    return best
+
+
+def out_of_key_mask(key: Key | None) -> np.ndarray:
+    """(VOCAB_SIZE,) bool: True for the note-on tokens of pitches outside ``key``."""
+    mask = np.zeros(tk.VOCAB_SIZE, bool)
+    if key is not None:
+        pcs = key.pitch_classes
+        for p in range(tk.NUM_PITCHES):
+            if p % 12 not in pcs:
+                mask[tk.NOTE_ON + p] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How tokens are drawn. Defaults are the ones the evaluation reports."""
+
+    temperature: float = 1.0  # > 0; below 1 is safer and more repetitive
+    top_p: float = 0.95  # nucleus: keep the fewest tokens whose probability sums to this (0 < p <= 1)
+    key_penalty: float = 3.0  # nats taken from out-of-key note-ons; 0 = off, inf = forbidden
+    no_copy: int = 8  # forbid a run of this many tokens copied from the prompt; 0 = off
+    max_tokens_per_beat: int = 64  # safety stop for a model that never moves time on
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in range (0, 1], got {self.top_p}")
+        if not self.key_penalty >= 0:
+            raise ValueError(f"key_penalty must be >= 0, got {self.key_penalty}")
+        if self.no_copy < 0 or self.no_copy == 1:
+            raise ValueError(f"no_copy must be 0 (off) or at least 2, got {self.no_copy}")
+        if self.max_tokens_per_beat < 1:
+            raise ValueError(f"max_tokens_per_beat must be at least 1, got {self.max_tokens_per_beat}")
+
+
+class CopyGuard:
+    """Bans the token that would complete a run of ``n`` tokens of the
+    continuation equal to a run in the prompt."""
+
+    def __init__(self, prompt: Sequence[int], n: int):
+        self.n = n
+        self.next: dict[tuple[int, ...], set[int]] = {}
+        if n >= 2:
+            p = [int(t) for t in prompt]
+            for i in range(len(p) - n + 1):
+                self.next.setdefault(tuple(p[i:i + n - 1]), set()).add(p[i + n - 1])
+
+    def banned(self, continuation: Sequence[int]) -> set[int]:
+        if self.n < 2 or len(continuation) < self.n - 1:
+            return set()
+        return self.next.get(tuple(int(t) for t in continuation[len(continuation) - self.n + 1:]), set())
+
+
+def sample_token(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
+                 top_p: float = 1.0, penalty: np.ndarray | None = None,
+                 banned: Iterable[int] = ()) -> int:
+    """One token from (V,) logits. ``penalty`` (V,) is subtracted first;
+    banned tokens get probability 0 unless nothing else is left."""
+    z = np.asarray(logits, np.float64) / temperature
+    if penalty is not None:
+        z = z - penalty / temperature
+    z[tk.PAD] = -np.inf  # never generated
+    z[tk.BOS] = -np.inf
+    banned = list(banned)
+    if banned:
+        keep = z.copy()
+        z[banned] = -np.inf
+        if not np.isfinite(z).any():
+            z = keep
+    z = z - z[np.isfinite(z)].max()
+    p = np.exp(z)
+    p /= p.sum()
+    if top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        cum = np.cumsum(p[order])
+        cut = int(np.searchsorted(cum, top_p)) + 1  # fewest tokens reaching top_p
+        kept = order[:cut]
+        q = np.zeros_like(p)
+        q[kept] = p[kept]
+        p = q / q.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+def prime(step: StepFn, state: Any, tokens: Sequence[int]) -> tuple[np.ndarray | None, Any]:
+    """Feed tokens one by one; returns the logits after the last one."""
+    logits = None
+    for t in tokens:
+        logits, state = step(int(t), state)
+    return logits, state
+
+
+def generate(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, rng: np.random.Generator,
+             options: SamplingOptions = SamplingOptions(), prompt: Sequence[int] = (),
+             key: Key | None = None) -> tuple[list[int], Any]:
+    """Sample tokens until ``ticks`` of time have passed (the last shift is
+    cut to land exactly there) or the token budget is spent.
+
+    ``logits`` are the model's output after priming on ``prompt``; ``key``
+    (for example ``estimate_key`` of the prompt's notes) steers note-ons by
+    ``options.key_penalty``; ``prompt`` feeds the copy guard.
+    Returns (tokens, state after feeding every returned token but the last).
+    """
+    penalty = None
+    if key is not None and options.key_penalty > 0:
+        penalty = np.where(out_of_key_mask(key), options.key_penalty, 0.0)
+    guard = CopyGuard(prompt, options.no_copy)
+    budget = max(1, options.max_tokens_per_beat * max(1, ticks) // tk.TICKS_PER_BEAT)
+    out: list[int] = []
+    now = 0
+    while now < ticks and len(out) < budget:
+        tok = sample_token(logits, rng, options.temperature, options.top_p, penalty, guard.banned(out))
+        k = tk.shift_ticks(tok)
+        if k and now + k >= ticks:
+            out.extend(tk.time_shift_tokens(ticks - now))
+            break
+        now += k
+        out.append(tok)
+        logits, state = step(tok, state)
+    return out, state
+
+
+def continue_phrase(step: StepFn, state: Any, prompt_tokens: Sequence[int], *, beats: float,
+                    rng: np.random.Generator, options: SamplingOptions = SamplingOptions(),
+                    key: Key | None = None) -> list[int]:
+    """Prime on ``prompt_tokens`` (from a fresh state) and continue for ``beats``."""
+    if len(prompt_tokens) == 0:
+        prompt_tokens = [tk.BOS]
+    logits, state = prime(step, state, prompt_tokens)
+    toks, _ = generate(step, state, logits, ticks=round(beats * tk.TICKS_PER_BEAT), rng=rng,
+                       options=options, prompt=prompt_tokens, key=key)
+    return toks
