@@ -1,0 +1,157 @@
+/* livegen's WaveNet decoder step kernel: renders a block of samples for a set of voices.
+ *
+ * Built by livegen/engine/kernel.py with the machine's own C compiler and loaded with
+ * ctypes (which releases the GIL for the call, so two threads can render two halves of
+ * the voices at once). It executes the weights of the exported decoder; the ONNX Runtime
+ * engine, which runs the same weights from the same file, is its reference.
+ *
+ * One step for one voice, with h the residual stream (R), e the excitation (E):
+ *   h = emb[prev] + We_in^T e
+ *   for each layer l with dilation d:
+ *     a = cond[l] + Wp_l^T hist_l[t - d] + Wc_l^T h + We_l^T e      (2G)
+ *     hist_l[t] = h
+ *     g = tanh(a[:G]) * sigmoid(a[G:])
+ *     skip += Ws_l^T g;  h += Wr_l^T g
+ *   y = relu(skip + b_skip); y = relu(W1^T y + b1); logits = W2^T y + b2   (Q)
+ *   prev = the class drawn from softmax(logits / T) with the pre-drawn uniform u
+ * Weights are stored input-major (W^T): row i holds what input i adds to every output.
+ * The history of layer l is a ring of d rows of R; row t mod d holds h(t - d) until it is
+ * overwritten with h(t). Nothing is ever copied whole.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAXC 512 /* largest channel count (R, 2G, S, H) */
+#define MAXQ 1024
+
+typedef struct {
+    int32_t R, G, S, H, E, L, Q, frame;
+    const int32_t *dil;     /* L */
+    const float *emb;       /* Q x R */
+    const float *w_exc_in;  /* E x R, or NULL */
+    const float *w_past;    /* L x R x 2G */
+    const float *w_cur;     /* L x R x 2G */
+    const float *w_exc;     /* L x E x 2G, or NULL */
+    const float *w_res;     /* L x G x R */
+    const float *w_skip;    /* L x G x S */
+    const float *b_skip;    /* S */
+    const float *w_h1;      /* S x H */
+    const float *b_h1;      /* H */
+    const float *w_out;     /* H x Q */
+    const float *b_out;     /* Q */
+} lg_model;
+
+/* exp(x) as 2^n * p(f), x log2(e) = n + f with |f| <= 1/2; p is a degree-5 polynomial
+ * fitted (relative error 7.5e-8 on [-1/2, 1/2]) so that loops over it vectorise, which
+ * libm's expf does not here. Inputs below -87 give ~0, as expf would. */
+static inline float fast_exp(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    const float y = x * 1.44269504088896341f;
+    const float n = __builtin_rintf(y);
+    const float f = y - n;
+    float p = 0.0013276467f;
+    p = p * f + 0.0096755410f;
+    p = p * f + 0.0555071346f;
+    p = p * f + 0.2402212024f;
+    p = p * f + 0.6931469440f;
+    p = p * f + 1.0000001192f;
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* out[0:O] += sum_i in[i] * W[i, 0:O] */
+static inline void matvec_acc(float *restrict out, const float *restrict W, const float *restrict in,
+                              int I, int O) {
+    for (int i = 0; i < I; i++) {
+        const float x = in[i];
+        const float *restrict w = W + (size_t)i * O;
+        for (int o = 0; o < O; o++) out[o] += w[o] * x;
+    }
+}
+
+int64_t lg_history_size(const lg_model *m) {
+    int64_t n = 0;
+    for (int l = 0; l < m->L; l++) n += m->dil[l];
+    return n * m->R;
+}
+
+/* Render N samples for voices [v0, v1). Arrays are indexed by voice v in [0, V):
+ *   hist  V x history_size   pos V   prev V   temp V
+ *   cond  V x (N / frame) x L x 2G     exc V x N x E     u V x N
+ *   out_q V x N      out_logits V x N x Q (or NULL)
+ */
+void lg_render(const lg_model *m, int32_t v0, int32_t v1, int32_t N, float *hist, int64_t *pos,
+               int32_t *prev, const float *cond, const float *exc, const float *u, const float *temp,
+               int32_t *out_q, float *out_logits) {
+    const int R = m->R, G = m->G, G2 = 2 * m->G, S = m->S, H = m->H, E = m->E, L = m->L, Q = m->Q;
+    const int64_t hsize = lg_history_size(m);
+    const int frames = N / m->frame;
+    float h[MAXC], a[MAXC], g[MAXC], skip[MAXC], y[MAXC], logits[MAXQ];
+    for (int v = v0; v < v1; v++) {
+        float *vh = hist + (size_t)v * hsize;
+        int64_t t = pos[v];
+        int32_t q = prev[v];
+        const float T = temp[v];
+        for (int n = 0; n < N; n++) {
+            const float *e = exc + ((size_t)v * N + n) * E;
+            const float *c = cond + (((size_t)v * frames + n / m->frame) * L) * G2;
+            memcpy(h, m->emb + (size_t)q * R, sizeof(float) * R);
+            if (m->w_exc_in) matvec_acc(h, m->w_exc_in, e, E, R);
+            memcpy(skip, m->b_skip, sizeof(float) * S);
+            float *ring = vh;
+            for (int l = 0; l < L; l++) {
+                const int d = m->dil[l];
+                float *past = ring + (size_t)(t % d) * R;
+                memcpy(a, c + (size_t)l * G2, sizeof(float) * G2);
+                matvec_acc(a, m->w_past + (size_t)l * R * G2, past, R, G2);
+                matvec_acc(a, m->w_cur + (size_t)l * R * G2, h, R, G2);
+                if (m->w_exc) matvec_acc(a, m->w_exc + (size_t)l * E * G2, e, E, G2);
+                memcpy(past, h, sizeof(float) * R);
+                for (int k = 0; k < G; k++) {
+                    /* tanh(x) = 2 sigmoid(2x) - 1 */
+                    const float th = 2.0f / (1.0f + fast_exp(-2.0f * a[k])) - 1.0f;
+                    const float sg = 1.0f / (1.0f + fast_exp(-a[G + k]));
+                    g[k] = th * sg;
+                }
+                matvec_acc(skip, m->w_skip + (size_t)l * G * S, g, G, S);
+                matvec_acc(h, m->w_res + (size_t)l * G * R, g, G, R);
+                ring += (size_t)d * R;
+            }
+            for (int s = 0; s < S; s++) skip[s] = skip[s] > 0.0f ? skip[s] : 0.0f;
+            memcpy(y, m->b_h1, sizeof(float) * H);
+            matvec_acc(y, m->w_h1, skip, S, H);
+            for (int k = 0; k < H; k++) y[k] = y[k] > 0.0f ? y[k] : 0.0f;
+            memcpy(logits, m->b_out, sizeof(float) * Q);
+            matvec_acc(logits, m->w_out, y, H, Q);
+            if (out_logits) memcpy(out_logits + ((size_t)v * N + n) * Q, logits, sizeof(float) * Q);
+            /* draw: argmax at T <= 0, else the inverse CDF of softmax(logits / T) at u */
+            int best = 0;
+            for (int k = 1; k < Q; k++)
+                if (logits[k] > logits[best]) best = k;
+            if (T > 0.0f) {
+                const float inv = 1.0f / T, top = logits[best];
+                float total = 0.0f;
+                for (int k = 0; k < Q; k++) {
+                    logits[k] = fast_exp((logits[k] - top) * inv);
+                    total += logits[k];
+                }
+                const float target = u[(size_t)v * N + n] * total;
+                float acc = 0.0f;
+                best = Q - 1;
+                for (int k = 0; k < Q; k++) {
+                    acc += logits[k];
+                    if (acc > target) { best = k; break; }
+                }
+            }
+            q = best;
+            out_q[(size_t)v * N + n] = q;
+            t++;
+        }
+        pos[v] = t;
+        prev[v] = q;
+    }
+}

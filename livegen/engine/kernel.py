@@ -1,0 +1,220 @@
+"""The compiled decoder kernel (kernel.c): built on first use, loaded with ctypes.
+
+The kernel is compiled with the machine's own C compiler (``cc``, or ``$CC``) into
+the cache folder, once per source and flags; ``-march=native`` is safe because it is
+built where it runs. Where no compiler exists, :func:`load` raises ``DeviceError``
+and the ONNX Runtime engine is used instead.
+
+:class:`DecoderWeights` holds the decoder in the kernel's layout (input-major
+matrices, float32); :class:`KernelDecoder` renders blocks for many voices with
+explicit state, splitting the voices over threads (ctypes releases the GIL).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from livegen.errors import DeviceError
+
+log = logging.getLogger("livegen.engine")
+
+SOURCE = Path(__file__).with_name("kernel.c")
+FLAGS = ["-O3", "-ffast-math", "-fPIC", "-shared", "-march=native"]
+_lock = threading.Lock()
+_lib = None
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "livegen" / "kernel"
+
+
+def build(force: bool = False) -> Path:
+    """Compile kernel.c (once per source and flags); returns the shared library's path."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise DeviceError("no C compiler (cc) to build the decoder kernel; use synth.engine = 'onnx'")
+    source = SOURCE.read_bytes()
+    tag = hashlib.sha256(source + " ".join([cc, *FLAGS]).encode()).hexdigest()[:16]
+    out = cache_dir() / f"kernel-{tag}.so"
+    if out.exists() and not force:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    proc = subprocess.run([cc, *FLAGS, "-o", str(tmp), str(SOURCE), "-lm"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DeviceError(f"building the decoder kernel with {cc} failed:\n{proc.stderr.strip()[-2000:]}")
+    os.replace(tmp, out)  # atomic: a concurrent build never sees half a library
+    log.debug("built %s", out)
+    return out
+
+
+class _Model(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int32) for name in ("R", "G", "S", "H", "E", "L", "Q", "frame")] + [
+        ("dil", ctypes.POINTER(ctypes.c_int32))] + [
+        (name, ctypes.POINTER(ctypes.c_float)) for name in (
+            "emb", "w_exc_in", "w_past", "w_cur", "w_exc", "w_res", "w_skip", "b_skip",
+            "w_h1", "b_h1", "w_out", "b_out")]
+
+
+def load():
+    """The loaded kernel library (built if needed)."""
+    global _lib
+    with _lock:
+        if _lib is None:
+            lib = ctypes.CDLL(str(build()))
+            f32, i32, i64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS")
+                             for t in (np.float32, np.int32, np.int64))
+            lib.lg_render.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_int32,
+                                      ctypes.c_int32, f32, i64, i32, f32, f32, f32, f32, i32,
+                                      ctypes.c_void_p]
+            lib.lg_render.restype = None
+            lib.lg_history_size.argtypes = [ctypes.POINTER(_Model)]
+            lib.lg_history_size.restype = ctypes.c_int64
+            _lib = lib
+    return _lib
+
+
+@dataclass
+class DecoderWeights:
+    """The decoder in the kernel's layout. Matrices are input-major: (inputs, outputs).
+
+    ``w_exc_in`` and ``w_exc`` may be None (no excitation there). Per-note and per-frame
+    conditioning is not here: it arrives as ``cond`` biases, (L, 2G) per frame.
+    """
+
+    dilations: np.ndarray  # (L,) int32
+    emb: np.ndarray  # (Q, R) what the previous sample's class adds to the residual stream
+    w_past: np.ndarray  # (L, R, 2G)
+    w_cur: np.ndarray  # (L, R, 2G)
+    w_res: np.ndarray  # (L, G, R)
+    w_skip: np.ndarray  # (L, G, S)
+    b_skip: np.ndarray  # (S,)
+    w_h1: np.ndarray  # (S, H)
+    b_h1: np.ndarray  # (H,)
+    w_out: np.ndarray  # (H, Q)
+    b_out: np.ndarray  # (Q,)
+    w_exc_in: np.ndarray | None = None  # (E, R)
+    w_exc: np.ndarray | None = None  # (L, E, 2G)
+    frame: int = 64
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                dtype = np.int32 if f.name == "dilations" else np.float32
+                setattr(self, f.name, np.ascontiguousarray(value, dtype=dtype))
+        L, R, G2 = self.w_past.shape
+        G, S, H, Q = G2 // 2, self.b_skip.shape[0], self.b_h1.shape[0], self.b_out.shape[0]
+        E = 0 if self.w_exc is None else self.w_exc.shape[1]
+        if self.w_exc_in is not None:
+            E = self.w_exc_in.shape[0]
+        expect = {"dilations": (L,), "emb": (Q, R), "w_cur": (L, R, G2), "w_res": (L, G, R),
+                  "w_skip": (L, G, S), "w_h1": (S, H), "w_out": (H, Q), "w_exc_in": (E, R),
+                  "w_exc": (L, E, G2)}
+        for name, shape in expect.items():
+            value = getattr(self, name)
+            if value is not None and value.shape != shape:
+                raise ValueError(f"decoder weight {name} has shape {value.shape}, expected {shape}")
+        if max(R, G2, S, H) > 512 or Q > 1024:
+            raise ValueError("the kernel handles at most 512 channels and 1024 classes")
+        self.dims = dict(R=R, G=G, S=S, H=H, E=E, L=L, Q=Q)
+
+    @property
+    def history_size(self) -> int:
+        return int(self.dilations.sum()) * self.dims["R"]
+
+    def macs_per_sample(self) -> int:
+        d = self.dims
+        per_layer = 2 * d["R"] * 2 * d["G"] + d["E"] * 2 * d["G"] * (self.w_exc is not None) \
+            + d["G"] * (d["R"] + d["S"])
+        return d["L"] * per_layer + d["S"] * d["H"] + d["H"] * d["Q"] \
+            + d["E"] * d["R"] * (self.w_exc_in is not None)
+
+
+@dataclass
+class DecoderState:
+    """Per-voice streaming state: the layer histories, the position and the last class."""
+
+    hist: np.ndarray  # (V, history_size) float32
+    pos: np.ndarray  # (V,) int64
+    prev: np.ndarray  # (V,) int32
+
+    @classmethod
+    def zeros(cls, weights: DecoderWeights, voices: int, first_class: int) -> "DecoderState":
+        return cls(np.zeros((voices, weights.history_size), np.float32), np.zeros(voices, np.int64),
+                   np.full(voices, first_class, np.int32))
+
+    def reset_voice(self, v: int, first_class: int) -> None:
+        self.hist[v] = 0.0
+        self.pos[v] = 0
+        self.prev[v] = first_class
+
+
+class KernelDecoder:
+    """Renders blocks for V voices: ``render(state, cond, exc, u, temp) -> classes``.
+
+    Voices are split over ``threads`` threads; each renders its voices for the whole
+    block, so the threads meet once per block, not once per sample.
+    """
+
+    def __init__(self, weights: DecoderWeights, threads: int = 2):
+        self.weights = weights
+        self.lib = load()
+        d = weights.dims
+        self._keep = weights  # the struct points into its arrays
+
+        def ptr(a):
+            return None if a is None else a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        self.model = _Model(d["R"], d["G"], d["S"], d["H"], d["E"], d["L"], d["Q"], weights.frame,
+                            weights.dilations.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+                            ptr(weights.emb), ptr(weights.w_exc_in), ptr(weights.w_past),
+                            ptr(weights.w_cur), ptr(weights.w_exc), ptr(weights.w_res),
+                            ptr(weights.w_skip), ptr(weights.b_skip), ptr(weights.w_h1),
+                            ptr(weights.b_h1), ptr(weights.w_out), ptr(weights.b_out))
+        assert self.lib.lg_history_size(ctypes.byref(self.model)) == weights.history_size
+        self.threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+
+    def render(self, state: DecoderState, cond: np.ndarray, exc: np.ndarray, u: np.ndarray,
+               temp: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
+        """One block for every voice.
+
+        cond (V, N/frame, L, 2G) float32; exc (V, N, E); u (V, N) uniforms in [0, 1);
+        temp (V,); logits, if given, (V, N, Q) receives every step's logits.
+        Returns the drawn classes (V, N) int32 and advances ``state``.
+        """
+        V, N = u.shape
+        if N % self.weights.frame:
+            raise ValueError(f"block of {N} samples is not a multiple of the frame {self.weights.frame}")
+        out = np.empty((V, N), np.int32)
+        args = (state.hist, state.pos, state.prev, np.ascontiguousarray(cond, np.float32),
+                np.ascontiguousarray(exc, np.float32), np.ascontiguousarray(u, np.float32),
+                np.ascontiguousarray(temp, np.float32), out,
+                None if logits is None else logits.ctypes.data)
+        if logits is not None:
+            assert logits.shape == (V, N, self.weights.dims["Q"]) and logits.dtype == np.float32
+        bounds = np.linspace(0, V, self.threads + 1).astype(int)
+        jobs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        futures = [self._pool.submit(self.lib.lg_render, ctypes.byref(self.model), a, b, N, *args)
+                   for a, b in jobs[1:]] if self._pool else []
+        if jobs:
+            self.lib.lg_render(ctypes.byref(self.model), jobs[0][0], jobs[0][1], N, *args)
+        for f in futures:
+            f.result()
+        return out
+
+    def close(self) -> None:
+        if self._pool:
+            self._pool.shutdown()
