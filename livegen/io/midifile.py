@@ -81,7 +81,7 @@ def read_midi(path: str | Path, *, drums: bool = False) -> MidiContent:
             messages.append(NoteMessage(beat, msg.type == "note_on", msg.note,
                                         msg.velocity if msg.type == "note_on" else 0, msg.channel))
         elif msg.type == "set_tempo":
-            tempos.append((beat, round(mido.tempo2bpm(msg.tempo), 6)))
+            tempos.append((beat, round(mido.tempo2bpm(msg.tempo), 3)))
         elif msg.type == "sysex":
             _count(stats, "sysex")
         elif msg.is_meta:

@@ -47,7 +47,6 @@ def run(args, cfg=None) -> int:
         raise ConfigError(str(err)) from err
     if not args.beats > 0:
         raise ConfigError(f"--beats must be > 0, got {args.beats}")
-    model, _blob = load_checkpoint(args.checkpoint)
     content = read_midi(args.prompt)
     notes = content.notes
     if not notes:
@@ -57,6 +56,7 @@ def run(args, cfg=None) -> int:
     prompt = [tk.Note(n.start - origin, n.end - origin, n.pitch, n.velocity) for n in notes if n.start >= origin]
     toks = tk.encode_notes(prompt, bos=True)
     toks += tk.time_shift_tokens(round((end - origin) * tk.TICKS_PER_BEAT) - tk.tokens_duration_ticks(toks))
+    model, _blob = load_checkpoint(args.checkpoint)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (1 << 31))
     key = sampling.estimate_key(prompt)
     cont = sampling.continue_phrase(lstm_step_fn(model), None, toks, beats=args.beats,
