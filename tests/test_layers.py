@@ -13,7 +13,7 @@ STDLIB = set(sys.stdlib_module_names)
 # third-party package -> the folders allowed to import it
 ONLY_IN = {
     "torch": ("livegen/train", "export"),
-    "onnx": ("livegen/train", "export"),
+    "onnx": ("livegen/train", "livegen/engine", "export"),
     "rtmidi": ("livegen/io",),
     "mido": ("livegen/io", "livegen/train"),
     "sounddevice": ("livegen/io",),
