@@ -84,8 +84,13 @@ def plot_curves(history: dict, path: Path, title: str = "") -> None:
 
 
 def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = False,
-          data_info: dict | None = None, log=sys.stderr, progress: bool = True) -> dict:
-    """Train (or resume) into ``out_dir``; returns the history."""
+          data_info: dict | None = None, log=sys.stderr, progress: bool = True,
+          stop_after: int | None = None) -> dict:
+    """Train (or resume) into ``out_dir``; returns the history.
+
+    ``stop_after`` ends the run after that step as an interruption would
+    (checkpointed, schedule unchanged), for tests and staged runs.
+    """
     from tqdm import tqdm
 
     torch.set_num_threads(cfg.threads)
@@ -142,7 +147,7 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
     if step == 0:
         evaluate()
     t_last = time.monotonic()
-    while step < cfg.steps and elapsed < budget:
+    while step < cfg.steps and elapsed < budget and (stop_after is None or step < stop_after):
         lr = _lr(cfg, step, elapsed)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -164,7 +169,7 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         if step % 50 == 0:
             history["train"].append((step, running / n_running))
             running, n_running = 0.0, 0
-        done = step >= cfg.steps or elapsed >= budget
+        done = step >= cfg.steps or elapsed >= budget or (stop_after is not None and step >= stop_after)
         if step % cfg.eval_every == 0 or done:
             evaluate()
         if step % cfg.checkpoint_every == 0 or done:
