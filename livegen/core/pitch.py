@@ -1,0 +1,89 @@
+"""A YIN fundamental-frequency estimator (numpy) and pitch-accuracy helpers.
+
+Used to score generated notes and, first, the real clips the same way, since
+estimators make octave errors on some instruments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def yin(x: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: float = 1400.0,
+        frame: int = 1024, hop: int = 256, threshold: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-wise YIN. Returns (f0 Hz per frame, aperiodicity per frame); f0 = nan when unvoiced.
+
+    x: mono float (T,). Difference function computed with FFTs, cumulative
+    mean normalised, first dip below ``threshold`` (else the global minimum if
+    it is below 0.5), parabolic interpolation of the lag.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    tau_min = max(2, int(sample_rate / fmax))
+    tau_max = min(frame - 1, int(math.ceil(sample_rate / fmin)))
+    w = frame - tau_max  # integration window
+    if len(x) < frame:
+        return np.full(0, np.nan), np.full(0, 1.0)
+    starts = np.arange(0, len(x) - frame + 1, hop)
+    frames = np.stack([x[s:s + frame] for s in starts])  # (N, frame)
+    n_fft = 1 << (2 * frame - 1).bit_length()
+    spec_full = np.fft.rfft(frames, n_fft)
+    spec_win = np.fft.rfft(frames[:, :w], n_fft)
+    # r[tau] = sum_{j<w} x[j] x[j+tau]
+    r = np.fft.irfft(np.conj(spec_win) * spec_full, n_fft)[:, :tau_max + 1]
+    sq = np.cumsum(np.concatenate([np.zeros((len(starts), 1)), frames ** 2], axis=1), axis=1)
+    energy0 = sq[:, w] - sq[:, 0]
+    taus = np.arange(tau_max + 1)
+    energy_tau = sq[:, taus + w] - sq[:, taus]  # sum_{j<w} x[j+tau]^2
+    d = energy0[:, None] + energy_tau - 2.0 * r
+    d[:, 0] = 0.0
+    cum = np.cumsum(d[:, 1:], axis=1) / np.arange(1, tau_max + 1)
+    dn = np.ones_like(d)
+    dn[:, 1:] = d[:, 1:] / np.maximum(cum, 1e-12)
+    f0 = np.full(len(starts), np.nan)
+    aper = np.ones(len(starts))
+    for i in range(len(starts)):
+        row = dn[i]
+        if energy0[i] < 1e-8:
+            continue
+        cand = np.nonzero(row[tau_min:tau_max] < threshold)[0]
+        if len(cand):
+            t = cand[0] + tau_min
+            while t + 1 < tau_max and row[t + 1] < row[t]:
+                t += 1
+        else:
+            t = int(np.argmin(row[tau_min:tau_max])) + tau_min
+            if row[t] > 0.5:
+                continue
+        if 1 <= t < tau_max:
+            a, b, c = row[t - 1], row[t], row[t + 1]
+            den = a - 2 * b + c
+            shift = 0.5 * (a - c) / den if abs(den) > 1e-12 else 0.0
+        else:
+            shift = 0.0
+        f0[i] = sample_rate / (t + shift)
+        aper[i] = row[t]
+    return f0, aper
+
+
+def note_pitch(x: np.ndarray, sample_rate: int, start_s: float = 0.1, end_s: float | None = None,
+               **kw) -> float:
+    """Median f0 (Hz) over the voiced frames of x[start_s:end_s]; nan if none are voiced."""
+    a = int(start_s * sample_rate)
+    b = None if end_s is None else int(end_s * sample_rate)
+    f0, _ = yin(x[a:b], sample_rate, **kw)
+    f0 = f0[np.isfinite(f0)]
+    return float(np.median(f0)) if len(f0) else float("nan")
+
+
+def cents(f: float, ref: float) -> float:
+    """Signed distance of f from ref in cents; nan if f is not a positive number."""
+    if not (f > 0) or not math.isfinite(f):
+        return float("nan")
+    return 1200.0 * math.log2(f / ref)
+
+
+def in_tune(f: float, ref: float, tolerance_cents: float = 50.0) -> bool:
+    c = cents(f, ref)
+    return math.isfinite(c) and abs(c) <= tolerance_cents

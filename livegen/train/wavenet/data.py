@@ -1,0 +1,374 @@
+"""The note data set: rendered with fluidsynth (NSynth style) or read from a folder of WAVs.
+
+numpy/scipy/mido only (no torch), so it can be built and tested without torch.
+
+A data set is a :class:`NoteSet`: every clip's audio (float32, 16 kHz mono, with
+``PRE`` samples of silence before the onset), its measured phase track (the
+fundamental's unwrapped phase per sample, radians), and per-clip metadata.
+It is cached on disk as one .npz under ``$XDG_CACHE_HOME/livegen/notes/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from livegen.core import dsp
+from livegen.errors import DataError
+
+PEAK = 0.9  # rendered sets are scaled so their loudest sample is this
+PRE = 512  # silence kept before each onset (decoder context for the attack)
+DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+# Pitched General MIDI programs: piano, e-piano, vibraphone, organ, nylon guitar,
+# violin, trumpet, flute.
+DEFAULT_PROGRAMS = (0, 4, 11, 19, 24, 40, 56, 73)
+GM_NAMES = {0: "piano", 4: "epiano", 11: "vibraphone", 19: "organ", 24: "guitar",
+            40: "violin", 56: "trumpet", 73: "flute", 33: "bass", 71: "clarinet",
+            65: "sax", 42: "cello", 48: "strings", 16: "drawbar_organ"}
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """What to render. Defaults are the shipped model's data set."""
+
+    programs: tuple[int, ...] = DEFAULT_PROGRAMS
+    pitch_min: int = 40
+    pitch_max: int = 84
+    velocities: tuple[int, ...] = (50, 85, 120)
+    hold_min_s: float = 0.6  # each note is held a seeded random time in [min, max]
+    hold_max_s: float = 1.4  # so that the gate carries information
+    release_s: float = 0.6  # audio kept after note-off
+    gap_s: float = 1.2  # silence between notes in the rendered file (>= release)
+    heldout_every: int = 4  # pitches with (p - pitch_min) % every == heldout_offset are held out
+    heldout_offset: int = 2
+    gain: float = 0.5
+    seed: int = 0
+    sample_rate: int = dsp.SAMPLE_RATE
+
+    def key(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:12]
+
+
+@dataclass
+class NoteSet:
+    """All clips concatenated. Arrays indexed by clip i: ``audio[start[i]:start[i]+length[i]]``."""
+
+    audio: np.ndarray  # (N,) float32, clip i begins with PRE zeros
+    phase: np.ndarray  # (N,) float32 fundamental phase, radians
+    start: np.ndarray  # (M,) int64
+    length: np.ndarray  # (M,) int64, including PRE
+    hold: np.ndarray  # (M,) int64 samples from onset to note-off
+    pitch: np.ndarray  # (M,) float64 nominal MIDI pitch
+    f0: np.ndarray  # (M,) float64 measured f0 (Hz)
+    velocity: np.ndarray  # (M,) int64
+    instrument: np.ndarray  # (M,) int64 index into names
+    heldout: np.ndarray  # (M,) bool
+    names: list[str] = field(default_factory=list)
+    sample_rate: int = dsp.SAMPLE_RATE
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def clip(self, i: int) -> np.ndarray:
+        """Clip i from its onset (PRE removed)."""
+        s = self.start[i]
+        return self.audio[s + PRE:s + self.length[i]]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, audio=self.audio, phase=self.phase, start=self.start, length=self.length,
+                 hold=self.hold, pitch=self.pitch, f0=self.f0, velocity=self.velocity,
+                 instrument=self.instrument, heldout=self.heldout,
+                 names=np.asarray(self.names), sample_rate=self.sample_rate)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "NoteSet":
+        try:
+            d = np.load(path)
+            return cls(audio=d["audio"], phase=d["phase"], start=d["start"], length=d["length"],
+                       hold=d["hold"], pitch=d["pitch"], f0=d["f0"], velocity=d["velocity"],
+                       instrument=d["instrument"], heldout=d["heldout"],
+                       names=[str(n) for n in d["names"]], sample_rate=int(d["sample_rate"]))
+        except (OSError, KeyError, ValueError) as err:
+            raise DataError(f"cannot read note set {path}: {err}; delete it to rebuild") from err
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "livegen" / "notes"
+
+
+# ----------------------------------------------------------------------------
+# phase tracking
+
+
+def track_phase(x: np.ndarray, f0_nominal: float, sample_rate: int, hold: int,
+                search_cents: float = 60.0) -> tuple[float, np.ndarray]:
+    """Measure a clip's exact f0 and the fundamental's phase at every sample.
+
+    x: clip from its onset (T,). Returns (f0 Hz, phase (T,) float64 radians),
+    with phase(t) = 2*pi*f0*t/sr + r(t): r is the slowly varying residual phase
+    of the complex demodulation of x at f0, smoothed over about 4 periods, held
+    constant where the fundamental is weak (onset, tail).
+    """
+    n = len(x)
+    t = np.arange(n, dtype=np.float64)
+    a = min(int(0.05 * sample_rate), n // 4)
+    b = max(min(hold, n), a + 16)
+    seg = x[a:b].astype(np.float64) * np.hanning(b - a)
+    cands = f0_nominal * 2.0 ** (np.linspace(-search_cents, search_cents, 121) / 1200.0)
+    ts = t[a:b]
+    best, f0 = -1.0, f0_nominal
+    # coarse to fine: 1-cent grid, then a parabolic refinement
+    mags = np.empty(len(cands))
+    for j, f in enumerate(cands):
+        mags[j] = abs(np.dot(seg, np.exp(-2j * np.pi * f / sample_rate * ts)))
+    j = int(np.argmax(mags))
+    f0 = float(cands[j])
+    if 0 < j < len(cands) - 1:
+        y0, y1, y2 = np.log(mags[j - 1:j + 2] + 1e-20)
+        den = y0 - 2 * y1 + y2
+        if abs(den) > 1e-12:
+            step = math.log(cands[1] / cands[0])
+            f0 = float(cands[j] * math.exp(0.5 * (y0 - y2) / den * step))
+    del best
+    base = 2.0 * np.pi * f0 / sample_rate * t
+    demod = x.astype(np.float64) * np.exp(-1j * base)
+    width = max(8, int(round(4.0 * sample_rate / f0)))
+    win = np.hanning(width + 2)[1:-1]
+    win /= win.sum()
+    from scipy.signal import fftconvolve
+    y = fftconvolve(demod, win, mode="same")
+    mag = np.abs(y)
+    valid = mag > 0.1 * (mag.max() + 1e-12)
+    r = np.unwrap(np.angle(y))
+    if valid.any():
+        idx = np.nonzero(valid)[0]
+        # hold the residual phase constant outside the region where it is measured
+        r = np.interp(t, t[idx], r[idx])
+        # keep only the slowly varying part
+        sw = max(8, int(round(2.0 * sample_rate / f0)))
+        k = np.hanning(sw + 2)[1:-1]
+        k /= k.sum()
+        rp = np.pad(r, (sw, sw), mode="edge")
+        r = fftconvolve(rp, k, mode="same")[sw:-sw]
+    else:
+        r = np.zeros(n)
+    return f0, base + r
+
+
+# ----------------------------------------------------------------------------
+# rendering
+
+
+def _note_plan(spec: RenderSpec) -> list[tuple[int, int, float]]:
+    """(pitch, velocity, hold_s) for every note of one program, in render order."""
+    rng = np.random.default_rng(spec.seed)
+    plan = []
+    for p in range(spec.pitch_min, spec.pitch_max + 1):
+        for v in spec.velocities:
+            h = float(rng.uniform(spec.hold_min_s, spec.hold_max_s))
+            h = round(h * spec.sample_rate / 64) * 64 / spec.sample_rate  # fluidsynth block grid
+            plan.append((p, v, h))
+    return plan
+
+
+def _write_midi(path: Path, program: int, plan: list[tuple[int, int, float]],
+                spec: RenderSpec) -> list[float]:
+    """One MIDI file with every note of one program; returns the onset times (s)."""
+    import mido
+
+    # 1 tick = 1 ms: tempo 480000 us per beat, 480 ticks per beat
+    mid = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mid.tracks.append(tr)
+    tr.append(mido.MetaMessage("set_tempo", tempo=480000, time=0))
+    tr.append(mido.Message("program_change", program=program, channel=0, time=0))
+    onsets, now_ms, last_ms = [], 256, 0  # start on the 4 ms block grid
+    for p, v, h in plan:
+        onsets.append(now_ms / 1000.0)
+        tr.append(mido.Message("note_on", note=p, velocity=v, channel=0, time=now_ms - last_ms))
+        off_ms = now_ms + int(round(h * 1000))
+        tr.append(mido.Message("note_off", note=p, velocity=0, channel=0, time=off_ms - now_ms))
+        last_ms = off_ms
+        now_ms = off_ms + int(round(spec.gap_s * 1000 / 4)) * 4
+    tr.append(mido.MetaMessage("end_of_track", time=now_ms - last_ms + 500))
+    mid.save(path)
+    return onsets
+
+
+def _render_program(program: int, plan, spec: RenderSpec, soundfont: str, tmp: Path) -> np.ndarray:
+    mid_path = tmp / f"p{program}.mid"
+    wav_path = tmp / f"p{program}.wav"
+    onsets = _write_midi(mid_path, program, plan, spec)
+    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(spec.gain),
+           "-r", str(spec.sample_rate), "-o", f"synth.sample-rate={spec.sample_rate}",
+           "-T", "wav", "-F", str(wav_path), soundfont, str(mid_path)]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    except FileNotFoundError as err:
+        raise DataError("fluidsynth is not installed (Debian: apt install fluidsynth)") from err
+    except subprocess.CalledProcessError as err:
+        raise DataError(f"fluidsynth failed: {err.stderr.decode(errors='replace').strip()}") from err
+    audio, sr = read_wav(wav_path)
+    if sr != spec.sample_rate:
+        raise DataError(f"fluidsynth rendered at {sr} Hz, asked for {spec.sample_rate}")
+    return audio, onsets
+
+
+def render_noteset(spec: RenderSpec, soundfont: str = DEFAULT_SOUNDFONT,
+                   progress: bool = True) -> NoteSet:
+    """Render every (program, pitch, velocity) note and measure its phase track."""
+    if not os.path.isfile(soundfont):
+        raise DataError(f"soundfont not found: {soundfont} "
+                        "(Debian: apt install fluid-soundfont-gm, or pass --soundfont)")
+    from tqdm import tqdm
+
+    plan = _note_plan(spec)
+    sr = spec.sample_rate
+    rel = int(round(spec.release_s * sr))
+    clips, phases, meta = [], [], []
+    names = [GM_NAMES.get(p, f"program{p}") for p in spec.programs]
+    bar = tqdm(total=len(plan) * len(spec.programs), desc="render notes", unit="note",
+               disable=not progress)
+    with tempfile.TemporaryDirectory() as td:
+        for ii, prog in enumerate(spec.programs):
+            audio, onsets = _render_program(prog, plan, spec, soundfont, Path(td))
+            for (p, v, h), on in zip(plan, onsets):
+                a = int(round(on * sr))
+                hold = int(round(h * sr))
+                x = audio[a:a + hold + rel]
+                if len(x) < hold + rel:
+                    x = np.pad(x, (0, hold + rel - len(x)))
+                f0, ph = track_phase(x, dsp.midi_to_hz(p), sr, hold)
+                pre_ph = ph[0] - 2 * np.pi * f0 / sr * np.arange(PRE, 0, -1)
+                clips.append(np.concatenate([np.zeros(PRE, np.float32), x.astype(np.float32)]))
+                phases.append(np.concatenate([pre_ph, ph]).astype(np.float32))
+                held = (p - spec.pitch_min) % spec.heldout_every == spec.heldout_offset
+                meta.append((hold, p, f0, v, ii, held))
+                bar.update(1)
+    bar.close()
+    ns = _assemble(clips, phases, meta, names, sr)
+    # one gain for the whole set (keeps the velocity dynamics): peak at PEAK
+    ns.audio *= np.float32(PEAK / max(float(np.abs(ns.audio).max()), 1e-6))
+    return ns
+
+
+def _assemble(clips, phases, meta, names, sr) -> NoteSet:
+    lengths = np.asarray([len(c) for c in clips], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    m = list(zip(*meta))
+    return NoteSet(audio=np.concatenate(clips), phase=np.concatenate(phases), start=starts,
+                   length=lengths, hold=np.asarray(m[0], np.int64),
+                   pitch=np.asarray(m[1], np.float64), f0=np.asarray(m[2], np.float64),
+                   velocity=np.asarray(m[3], np.int64), instrument=np.asarray(m[4], np.int64),
+                   heldout=np.asarray(m[5], bool), names=names, sample_rate=sr)
+
+
+def load_or_render(spec: RenderSpec, soundfont: str = DEFAULT_SOUNDFONT, progress: bool = True,
+                   rebuild: bool = False) -> tuple[NoteSet, Path]:
+    path = cache_dir() / f"fluid-{spec.key()}.npz"
+    if path.exists() and not rebuild:
+        return NoteSet.load(path), path
+    ns = render_noteset(spec, soundfont, progress)
+    ns.save(path)
+    (path.with_suffix(".json")).write_text(json.dumps(asdict(spec), indent=1))
+    return ns, path
+
+
+# ----------------------------------------------------------------------------
+# WAV input
+
+
+def read_wav(path: Path | str, target_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read a WAV as mono float32 in [-1, 1]; resample to target_rate if given.
+
+    Raises DataError with the file name for a missing or unreadable file.
+    """
+    from scipy.io import wavfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such WAV file: {path}")
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unknown chunks
+            sr, data = wavfile.read(path)
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"cannot read {path} as a WAV file: {err}") from err
+    if data.dtype == np.uint8:
+        x = (data.astype(np.float32) - 128.0) / 128.0
+    elif np.issubdtype(data.dtype, np.integer):
+        x = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    else:
+        x = data.astype(np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if x.size == 0:
+        raise DataError(f"{path} contains no audio")
+    if target_rate is not None and sr != target_rate:
+        from scipy.signal import resample_poly
+        g = math.gcd(int(sr), int(target_rate))
+        x = resample_poly(x, target_rate // g, sr // g).astype(np.float32)
+        sr = target_rate
+    return x, int(sr)
+
+
+_NAME_RE = re.compile(r"^(?P<inst>.+?)[-_](?P<pitch>\d{2,3})[-_](?P<vel>\d{1,3})$")
+
+
+def load_wav_folder(folder: Path | str, hold_fraction: float = 0.75, heldout_every: int = 0,
+                    progress: bool = True) -> NoteSet:
+    """A folder of single-note WAVs -> NoteSet (resampled to 16 kHz).
+
+    File names ``<instrument>-<pitch>-<velocity>.wav`` (NSynth style) give the
+    pitch and velocity; otherwise the pitch is estimated (YIN) and velocity is
+    100. The key is taken as held for ``hold_fraction`` of each clip.
+    """
+    from tqdm import tqdm
+
+    from livegen.core.pitch import note_pitch
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.wav")) + sorted(folder.glob("*.WAV"))
+    if not files:
+        raise DataError(f"no .wav files in {folder}")
+    sr = dsp.SAMPLE_RATE
+    clips, phases, meta, names = [], [], [], []
+    for f in tqdm(files, desc="read notes", unit="file", disable=not progress):
+        x, _ = read_wav(f, sr)
+        m = _NAME_RE.match(f.stem)
+        if m:
+            inst, p, v = m["inst"], float(m["pitch"]), int(m["vel"])
+        else:
+            f0 = note_pitch(x, sr)
+            if not math.isfinite(f0):
+                raise DataError(f"{f}: no pitch found; name it <instrument>-<pitch>-<velocity>.wav")
+            inst, p, v = f.stem, dsp.hz_to_midi(f0), 100
+        if inst not in names:
+            names.append(inst)
+        peak = np.abs(x).max()
+        if peak > 1.0:
+            x = x / peak
+        hold = int(len(x) * hold_fraction)
+        f0, ph = track_phase(x, dsp.midi_to_hz(p), sr, hold)
+        pre_ph = ph[0] - 2 * np.pi * f0 / sr * np.arange(PRE, 0, -1)
+        clips.append(np.concatenate([np.zeros(PRE, np.float32), x]))
+        phases.append(np.concatenate([pre_ph, ph]).astype(np.float32))
+        held = heldout_every > 0 and int(round(p)) % heldout_every == 0
+        meta.append((hold, p, f0, v, names.index(inst), held))
+    return _assemble(clips, phases, meta, names, sr)
