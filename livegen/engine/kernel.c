@@ -79,26 +79,27 @@ int64_t lg_history_size(const lg_model *m) {
     return n * m->R;
 }
 
-/* Render N samples for voices [v0, v1). Arrays are indexed by voice v in [0, V):
- *   hist  V x history_size   pos V   prev V   temp V
- *   cond  V x (N / frame) x L x 2G     exc V x N x E     u V x N
- *   out_q V x N      out_logits V x N x Q (or NULL)
+/* Render N samples for the voices voices[j], j in [j0, j1). The state arrays are indexed
+ * by voice id (hist: voice x history_size, pos, prev); the per-block arrays by j:
+ *   cond  J x (N / frame) x L x 2G     exc J x N x E     u J x N     temp J
+ *   out_q J x N      out_logits J x N x Q (or NULL)
  */
-void lg_render(const lg_model *m, int32_t v0, int32_t v1, int32_t N, float *hist, int64_t *pos,
-               int32_t *prev, const float *cond, const float *exc, const float *u, const float *temp,
-               int32_t *out_q, float *out_logits) {
+void lg_render(const lg_model *m, const int32_t *voices, int32_t j0, int32_t j1, int32_t N,
+               float *hist, int64_t *pos, int32_t *prev, const float *cond, const float *exc,
+               const float *u, const float *temp, int32_t *out_q, float *out_logits) {
     const int R = m->R, G = m->G, G2 = 2 * m->G, S = m->S, H = m->H, E = m->E, L = m->L, Q = m->Q;
     const int64_t hsize = lg_history_size(m);
     const int frames = N / m->frame;
     float h[MAXC], a[MAXC], g[MAXC], skip[MAXC], y[MAXC], logits[MAXQ];
-    for (int v = v0; v < v1; v++) {
+    for (int j = j0; j < j1; j++) {
+        const int v = voices[j];
         float *vh = hist + (size_t)v * hsize;
         int64_t t = pos[v];
         int32_t q = prev[v];
-        const float T = temp[v];
+        const float T = temp[j];
         for (int n = 0; n < N; n++) {
-            const float *e = exc + ((size_t)v * N + n) * E;
-            const float *c = cond + (((size_t)v * frames + n / m->frame) * L) * G2;
+            const float *e = exc + ((size_t)j * N + n) * E;
+            const float *c = cond + (((size_t)j * frames + n / m->frame) * L) * G2;
             memcpy(h, m->emb + (size_t)q * R, sizeof(float) * R);
             if (m->w_exc_in) matvec_acc(h, m->w_exc_in, e, E, R);
             memcpy(skip, m->b_skip, sizeof(float) * S);
@@ -127,7 +128,7 @@ void lg_render(const lg_model *m, int32_t v0, int32_t v1, int32_t N, float *hist
             for (int k = 0; k < H; k++) y[k] = y[k] > 0.0f ? y[k] : 0.0f;
             memcpy(logits, m->b_out, sizeof(float) * Q);
             matvec_acc(logits, m->w_out, y, H, Q);
-            if (out_logits) memcpy(out_logits + ((size_t)v * N + n) * Q, logits, sizeof(float) * Q);
+            if (out_logits) memcpy(out_logits + ((size_t)j * N + n) * Q, logits, sizeof(float) * Q);
             /* draw: argmax at T <= 0, else the inverse CDF of softmax(logits / T) at u */
             int best = 0;
             for (int k = 1; k < Q; k++)
@@ -139,7 +140,7 @@ void lg_render(const lg_model *m, int32_t v0, int32_t v1, int32_t N, float *hist
                     logits[k] = fast_exp((logits[k] - top) * inv);
                     total += logits[k];
                 }
-                const float target = u[(size_t)v * N + n] * total;
+                const float target = u[(size_t)j * N + n] * total;
                 float acc = 0.0f;
                 best = Q - 1;
                 for (int k = 0; k < Q; k++) {
@@ -148,7 +149,7 @@ void lg_render(const lg_model *m, int32_t v0, int32_t v1, int32_t N, float *hist
                 }
             }
             q = best;
-            out_q[(size_t)v * N + n] = q;
+            out_q[(size_t)j * N + n] = q;
             t++;
         }
         pos[v] = t;

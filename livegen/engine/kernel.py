@@ -76,7 +76,7 @@ def load():
             lib = ctypes.CDLL(str(build()))
             f32, i32, i64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS")
                              for t in (np.float32, np.int32, np.int64))
-            lib.lg_render.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_int32,
+            lib.lg_render.argtypes = [ctypes.POINTER(_Model), i32, ctypes.c_int32, ctypes.c_int32,
                                       ctypes.c_int32, f32, i64, i32, f32, f32, f32, f32, i32,
                                       ctypes.c_void_p]
             lib.lg_render.restype = None
@@ -188,29 +188,36 @@ class KernelDecoder:
         self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
 
     def render(self, state: DecoderState, cond: np.ndarray, exc: np.ndarray, u: np.ndarray,
-               temp: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
-        """One block for every voice.
+               temp: np.ndarray, logits: np.ndarray | None = None,
+               voices: np.ndarray | None = None) -> np.ndarray:
+        """One block for the voices ``voices`` (default: all of ``state``).
 
-        cond (V, N/frame, L, 2G) float32; exc (V, N, E); u (V, N) uniforms in [0, 1);
-        temp (V,); logits, if given, (V, N, Q) receives every step's logits.
-        Returns the drawn classes (V, N) int32 and advances ``state``.
+        Per voice j of the block: cond (J, N/frame, L, 2G) float32; exc (J, N, E);
+        u (J, N) uniforms in [0, 1); temp (J,); logits, if given, (J, N, Q) receives every
+        step's logits. Returns the drawn classes (J, N) int32 and advances those voices' state.
         """
-        V, N = u.shape
+        J, N = u.shape
+        if voices is None:
+            voices = np.arange(len(state.pos), dtype=np.int32)
+        voices = np.ascontiguousarray(voices, np.int32)
+        if len(voices) != J:
+            raise ValueError(f"{len(voices)} voices but u has {J} rows")
         if N % self.weights.frame:
             raise ValueError(f"block of {N} samples is not a multiple of the frame {self.weights.frame}")
-        out = np.empty((V, N), np.int32)
-        args = (state.hist, state.pos, state.prev, np.ascontiguousarray(cond, np.float32),
+        out = np.empty((J, N), np.int32)
+        if logits is not None:
+            assert logits.shape == (J, N, self.weights.dims["Q"]) and logits.dtype == np.float32
+        args = (N, state.hist, state.pos, state.prev, np.ascontiguousarray(cond, np.float32),
                 np.ascontiguousarray(exc, np.float32), np.ascontiguousarray(u, np.float32),
                 np.ascontiguousarray(temp, np.float32), out,
                 None if logits is None else logits.ctypes.data)
-        if logits is not None:
-            assert logits.shape == (V, N, self.weights.dims["Q"]) and logits.dtype == np.float32
-        bounds = np.linspace(0, V, self.threads + 1).astype(int)
+        bounds = np.linspace(0, J, self.threads + 1).astype(int)
         jobs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        futures = [self._pool.submit(self.lib.lg_render, ctypes.byref(self.model), a, b, N, *args)
+        model = ctypes.byref(self.model)
+        futures = [self._pool.submit(self.lib.lg_render, model, voices, a, b, *args)
                    for a, b in jobs[1:]] if self._pool else []
         if jobs:
-            self.lib.lg_render(ctypes.byref(self.model), jobs[0][0], jobs[0][1], N, *args)
+            self.lib.lg_render(model, voices, jobs[0][0], jobs[0][1], *args)
         for f in futures:
             f.result()
         return out

@@ -1,0 +1,1 @@
+"""The WaveNet synth: voices, the render thread, and the offline renderer."""
