@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.train
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 

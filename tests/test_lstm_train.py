@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.train
 
 from livegen.core import tokens as tk  # noqa: E402
 from livegen.core.tokens import Note  # noqa: E402

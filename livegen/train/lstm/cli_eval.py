@@ -93,8 +93,11 @@ def run(args, cfg=None) -> int:
         "LSTM": lambda: (ev.lstm_step_fn(model), None),
         f"{best}-gram": lambda: (kn.step_fn(), []),
     }
-    stats = [ev.score_continuations("real continuation (the piece)", prompts, [p.truth for p in prompts], None,
-                                    args.prompt_beats, args.continue_beats)]
+    from livegen.core import tokens as tk
+
+    truth_tokens = [tk.encode_notes(p.truth) for p in prompts]
+    stats = [ev.score_continuations("real continuation (the piece)", prompts, [p.truth for p in prompts],
+                                    truth_tokens, args.prompt_beats, args.continue_beats)]
     for name, factory in factories.items():
         for label, opts in (("plain", plain), ("key+no-copy", steered)):
             notes, toks = ev.continue_all(factory, prompts, args.continue_beats, opts, args.seed)

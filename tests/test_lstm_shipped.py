@@ -1,0 +1,46 @@
+"""The shipped phrase model, if present, beats the smoothed n-gram on held-out music.
+
+Needs the checkpoint (models/lstm/model.pt) and the music21 note cache that
+``livegen train lstm`` builds once (about 15 minutes); skipped without either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from livegen.train.lstm import corpus, dataset  # noqa: E402
+from livegen.train.lstm.baselines import KneserNey  # noqa: E402
+from livegen.train.lstm.evaluate import lstm_token_logprobs, segments_of  # noqa: E402
+from livegen.train.lstm.model import load_checkpoint  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "models" / "lstm" / "model.pt"
+
+
+def corpus_cache() -> Path:
+    import music21
+
+    return corpus.default_cache_dir() / "lstm-data" / f"music21-{music21.__version__}-v{corpus.CACHE_VERSION}.npz"
+
+
+@pytest.mark.slow
+@pytest.mark.train
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped checkpoint at models/lstm/model.pt")
+def test_shipped_lstm_beats_the_kneser_ney_5gram_on_a_held_out_slice():
+    if not corpus_cache().exists():
+        pytest.skip(f"no music21 note cache at {corpus_cache()}: run `livegen train lstm` once to build it")
+    torch.set_num_threads(1)
+    model, blob = load_checkpoint(SHIPPED)
+    assert blob["data"]["held_out_percent"] == 10
+    data = dataset.build(corpus.load_pieces(corpus_cache()), 10, cache_dir=corpus.default_cache_dir())
+    assert data.held_out.num_pieces == blob["data"]["held_out_pieces"]  # the split it was trained with
+    parts = segments_of(data.held_out.tokens[:40000], 8)
+    lstm = -lstm_token_logprobs(model, parts).mean()
+    kn = KneserNey(data.train.tokens, 5)
+    ngram = -np.concatenate([kn.token_logprobs(p) for p in parts]).mean()
+    assert lstm < ngram, f"LSTM {lstm:.3f} nats/token, 5-gram {ngram:.3f}"
