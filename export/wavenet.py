@@ -96,13 +96,18 @@ def metadata(dims, kind: str) -> dict[str, str]:
             "frame": str(dims.frame), "n_harmonics": str(dims.n_harmonics)}
 
 
-def _export(module, args, path: Path, inputs, outputs, dynamic, meta) -> None:
+def _export(module, args, path: Path, inputs, outputs, dynamic, meta, keep_names=False) -> None:
+    """torch.onnx.export plus metadata and onnx.checker.
+
+    keep_names: every parameter stays an initializer of its own name (the compiled kernel
+    reads them by name); otherwise the exporter merges initializers of equal value.
+    """
     import onnx
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
                           dynamic_axes=dynamic, opset_version=17, dynamo=False,
-                          do_constant_folding=True)
+                          do_constant_folding=True, keep_initializers_as_inputs=keep_names)
     model = onnx.load(str(path))
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
@@ -124,7 +129,7 @@ def export(model, outdir: Path) -> list[Path]:
                                              torch.zeros(B, L, R)),
                 p, ["x_prev", "exc", "bias", "past"], ["logits", "cur"],
                 {n: {0: "voices"} for n in ("x_prev", "exc", "bias", "past", "logits", "cur")},
-                metadata(d, "decoder_step"))
+                metadata(d, "decoder_step"), keep_names=True)
         paths.append(p)
         p = outdir / "conditioning.onnx"
         _export(Conditioning(model.decoder), (torch.zeros(B, 3, C),), p, ["cond"], ["bias"],

@@ -73,6 +73,18 @@ class SynthConfig:
                             range=(0.0, 2.0))
     engine: str = _f("auto", "decoder engine: the compiled kernel (c), ONNX Runtime (onnx), or auto",
                      choices=("auto", "c", "onnx"))
+    threads: int = _f(2, "threads the compiled kernel splits the voices over", range=(1, 16))
+    block: int = _f(256, "samples rendered per block at the model's rate (a multiple of 64)",
+                    range=(64, 4096))
+    preset: str = _f("", "timbre preset of every channel; empty = the model's first preset")
+    channel_presets: str = _f("", "presets for MIDI channels 1, 2, ... separated by commas; "
+                                  "an empty entry keeps synth.preset")
+    morph_cc: int = _f(1, "controller that morphs a channel's timbre toward synth.morph_preset; "
+                          "-1 = off", range=(-1, 127))
+    morph_preset: str = _f("", "the preset synth.morph_cc morphs toward; empty = no morphing")
+    gain: float = _f(1.0, "output gain", range=(0.0, 8.0))
+    release_max_s: float = _f(3.0, "longest a released note may ring before its voice is freed",
+                              range=(0.05, 30.0))
 
 
 @dataclass(frozen=True)

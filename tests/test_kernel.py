@@ -27,12 +27,13 @@ def inputs(rng, w, V, N):
     dict(R=16, G=8, S=16, H=16, E=8, Q=256, dilations=(1, 2, 4, 8, 16, 32, 1, 2), frame=8),
     dict(R=4, G=2, S=4, H=4, E=0, Q=16, dilations=(1,), frame=1, exc_in=False),
 ])
-def test_streamed_blocks_equal_the_offline_pass(dims):
+@pytest.mark.parametrize("fixed_shape", [True, False])
+def test_streamed_blocks_equal_the_offline_pass(dims, fixed_shape):
     rng = np.random.default_rng(1)
     E = dims.get("E", 4)
     w = random_weights(rng, **{**dims, "E": E})
     V, N, blocks = 3, 8 * w.frame, 4
-    dec = KernelDecoder(w, threads=2)
+    dec = KernelDecoder(w, threads=2, fixed_shape=fixed_shape)
     state = DecoderState.zeros(w, V, first_class=w.dims["Q"] // 2)
     classes, logits, conds, excs = [], [], [], []
     for _ in range(blocks):
@@ -83,3 +84,19 @@ def test_bad_block_size_and_bad_shapes_are_refused():
     kwargs["w_res"] = w.w_res[:, :1]
     with pytest.raises(ValueError, match="w_res has shape"):
         DecoderWeights(**kwargs)
+
+
+def test_rendering_some_voices_leaves_the_others_alone():
+    rng = np.random.default_rng(4)
+    w = random_weights(rng)
+    dec = KernelDecoder(w, threads=2)
+    V, N = 4, 2 * w.frame
+    both = DecoderState.zeros(w, V, 1)
+    cond, exc = inputs(rng, w, 2, N)
+    u = rng.random((2, N)).astype(np.float32)
+    temp = np.ones(2, np.float32)
+    got = dec.render(both, cond, exc, u, temp, voices=np.array([3, 1]))
+    assert list(both.pos) == [0, N, 0, N] and not both.hist[[0, 2]].any()
+    alone = DecoderState.zeros(w, 1, 1)
+    solo = dec.render(alone, cond[:1], exc[:1], u[:1], temp[:1])
+    assert np.array_equal(solo[0], got[0]) and np.array_equal(alone.hist[0], both.hist[3])

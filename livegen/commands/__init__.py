@@ -15,6 +15,8 @@ or a device library at module level: import inside ``run``.
 COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("devices",), "livegen.commands.devices"),
     (("config",), "livegen.commands.show_config"),
+    (("render",), "livegen.commands.render"),
+    (("bench", "synth"), "livegen.commands.bench_synth"),
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
     (("eval", "lstm"), "livegen.train.lstm.cli_eval"),
     (("sample", "lstm"), "livegen.train.lstm.cli_sample"),

@@ -87,7 +87,12 @@ int64_t lg_history_size(const lg_model *m) {
 void lg_render(const lg_model *m, const int32_t *voices, int32_t j0, int32_t j1, int32_t N,
                float *hist, int64_t *pos, int32_t *prev, const float *cond, const float *exc,
                const float *u, const float *temp, int32_t *out_q, float *out_logits) {
+#ifdef LG_FIXED /* built for one model shape: constant sizes let the compiler keep sums in registers */
+    const int R = LG_R, G = LG_G, G2 = 2 * LG_G, S = LG_S, H = LG_H, E = LG_E, L = m->L, Q = LG_Q;
+    if (m->R != R || m->G != G || m->S != S || m->H != H || m->E != E || m->Q != Q) return;
+#else
     const int R = m->R, G = m->G, G2 = 2 * m->G, S = m->S, H = m->H, E = m->E, L = m->L, Q = m->Q;
+#endif
     const int64_t hsize = lg_history_size(m);
     const int frames = N / m->frame;
     float h[MAXC], a[MAXC], g[MAXC], skip[MAXC], y[MAXC], logits[MAXQ];
