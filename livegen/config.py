@@ -53,6 +53,8 @@ class AudioConfig:
                           range=(0, 384000))
     block_size: int = _f(0, "frames per callback; 0 = the backend chooses (JACK: the server period)",
                          range=(0, 8192))
+    client_name: str = _f("livegen-synth", "JACK client name of the audio output (its port is "
+                          "<name>:out_0)")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,48 @@ class JamConfig:
     top_p: float = _f(0.95, "LSTM nucleus sampling: keep the most likely tokens up to this mass",
                       range=(0.01, 1.0))
     seed: int = _f(0, "random seed for sampling; 0 = a fresh seed each run", range=(0, 2**63 - 1))
+    # phrases (livegen run)
+    silence_beats: float = _f(2.0, "a phrase ends after this many beats with no key held", range=(0.25, 64.0))
+    silence_s: float = _f(0.0, "if > 0, a phrase ends after this many seconds of silence instead",
+                          range=(0.0, 60.0))
+    end_cc: int = _f(-1, "a controller number that ends the phrase at once (value >= 64); -1 = none",
+                     range=(-1, 127))
+    max_phrase_beats: float = _f(32.0, "a phrase is cut (and answered) at this length in beats",
+                                 range=(1.0, 256.0))
+    min_notes: int = _f(2, "phrases with fewer notes are ignored", range=(1, 64))
+    # responses
+    response_bars: int = _f(0, "bars in a response; 0 = as many bars as the phrase took", range=(0, 32))
+    max_response_bars: int = _f(8, "longest response when it follows the phrase, in bars", range=(1, 32))
+    on_new_phrase: str = _f("interrupt", "a phrase started while livegen responds: interrupt the "
+                            "response, or queue the answer after it", choices=("interrupt", "queue"))
+    out_channel: int = _f(0, "MIDI channel of responses (1..16); 0 = the channel the phrase was played on",
+                          range=(0, 16))
+    thru: str = _f("synth", "where the player's notes pass through at once: the synth, the MIDI out, "
+                   "both, or none", choices=("none", "synth", "midi", "both"))
+    # timing
+    offset_ms: float = _f(0.0, "playback offset for latency compensation; negative plays earlier",
+                          range=(-500.0, 500.0))
+    lead_ms: float = _f(30.0, "a response needs this much time before its bar line, else it moves "
+                        "by whole bars", range=(0.0, 2000.0))
+    spin_us: int = _f(1000, "the sender busy-waits this long before a due message (sub-ms timing); "
+                      "0 = sleep only", range=(0, 20000))
+    lstm_threads: int = _f(1, "ONNX Runtime threads for the LSTM", range=(1, 8))
+    # safety
+    max_note_s: float = _f(10.0, "a response note held longer than this is ended", range=(0.1, 300.0))
+    loop_window_ms: float = _f(50.0, "input equal to a message livegen sent this recently is its echo "
+                               "through a MIDI loop and is ignored; 0 = off", range=(0.0, 2000.0))
+    # state report and control by MIDI CC (controller numbers; -1 = off)
+    state_cc: int = _f(85, "controller livegen sends on state changes: 0 idle, 64 listening, "
+                       "127 responding; -1 = off", range=(-1, 127))
+    state_channel: int = _f(16, "MIDI channel of the state controller", range=(1, 16))
+    cc_temperature: int = _f(20, "controller setting the temperature (0..127 -> 0.1..2.0)", range=(-1, 127))
+    cc_length: int = _f(21, "controller setting the response length (0..127 -> 0..8 bars, 0 = follow "
+                        "the phrase)", range=(-1, 127))
+    cc_loop: int = _f(22, "controller: >= 64 loops the last response, < 64 stops the loop", range=(-1, 127))
+    cc_mutate: int = _f(23, "controller: >= 64 plays a variation of the last response on the next bar",
+                        range=(-1, 127))
+    cc_panic: int = _f(24, "controller: >= 64 ends every note and the response (panic)", range=(-1, 127))
+    cc_mute: int = _f(25, "controller: >= 64 mutes responses, < 64 unmutes", range=(-1, 127))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,213 @@
+"""The control thread: everything that arrives from the player.
+
+It drains the input port's queue (filled by rtmidi's callback with
+(monotonic_ns, bytes)), parses, and for each message:
+
+- clock and transport (0xF8, Start, Stop, Continue, Song Position) go to the
+  :class:`BeatClock` it owns (Stop also ends the response);
+- an echo of what livegen sent (through a MIDI loop) is dropped;
+- a control CC changes :class:`Controls` (temperature, length, loop, mute) or
+  asks for a variation or a panic;
+- notes pass through at once (``jam.thru``: to the synth sink and/or the MIDI
+  out through the sender) and feed the :class:`PhraseDetector`; a phrase's notes
+  go to the generator as they come, its end too. A phrase that starts while
+  livegen responds cancels the response (``on_new_phrase = interrupt``).
+
+It reports the state (idle, listening, responding) with a controller when it
+changes. At most ``batch`` messages are handled between timing checks, so a
+flood of input delays neither the clock nor phrase ends; nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from livegen.core.clock import BeatClock
+from livegen.core.midiparse import MidiParser
+from livegen.core.notes import note_on_off
+from livegen.core.phrase import PhraseDetector, PhraseRules
+from livegen.daemon.schedule import Controls, EchoFilter, cc_length_bars, cc_temperature
+
+log = logging.getLogger("livegen.control")
+
+STATE_VALUES = {"idle": 0, "listening": 64, "responding": 127}
+CLOCK_STATUS = (0xF8, 0xFA, 0xFB, 0xFC, 0xF2)
+
+
+@dataclass
+class ControlCounts:
+    messages: int = 0
+    notes: int = 0
+    echoes: int = 0
+    phrases: int = 0
+    interrupts: int = 0
+    panics: int = 0
+    controls: int = 0
+
+
+def phrase_rules(jam) -> PhraseRules:
+    return PhraseRules(silence_beats=jam.silence_beats, silence_s=jam.silence_s, end_cc=jam.end_cc,
+                       max_beats=jam.max_phrase_beats, min_notes=jam.min_notes)
+
+
+class Control(threading.Thread):
+    def __init__(self, inp, sender, generator, beat_clock: BeatClock, jam, *, sink=None,
+                 echo: EchoFilter | None = None, on_phrase=None, clock=time.monotonic_ns, batch: int = 512):
+        super().__init__(name="livegen-control", daemon=True)
+        self.inp = inp
+        self.sender = sender
+        self.generator = generator
+        self.beat_clock = beat_clock
+        self.jam = jam
+        self.sink = sink
+        self.echo = echo
+        self.on_phrase = on_phrase
+        self.clock = clock
+        self.batch = batch
+        self.counts = ControlCounts()
+        self.parser = MidiParser()
+        self.detector = PhraseDetector(phrase_rules(jam))
+        self.controls = Controls(temperature=jam.temperature, response_bars=jam.response_bars)
+        self.state = "idle"
+        self.stopping = threading.Event()
+        self.wake = getattr(inp, "wake", None) or threading.Event()
+        self._thru_synth = jam.thru in ("synth", "both") and sink is not None
+        self._thru_midi = jam.thru in ("midi", "both")
+        self._ccs = {jam.cc_temperature: "temperature", jam.cc_length: "length", jam.cc_loop: "loop",
+                     jam.cc_mutate: "mutate", jam.cc_panic: "panic", jam.cc_mute: "mute"}
+        self._ccs.pop(-1, None)
+        self._triggers: dict[str, bool] = {}  # mutate/panic fire on crossing 64 upwards
+        self._answering_since = 0  # a phrase ended: "responding" until the response is scheduled
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    # -- the thread --------------------------------------------------------------------------
+    def run(self) -> None:
+        queue = self.inp.queue
+        while not self.stopping.is_set():
+            self.wake.wait(0.005)
+            self.wake.clear()
+            handled = 0
+            while queue and handled < self.batch:
+                t, data = queue.popleft()
+                for msg in self.parser.feed(data):
+                    self.handle(msg, t)
+                handled += 1
+            if queue:
+                self.wake.set()  # more to do after the timing checks
+            self.tick(self.clock())
+
+    def tick(self, now: int) -> None:
+        """Timing checks: the clock's timeout, a phrase ended by silence or length, the state."""
+        self.beat_clock.check_timeout(now)
+        phrase = self.detector.poll(now, self.beat_clock.state.beat_at(now))
+        if phrase is not None:
+            self._phrase_ended(phrase)
+        self._report_state()
+
+    def handle(self, msg: bytes, t: int) -> None:
+        """One complete message that arrived at ``t`` (monotonic ns)."""
+        self.counts.messages += 1
+        status = msg[0]
+        if status in CLOCK_STATUS:
+            self.beat_clock.on_message(status, t, msg[1:])
+            if status == 0xFC and self.jam.follow_clock:
+                self._cancel_response()
+            return
+        if status >= 0xF0:
+            return  # sysex and other system messages: not ours
+        if self.echo is not None and self.echo.is_echo(msg, t):
+            self.counts.echoes += 1
+            return
+        kind = status & 0xF0
+        if kind == 0xB0 and len(msg) >= 3 and msg[1] in self._ccs:
+            self._control(self._ccs[msg[1]], msg[2])
+            return
+        if kind == 0xB0 and len(msg) >= 3 and msg[1] == self.jam.end_cc:
+            self._feed_detector(msg, t)
+            return
+        if self._thru_synth:
+            self.sink.send(msg, None)
+        if self._thru_midi:
+            self.sender.now(msg)
+        if note_on_off(msg) is not None:
+            self.counts.notes += 1
+            self._feed_detector(msg, t)
+
+    def _feed_detector(self, msg: bytes, t: int) -> None:
+        det = self.detector
+        was_listening = det.listening
+        before = len(det.messages)
+        beat = self.beat_clock.state.beat_at(t)
+        phrase = det.feed(msg, t, beat)
+        if not was_listening and (det.listening or phrase is not None):
+            interrupted = False
+            if self.sender.responding and self.jam.on_new_phrase == "interrupt":
+                self.sender.cancel()
+                self.counts.interrupts += 1
+                interrupted = True
+            self.generator.begin(beat, interrupted)
+        if phrase is None and len(det.messages) > before:
+            self.generator.note(det.messages[-1])
+        if phrase is not None:
+            self._phrase_ended(phrase)
+
+    def _phrase_ended(self, phrase) -> None:
+        self.counts.phrases += 1
+        self._answering_since = self.clock()
+        self.generator.end(phrase)
+        if self.on_phrase is not None:
+            self.on_phrase(phrase)
+
+    def _cancel_response(self) -> None:
+        self._answering_since = 0
+        self.sender.cancel()
+        self.generator.cancelled()
+
+    def _control(self, name: str, value: int) -> None:
+        self.counts.controls += 1
+        c = self.controls
+        if name == "temperature":
+            self.controls = c.with_(temperature=cc_temperature(value))
+        elif name == "length":
+            self.controls = c.with_(response_bars=cc_length_bars(value))
+        elif name == "loop":
+            self.controls = c.with_(loop=value >= 64)
+        elif name == "mute":
+            self.controls = c.with_(mute=value >= 64)
+            if value >= 64:
+                self._cancel_response()
+        elif name in ("mutate", "panic"):
+            on, was = value >= 64, self._triggers.get(name, False)
+            self._triggers[name] = on
+            if on and not was:
+                if name == "mutate":
+                    self.generator.mutate()
+                else:
+                    self.counts.panics += 1
+                    self.controls = c.with_(loop=False)
+                    self.sender.panic()
+                    self.generator.cancelled()
+                    if self.sink is not None:
+                        for ch in range(16):
+                            self.sink.send(bytes((0xB0 | ch, 123, 0)), None)
+        log.debug("control %s = %d -> %s", name, value, self.controls)
+
+    def _report_state(self) -> None:
+        if self._answering_since and (self.sender.responding
+                                      or self.clock() - self._answering_since > 2_000_000_000):
+            self._answering_since = 0
+        state = ("responding" if self.sender.responding or self._answering_since
+                 else "listening" if self.detector.listening else "idle")
+        if state != self.state:
+            self.state = state
+            if self.jam.state_cc >= 0:
+                ch = self.jam.state_channel - 1
+                self.sender.now(bytes((0xB0 | ch, self.jam.state_cc, STATE_VALUES[state])))

@@ -1,0 +1,148 @@
+"""The jam daemon: the control, generator and sender threads, wired together.
+
+:class:`Daemon` takes the ports and the model from its caller (``livegen run``,
+``livegen demo``, the tests), so it runs the same on real JACK ports and on
+fakes:
+
+- ``inp``: has ``queue`` (a deque of (monotonic_ns, bytes) filled by another
+  thread), optionally ``dropped`` (a counter) and ``wake`` (an Event it sets);
+- ``out``: has ``send(bytes)``;
+- ``model``: ``initial_state()`` and ``step(token, state) -> (logits, state)``
+  (:class:`livegen.engine.lstm.LstmRuntime`, or a fake);
+- ``sink``: the synth, or None (MIDI only): ``send(msg: bytes, at_ns: int | None)``
+  that only enqueues (thread-safe, never blocks), ``close()``, and optionally
+  ``status() -> dict`` (``voices``, ``load``, ``underruns``) for the status line.
+
+:meth:`Daemon.stop` stops the threads; the sender ends every open note (note-offs
+plus All Notes Off per channel) before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from livegen.core.clock import BeatClock
+from livegen.daemon.control import Control
+from livegen.daemon.generator import Generator, Response
+from livegen.daemon.schedule import EchoFilter
+from livegen.daemon.sender import Sender
+from livegen.errors import ConfigError
+
+log = logging.getLogger("livegen.daemon")
+
+CC_KEYS = ("end_cc", "state_cc", "cc_temperature", "cc_length", "cc_loop", "cc_mutate", "cc_panic", "cc_mute")
+
+
+def check_jam(jam) -> None:
+    """Controller numbers must not collide (ConfigError naming the keys)."""
+    seen: dict[int, str] = {}
+    for key in CC_KEYS:
+        value = getattr(jam, key)
+        if value < 0:
+            continue
+        if value in seen:
+            raise ConfigError(f"jam.{seen[value]} and jam.{key} are both controller {value}: "
+                              "give each its own number (or -1 to turn one off)")
+        seen[value] = key
+    if jam.state_cc >= 0 and jam.thru in ("midi", "both") and jam.state_cc in (123, 120):
+        raise ConfigError(f"jam.state_cc = {jam.state_cc}: that controller ends notes; use another")
+
+
+@dataclass
+class Status:
+    """A snapshot for the status screen and the log (read from other threads' counters)."""
+
+    state: str
+    bpm: float
+    clock_source: str
+    beat: float
+    phrases: int
+    ignored: int
+    responses: int
+    last: Response | None
+    last_onset_ms: float | None  # first note of the latest response: actual - scheduled
+    counts: dict = field(default_factory=dict)
+    synth: dict | None = None
+
+
+class Daemon:
+    def __init__(self, cfg, inp, out, model, sink=None, *, clock=time.monotonic_ns):
+        jam = cfg.jam
+        check_jam(jam)
+        self.cfg = cfg
+        self.inp, self.out, self.model, self.sink = inp, out, model, sink
+        self.clock = clock
+        self.started_ns = clock()
+        self.beat_clock = BeatClock(jam.tempo_bpm, self.started_ns, follow_midi=jam.follow_clock)
+        self.echo = EchoFilter(round(jam.loop_window_ms * 1e6))
+        self.responses: deque[Response] = deque(maxlen=256)
+        self.phrases: deque = deque(maxlen=256)
+        self.on_response = None  # optional callbacks (called on the generator/control thread)
+        self.on_phrase = None
+        state = lambda: self.beat_clock.state  # noqa: E731 - the immutable snapshot, read anywhere
+        self.sender = Sender(out, state, sink=sink, offset_ms=jam.offset_ms, spin_us=jam.spin_us,
+                             max_note_s=jam.max_note_s, echo=self.echo, clock=clock)
+        self.control: Control | None = None
+        self.generator = Generator(model, self.sender, state, jam, lambda: self.control.controls,
+                                   on_response=self._response, clock=clock)
+        self.control = Control(inp, self.sender, self.generator, self.beat_clock, jam, sink=sink,
+                               echo=self.echo, on_phrase=self._phrase, clock=clock)
+        self._switch = None
+
+    def _response(self, r: Response) -> None:
+        self.responses.append(r)
+        if self.on_response is not None:
+            self.on_response(r)
+
+    def _phrase(self, p) -> None:
+        self.phrases.append(p)
+        if self.on_phrase is not None:
+            self.on_phrase(p)
+
+    def start(self) -> None:
+        # hand the GIL over every 0.5 ms (default 5 ms), so the sender is never
+        # kept waiting long by the generator's numpy work
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)
+        self.sender.start()
+        self.generator.start()
+        self.control.start()
+
+    def stop(self) -> None:
+        """Stop the threads (control first), ending every note livegen started."""
+        self.control.stop()
+        self.generator.stop()
+        self.sender.stop()
+        if self.sink is not None:
+            for ch in range(16):
+                self.sink.send(bytes((0xB0 | ch, 123, 0)), None)
+        if self._switch is not None:
+            sys.setswitchinterval(self._switch)
+
+    def status(self) -> Status:
+        now = self.clock()
+        s = self.beat_clock.state
+        c, g, snd = self.control.counts, self.generator.counts, self.sender.counts
+        onset = self.sender.first_onset
+        counts = {
+            "input_dropped": getattr(self.inp, "dropped", 0),
+            "garbage": self.control.parser.counts.garbage + self.control.parser.counts.truncated,
+            "echoes": c.echoes, "interrupts": c.interrupts, "panics": c.panics,
+            "thru": snd.thru, "sent": snd.sent, "late_dropped": snd.late_dropped,
+            "held_closed": snd.held_closed, "send_errors": snd.errors,
+            "requests_dropped": g.requests_dropped, "moved": g.moved, "muted": g.muted,
+        }
+        synth = None
+        if self.sink is not None and hasattr(self.sink, "status"):
+            try:
+                synth = dict(self.sink.status())
+            except Exception:  # the status line must never take the daemon down
+                synth = None
+        return Status(self.control.state, s.bpm, s.source, s.beat_at(now), c.phrases,
+                      self.control.detector.ignored, g.responses, self.generator.last,
+                      None if onset is None else (onset[1] - onset[0]) / 1e6, counts, synth)

@@ -1,0 +1,264 @@
+"""The generator thread: owns the LSTM and its state, and turns phrases into responses.
+
+It is told about the player's phrase as it is played (:meth:`Generator.begin`,
+:meth:`Generator.note`) and primes the LSTM note by note, so that when the phrase
+ends (:meth:`Generator.end`) only the gap to the response's bar line and the
+response itself remain to compute. The response starts on the first bar line
+it can be ready for (``lead_ms`` before it); if generation took longer, it
+moves on by whole bars. Its length follows the phrase or the configured bars.
+
+It also loops the last response (on bar lines, back to back) and plays
+variations of it (:meth:`Generator.mutate`: sampled again from the LSTM state
+primed on the same phrase).
+
+All requests are ``put_nowait`` into a bounded queue (a full queue drops the
+request and counts it; a phrase whose notes were dropped is primed again from
+the whole phrase at its end). The model is reached only through
+``model.initial_state()`` and ``model.step(token, state) -> (logits, state)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from livegen.core import sampling
+from livegen.core import tokens as tk
+from livegen.core.phrase import Phrase
+from livegen.daemon.prompt import LiveEncoder
+from livegen.daemon.schedule import move_late, response_bars, response_start
+
+log = logging.getLogger("livegen.generator")
+
+
+@dataclass(frozen=True)
+class Response:
+    """A response as scheduled (for the log, the status line, the demo and the benchmark)."""
+
+    kind: str  # "response", "variation", "loop"
+    start_beat: float
+    bars: int
+    notes: tuple[tk.Note, ...]  # beats relative to start_beat
+    channel: int
+    generate_ms: float  # LSTM time after the phrase ended (gap + response), 0 for a loop
+    tokens: int
+    moved_bars: int  # bars it moved on because generation was late
+    phrase_end_ns: int  # when the phrase ended (0 for loops and variations)
+    scheduled_ns: int  # when it was handed to the sender
+
+
+@dataclass
+class GeneratorCounts:
+    requests_dropped: int = 0  # the queue was full
+    reprimed: int = 0  # phrases primed again at their end because notes had been dropped
+    responses: int = 0
+    moved: int = 0
+    muted: int = 0
+
+
+@dataclass
+class _Primed:
+    """The LSTM after a phrase and the gap to its response: what a variation starts from."""
+
+    state: object
+    logits: np.ndarray
+    prompt: list[int]
+    key: sampling.Key | None
+    channel: int
+    bars: int
+
+
+class Generator(threading.Thread):
+    def __init__(self, model, sender, clock_state, jam, controls, *, on_response=None,
+                 clock=time.monotonic_ns, queue_size: int = 4096):
+        super().__init__(name="livegen-generator", daemon=True)
+        self.model = model
+        self.sender = sender
+        self.clock_state = clock_state  # callable -> ClockState
+        self.jam = jam  # JamConfig
+        self.controls = controls  # callable -> Controls (the control thread's current object)
+        self.on_response = on_response  # called on this thread with each Response
+        self.clock = clock
+        self.counts = GeneratorCounts()
+        self.stopping = threading.Event()
+        self._inbox: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.rng = np.random.default_rng(jam.seed or None)
+        self.last: Response | None = None
+        # owned by this thread
+        self._encoder: LiveEncoder | None = None
+        self._fed = 0  # phrase messages primed so far
+        self._state = None
+        self._logits: np.ndarray | None = None
+        self._primed: _Primed | None = None
+        self._until = -math.inf  # beat where the last scheduled response ends
+        self._ms_per_token = 0.5  # running estimate, for choosing the bar line
+
+    # -- other threads (control) -------------------------------------------------------
+    def _put(self, item) -> None:
+        try:
+            self._inbox.put_nowait(item)
+        except queue.Full:
+            self.counts.requests_dropped += 1
+
+    def begin(self, beat: float, interrupted: bool) -> None:
+        """The player started a phrase at ``beat`` (``interrupted``: its response was cancelled)."""
+        self._put(("begin", beat, interrupted))
+
+    def note(self, msg) -> None:
+        """A NoteMessage of the phrase being played."""
+        self._put(("note", msg))
+
+    def end(self, phrase: Phrase) -> None:
+        self._put(("end", phrase))
+
+    def mutate(self) -> None:
+        self._put(("mutate",))
+
+    def cancelled(self) -> None:
+        """The response was cancelled (panic, mute, transport stop)."""
+        self._put(("cancelled",))
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self.stopping.set()
+        self._put(("stop",))
+        if self.is_alive():
+            self.join(timeout)
+
+    # -- this thread ------------------------------------------------------------------------
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                item = self._inbox.get(timeout=0.05)
+            except queue.Empty:
+                self._maybe_loop()
+                continue
+            kind = item[0]
+            try:
+                if kind == "begin":
+                    self._begin(item[1], item[2])
+                elif kind == "note":
+                    self._note(item[1])
+                elif kind == "end":
+                    self._end(item[1])
+                elif kind == "mutate":
+                    self._mutate()
+                elif kind == "cancelled":
+                    self._until = -math.inf
+            except Exception:  # a model failure must not take the daemon down
+                log.exception("generator: %s failed", kind)
+            self._maybe_loop()
+
+    def _step(self, tokens) -> None:
+        for t in tokens:
+            self._logits, self._state = self.model.step(int(t), self._state)
+
+    def _begin(self, beat: float, interrupted: bool) -> None:
+        self._encoder = LiveEncoder(beat)
+        self._fed = 0
+        self._state = self.model.initial_state()
+        self._step([tk.BOS])
+        if interrupted:
+            self._until = -math.inf
+
+    def _note(self, m) -> None:
+        if self._encoder is None:
+            return
+        self._step(self._encoder.feed(m.time, m.on, m.pitch, m.velocity))
+        self._fed += 1
+
+    def _end(self, phrase: Phrase) -> None:
+        t_end = self.clock()
+        enc = self._encoder
+        if enc is None or abs(enc.origin - phrase.start_beat) > 1e-9 or self._fed > len(phrase.messages):
+            self.counts.reprimed += 1
+            self._begin(phrase.start_beat, False)
+            enc = self._encoder
+        for m in phrase.messages[self._fed:]:  # notes the queue dropped, or the one that cut the phrase
+            self._note(m)
+        self._step(enc.close_all(phrase.end_beat))
+        self._encoder = None
+        controls = self.controls()
+        if controls.mute:
+            self.counts.muted += 1
+            return
+        bpb = self.jam.beats_per_bar
+        bars = response_bars(phrase.end_beat - phrase.start_beat, bpb, controls.response_bars,
+                             self.jam.max_response_bars)
+        channel = (self.jam.out_channel - 1) if self.jam.out_channel else phrase.messages[0].channel
+        # the first bar line the response can be ready for
+        state = self.clock_state()
+        now = self.clock()
+        tokens_guess = bars * bpb * 12  # a busy response: a token every other tick
+        ready_ns = now + round((self.jam.lead_ms + tokens_guess * self._ms_per_token) * 1e6)
+        after = self._until if self.jam.on_new_phrase == "queue" else -math.inf
+        start = response_start(state.beat_at(ready_ns), bpb, after)
+        self._step(enc.advance_to(start))
+        notes = [n for n in tk.notes_from_messages(phrase.messages)]
+        key = sampling.estimate_key(notes)
+        self._primed = _Primed(self._state, self._logits, list(enc.tokens), key, channel, bars)
+        self._generate("response", start, t_end, t_end)
+
+    def _generate(self, kind: str, start: float, t_begin: int, phrase_end_ns: int) -> None:
+        p = self._primed
+        controls = self.controls()
+        options = sampling.SamplingOptions(temperature=controls.temperature, top_p=self.jam.top_p)
+        ticks = p.bars * self.jam.beats_per_bar * tk.TICKS_PER_BEAT
+        toks, _ = sampling.generate(self.model.step, p.state, p.logits, ticks=ticks, rng=self.rng,
+                                    options=options, prompt=p.prompt, key=p.key)
+        done = self.clock()
+        gen_ms = (done - t_begin) / 1e6
+        if toks:
+            self._ms_per_token = 0.8 * self._ms_per_token + 0.2 * gen_ms / len(toks)
+        notes = tuple(tk.decode_tokens(toks, origin=0.0))
+        self._schedule(kind, start, p.bars, notes, p.channel, gen_ms, len(toks), phrase_end_ns)
+
+    def _schedule(self, kind: str, start: float, bars: int, notes, channel: int, gen_ms: float,
+                  n_tokens: int, phrase_end_ns: int) -> None:
+        state = self.clock_state()
+        ready = state.beat_at(self.clock() + round(self.jam.lead_ms * 1e6))
+        start, moved = move_late(start, ready, self.jam.beats_per_bar)
+        if moved:
+            self.counts.moved += 1
+        events = []
+        for n in notes:
+            events.append((start + n.start, bytes((0x90 | channel, n.pitch, max(1, min(127, n.velocity))))))
+            events.append((start + n.end, bytes((0x80 | channel, n.pitch, 0))))
+        self.sender.schedule(events)
+        self._until = start + bars * self.jam.beats_per_bar
+        response = Response(kind, start, bars, notes, channel, gen_ms, n_tokens, moved, phrase_end_ns,
+                            self.clock())
+        self.last = response
+        self.counts.responses += 1
+        if self.on_response is not None:
+            self.on_response(response)
+
+    def _mutate(self) -> None:
+        if self._primed is None:
+            return
+        self.sender.cancel()
+        now = self.clock()
+        state = self.clock_state()
+        start = response_start(state.beat_at(now + round(self.jam.lead_ms * 1e6)), self.jam.beats_per_bar)
+        self._generate("variation", start, now, 0)
+
+    def _maybe_loop(self) -> None:
+        """Loop on: schedule the last response again, back to back, a bar ahead."""
+        last = self.last
+        if last is None or self._encoder is not None or self.stopping.is_set():
+            return
+        controls = self.controls()
+        if not controls.loop or controls.mute:
+            return
+        state = self.clock_state()
+        bpb = self.jam.beats_per_bar
+        now_beat = state.beat_at(self.clock() + round(self.jam.lead_ms * 1e6))
+        if self._until - now_beat > bpb:  # more than a bar still to play
+            return
+        start = self._until if self._until >= now_beat else response_start(now_beat, bpb)
+        self._schedule("loop", start, last.bars, last.notes, last.channel, 0.0, 0, 0)

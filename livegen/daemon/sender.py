@@ -1,0 +1,242 @@
+"""The sender thread: plays scheduled MIDI on time and owns the output port.
+
+Other threads hand it work through :meth:`Sender.now` (a message to send at once:
+pass-through, the state controller), :meth:`Sender.schedule` (a response: (beat,
+message) pairs with a tag), :meth:`Sender.cancel` and :meth:`Sender.panic`; each
+only appends to a bounded deque and sets an Event.
+
+Beats become times with the clock's snapshot *at send time*, so a tempo change
+moves what is still to come. The thread sleeps with ``Event.wait`` until
+``spin_us`` before a message is due, then busy-waits on ``time.monotonic_ns``.
+A note-on due more than ``late_ns`` ago is dropped (counted): livegen never
+plays out of time. Every note it starts is tracked (:class:`OpenNotes`) and
+ended on cancel, panic, stop, or when held past ``max_note_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from livegen.core.notes import OpenNotes, note_on_off
+from livegen.daemon.schedule import EchoFilter, Schedule
+
+log = logging.getLogger("livegen.sender")
+
+RESPONSE = "response"
+
+
+@dataclass
+class SenderCounts:
+    sent: int = 0
+    thru: int = 0
+    thru_dropped: int = 0  # pass-through messages dropped because the deque was full
+    late_dropped: int = 0  # note-ons that could not be played in time
+    held_closed: int = 0  # notes ended because they were held too long
+    cancelled: int = 0
+    errors: int = 0  # the port refused a message (its peer went away)
+
+
+@dataclass
+class OnsetLog:
+    """Scheduled vs actual send times of response messages (ns), newest last; bounded."""
+
+    size: int = 4096
+    scheduled: np.ndarray = field(default=None)
+    actual: np.ndarray = field(default=None)
+    n: int = 0
+
+    def __post_init__(self):
+        self.scheduled = np.zeros(self.size, np.int64)
+        self.actual = np.zeros(self.size, np.int64)
+
+    def add(self, scheduled: int, actual: int) -> None:
+        i = self.n % self.size
+        self.scheduled[i], self.actual[i] = scheduled, actual
+        self.n += 1
+
+    def errors_ns(self) -> np.ndarray:
+        k = min(self.n, self.size)
+        return (self.actual[:k] - self.scheduled[:k]).copy()
+
+
+class Sender(threading.Thread):
+    def __init__(self, port, clock_state, *, sink=None, offset_ms: float = 0.0, spin_us: int = 1000,
+                 max_note_s: float = 10.0, late_ms: float = 20.0, echo: EchoFilter | None = None,
+                 clock=time.monotonic_ns):
+        super().__init__(name="livegen-sender", daemon=True)
+        self.port = port
+        self.clock_state = clock_state  # a callable giving the current ClockState
+        self.sink = sink
+        self.offset_ns = round(offset_ms * 1e6)
+        self.spin_ns = spin_us * 1000
+        self.max_note_ns = round(max_note_s * 1e9)
+        self.late_ns = round(late_ms * 1e6)
+        self.echo = echo
+        self.clock = clock
+        self.counts = SenderCounts()
+        self.onsets = OnsetLog()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._inbox: deque = deque(maxlen=8192)  # ("now", msg) | ("add", events, tag) | ("cancel", tag) | ("panic",)
+        self._now: deque = deque(maxlen=4096)
+        # owned by this thread
+        self._schedule = Schedule()
+        self._open_response = OpenNotes()
+        self._open_thru = OpenNotes()
+        self.response_end_beat: float | None = None  # read by others: last beat still to play
+        self.first_onset: tuple[int, int] | None = None  # (scheduled, actual) of the latest response
+
+    # -- other threads ------------------------------------------------------------------
+    def now(self, msg: bytes) -> None:
+        """Send ``msg`` as soon as possible (pass-through, the state controller)."""
+        if len(self._now) >= self._now.maxlen:
+            self.counts.thru_dropped += 1
+            return
+        self._now.append(msg)
+        self.wake.set()
+
+    def schedule(self, events: list[tuple[float, bytes]], tag: str = RESPONSE) -> None:
+        self._inbox.append(("add", events, tag))
+        self.wake.set()
+
+    def cancel(self, tag: str = RESPONSE) -> None:
+        """Drop what is still to come of ``tag`` and end its sounding notes."""
+        self._inbox.append(("cancel", tag))
+        self.wake.set()
+
+    def panic(self) -> None:
+        """Drop everything scheduled and end every note on every channel."""
+        self._inbox.append(("panic",))
+        self.wake.set()
+
+    @property
+    def responding(self) -> bool:
+        return self.response_end_beat is not None or bool(len(self._open_response))
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread; it ends every open note before it returns."""
+        self.stopping.set()
+        self.wake.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    # -- the thread -----------------------------------------------------------------------
+    def _send(self, msg: bytes, now_ns: int, at_ns: int | None = None, sink: bool = False) -> None:
+        try:
+            self.port.send(msg)
+        except Exception as err:  # rtmidi errors when the peer is gone: keep running
+            self.counts.errors += 1
+            log.debug("send failed: %s", err)
+            return
+        if self.echo is not None:
+            self.echo.sent.append((now_ns, msg))
+        if sink and self.sink is not None:
+            self.sink.send(msg, at_ns)
+        self.counts.sent += 1
+
+    def _close(self, notes: OpenNotes, now_ns: int, sink: bool = False) -> None:
+        for msg in notes.closing_messages():
+            self._send(msg, now_ns, sink=sink)
+
+    def _handle_now(self, now_ns: int) -> None:
+        while self._now:
+            msg = self._now.popleft()
+            self._send(msg, now_ns)
+            self._open_thru.track(msg, now_ns)
+            self.counts.thru += 1
+
+    def _handle_inbox(self, now_ns: int) -> None:
+        self._handle_now(now_ns)
+        while self._inbox:
+            item = self._inbox.popleft()
+            if item[0] == "add":
+                for beat, msg in item[1]:
+                    self._schedule.add(beat, msg, item[2])
+                if item[2] == RESPONSE:
+                    self.first_onset = None
+            elif item[0] == "cancel":
+                self.counts.cancelled += self._schedule.cancel(item[1])
+                if item[1] == RESPONSE:
+                    self._close(self._open_response, now_ns, sink=True)
+            elif item[0] == "panic":
+                self.counts.cancelled += self._schedule.cancel(None)
+                self._close(self._open_response, now_ns, sink=True)
+                self._close(self._open_thru, now_ns)
+                for ch in range(16):
+                    self._send(bytes((0xB0 | ch, 123, 0)), now_ns, sink=True)
+        self.response_end_beat = self._schedule.last_beat(RESPONSE)
+
+    def _play(self, beat: float, msg: bytes, tag: str, due_ns: int, now_ns: int) -> None:
+        note = note_on_off(msg)
+        if note is not None and note[0] == "on" and now_ns - due_ns > self.late_ns:
+            self.counts.late_dropped += 1
+            # drop its note-off too: the first scheduled off of that pitch on that channel
+            self._schedule_drop_off(msg)
+            return
+        self._send(msg, now_ns, due_ns, sink=tag == RESPONSE)
+        if tag == RESPONSE:
+            self._open_response.track(msg, now_ns)
+            self.onsets.add(due_ns, now_ns)
+            if self.first_onset is None and note is not None and note[0] == "on":
+                self.first_onset = (due_ns, now_ns)
+
+    def _schedule_drop_off(self, on_msg: bytes) -> None:
+        ch, pitch = on_msg[0] & 0x0F, on_msg[1]
+        kept, dropped = [], False
+        while len(self._schedule):
+            beat, msg, tag = self._schedule.pop()
+            n = note_on_off(msg)
+            if not dropped and n is not None and n[0] == "off" and n[1] == ch and n[2] == pitch:
+                dropped = True
+                continue
+            kept.append((beat, msg, tag))
+        for beat, msg, tag in kept:
+            self._schedule.add(beat, msg, tag)
+
+    def run(self) -> None:
+        last_check = 0
+        while not self.stopping.is_set():
+            now = self.clock()
+            self._handle_inbox(now)
+            if now - last_check > 100_000_000:  # ten times a second: notes held too long
+                last_check = now
+                for msg in self._open_response.held_longer_than(self.max_note_ns, now):
+                    self._send(msg, now, sink=True)
+                    self._open_response.track(msg, now)
+                    self.counts.held_closed += 1
+            head = self._schedule.peek()
+            if head is None:
+                self.wake.wait(0.05)
+                self.wake.clear()
+                continue
+            state = self.clock_state()
+            if not state.running:  # the DAW's transport is stopped: hold
+                self.wake.wait(0.01)
+                self.wake.clear()
+                continue
+            beat, msg, tag = head
+            due = state.time_at(beat) + self.offset_ns
+            wait = due - now
+            if wait > self.spin_ns:
+                # sleep until spin_ns before it is due (at most 50 ms: tempo may change)
+                self.wake.wait(min(wait - self.spin_ns, 50_000_000) / 1e9)
+                self.wake.clear()
+                continue
+            while now < due:  # the last stretch: spin on the monotonic clock
+                if self._now:  # pass-through does not wait for the spin
+                    self._handle_now(now)
+                now = self.clock()
+            self._schedule.pop()
+            self._play(beat, msg, tag, due, now)
+        now = self.clock()
+        self._handle_inbox(now)
+        self._schedule.cancel(None)
+        self._close(self._open_response, now, sink=True)
+        self._close(self._open_thru, now)
+        self.response_end_beat = None
