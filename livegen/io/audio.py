@@ -40,6 +40,24 @@ def _sd():
     return sounddevice
 
 
+_client_name = None  # the buffer PortAudio's JACK client name points into
+
+
+def set_jack_client_name(name: str) -> None:
+    """The JACK client name of PortAudio's streams (takes effect at the next rescan)."""
+    import ctypes
+    sd = _sd()
+    global _client_name
+    try:
+        lib = ctypes.CDLL(sd._libname)
+        lib.PaJack_SetClientName.argtypes = [ctypes.c_char_p]
+        # PortAudio keeps the pointer, not a copy: the buffer must outlive every stream
+        _client_name = ctypes.create_string_buffer(name.encode())
+        lib.PaJack_SetClientName(_client_name)
+    except (OSError, AttributeError):  # a PortAudio without JACK: nothing to name
+        log.debug("PortAudio has no JACK host API; client name %r not set", name)
+
+
 def rescan():
     """Re-initialise PortAudio, so that a JACK server started after import is seen."""
     sd = _sd()
@@ -104,6 +122,7 @@ class AudioOutput:
     def __init__(self, audio_cfg, ring: AudioRing):
         sd = _sd()
         self.ring = ring
+        set_jack_client_name(audio_cfg.client_name)
         self.backend, self.device = choose_device(audio_cfg)
         info = sd.query_devices(self.device)
         self.sample_rate = audio_cfg.sample_rate or int(info["default_samplerate"])
