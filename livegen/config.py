@@ -55,8 +55,6 @@ class AudioConfig:
                          range=(0, 8192))
     client_name: str = _f("livegen-synth", "JACK client name of the audio output (its port is "
                           "<name>:out_0)")
-    client_name: str = _f("livegen-synth", "JACK client name of the audio output (its port is "
-                          "<name>:out_0)")
 
 
 @dataclass(frozen=True)
