@@ -1,0 +1,288 @@
+"""The daemon's threads on fake ports: bar lines, late moves, interrupt and queue, loops, panic, stop.
+
+Tempo 240 bpm with 2 beats to the bar: a bar is 0.5 s. Timing bounds are loose
+(the machine is shared); `livegen bench jam` measures the precise figures.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from livegen import config
+from livegen.core.notes import note_on_off
+from livegen.daemon import Daemon
+from tests.daemon_fakes import (FakeInput, FakeOutput, FakeSink, PatternModel, note_off, note_on,
+                                wait_for)
+
+BAR_NS = 500_000_000
+SLACK_NS = 25_000_000  # loose: a loaded 2-core machine
+
+
+def make(jam=None, model=None, sink=None, out=None, inp=None):
+    values = {"tempo_bpm": 240.0, "beats_per_bar": 2, "silence_beats": 1.0, "response_bars": 1,
+              "seed": 1, "state_cc": -1, "lead_ms": 20.0}
+    values.update(jam or {})
+    cfg = config.from_dict({"jam": values})
+    inp = inp or FakeInput()
+    out = out or FakeOutput()
+    d = Daemon(cfg, inp, out, model or PatternModel(), sink)
+    return d, inp, out
+
+
+def play(inp, pitches, on_s=0.06, gap_s=0.02, ch=0):
+    for p in pitches:
+        inp.put(note_on(p, 100, ch))
+        time.sleep(on_s)
+        inp.put(note_off(p, ch))
+        time.sleep(gap_s)
+
+
+def response_ons(out, pitch=72):
+    return [(t, m) for t, m in out.messages() if m[0] & 0xF0 == 0x90 and m[1] == pitch and m[2] > 0]
+
+
+def all_closed(messages) -> bool:
+    """Every note-on is ended by a note-off or an All Notes Off on its channel, later."""
+    open_ = {}
+    for _, m in messages:
+        n = note_on_off(m)
+        if n and n[0] == "on":
+            open_[(n[1], n[2])] = open_.get((n[1], n[2]), 0) + 1
+        elif n and open_.get((n[1], n[2])):
+            open_[(n[1], n[2])] -= 1
+        elif m[0] & 0xF0 == 0xB0 and m[1] == 123:
+            for key in [k for k in open_ if k[0] == m[0] & 0x0F]:
+                open_[key] = 0
+    return not any(open_.values())
+
+
+def on_bar_line(t_ns, d) -> bool:
+    k = round((t_ns - d.started_ns) / BAR_NS)
+    return abs(t_ns - (d.started_ns + k * BAR_NS)) < SLACK_NS
+
+
+def test_response_starts_on_the_next_bar_line_and_every_note_is_closed():
+    sink = FakeSink()
+    d, inp, out = make(sink=sink)
+    d.start()
+    try:
+        play(inp, [60, 62, 64, 65])
+        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        r = d.generator.last
+        assert r.start_beat % 2 == 0 and r.bars == 1 and r.moved_bars == 0
+        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 3)
+    finally:
+        d.stop()
+    first = response_ons(out)[0][0]
+    assert on_bar_line(first, d)
+    assert abs(first - d.beat_clock.state.time_at(r.start_beat)) < SLACK_NS
+    ons = [t for t, _ in response_ons(out)]
+    assert all(abs((b - a) - BAR_NS / 4) < SLACK_NS for a, b in zip(ons, ons[1:]))  # eighths at 240
+    assert all_closed(out.messages())
+    # the player's notes went through to the synth at once, the response too, with its times
+    thru = [m for m, at in sink.got if at is None and m[0] & 0xF0 in (0x80, 0x90)]
+    assert [m[1] for m in thru if m[0] & 0xF0 == 0x90] == [60, 62, 64, 65]
+    timed = [(m, at) for m, at in sink.got if at is not None]
+    assert len(timed) >= 8 and timed[0][1] == d.beat_clock.state.time_at(r.start_beat)
+    # the LSTM was primed while the phrase was played
+    assert d.model.fed[0] == 1  # BOS
+
+
+def test_a_late_response_moves_by_whole_bars_and_plays_in_time():
+    # 3 ms per LSTM step: ~40 tokens take ~120 ms; lead 450 ms leaves no room before the next bar
+    d, inp, out = make({"lead_ms": 450.0}, model=PatternModel(step_s=0.003))
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: d.generator.counts.responses == 1, 4)
+        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
+    finally:
+        d.stop()
+    r = d.generator.last
+    assert r.start_beat % 2 == 0
+    assert on_bar_line(response_ons(out)[0][0], d)
+    assert d.sender.counts.late_dropped == 0
+
+
+def test_a_new_phrase_interrupts_the_response_and_its_notes_are_closed():
+    d, inp, out = make({"response_bars": 4})
+    d.start()
+    try:
+        play(inp, [60, 62, 64])
+        assert wait_for(lambda: len(response_ons(out)) >= 2, 4)
+        play(inp, [67])  # the player starts again
+        assert wait_for(lambda: d.control.counts.interrupts == 1, 2)
+        time.sleep(0.3)
+        n = len(response_ons(out))
+        time.sleep(0.4)
+        assert len(response_ons(out)) == n  # nothing more of the first response
+        assert all_closed(out.messages())
+    finally:
+        d.stop()
+    assert n < 16
+
+
+def test_queue_mode_answers_after_the_running_response():
+    d, inp, out = make({"response_bars": 2, "on_new_phrase": "queue"})
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        first = d.generator.last
+        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        play(inp, [64, 65])
+        assert wait_for(lambda: d.generator.counts.responses == 2, 3)
+        second = d.generator.last
+    finally:
+        d.stop()
+    assert d.control.counts.interrupts == 0
+    assert second.start_beat == first.start_beat + 2 * 2  # right after it, 2 bars of 2 beats
+
+
+def test_midi_looped_back_is_ignored():
+    inp = FakeInput()
+    out = FakeOutput(loop_to=inp)  # everything livegen sends comes back (a DAW thru loop)
+    d, inp, out = make({"thru": "midi", "state_cc": 85}, inp=inp, out=out)
+    d.start()
+    try:
+        play(inp, [60, 62, 64])
+        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 4)
+        time.sleep(1.2)
+    finally:
+        d.stop()
+    assert d.control.counts.phrases == 1  # the echoed phrase and response are not phrases
+    assert d.generator.counts.responses == 1
+    assert d.control.counts.echoes >= 6 + 8  # 3 notes thru, 4 response notes, state CCs
+
+
+def test_panic_cc_ends_everything_at_once():
+    d, inp, out = make({"response_bars": 4})
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: len(response_ons(out)) >= 2, 4)
+        inp.put(bytes((0xB0, 24, 127)))
+        assert wait_for(lambda: d.control.counts.panics == 1, 2)
+        time.sleep(0.1)
+        n = len(out.messages())
+        time.sleep(0.5)
+        assert len(out.messages()) == n  # nothing after the panic
+    finally:
+        d.stop()
+    offs = [m for _, m in out.messages() if m[0] & 0xF0 == 0xB0 and m[1] == 123]
+    assert {m[0] & 0x0F for m in offs} == set(range(16))
+    assert all_closed(out.messages())
+
+
+def test_stop_mid_response_closes_every_note():
+    long_notes = PatternModel()
+    long_notes.pattern = [long_notes.pattern[0], long_notes.pattern[1], 0 + 370 - 1]  # ON, T96 (held)
+    d, inp, out = make({"response_bars": 4}, model=long_notes)
+    d.start()
+    play(inp, [60, 62])
+    assert wait_for(lambda: len(response_ons(out)) >= 1, 4)
+    d.stop()
+    assert all_closed(out.messages())
+    assert out.messages()[-1][1] == bytes((0xB0, 123, 0))
+
+
+def test_a_note_held_too_long_is_ended():
+    held = PatternModel()
+    held.pattern = [held.pattern[0], held.pattern[1], 370 - 1]  # VEL, ON72, then time only
+    d, inp, out = make({"response_bars": 4, "max_note_s": 0.2}, model=held)
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: d.sender.counts.held_closed >= 1, 4)
+        on = response_ons(out)[0][0]
+        off = next(t for t, m in out.messages() if t > on and note_on_off(m) == ("off", 0, 72))
+    finally:
+        d.stop()
+    assert 0.15e9 < off - on < 0.5e9
+
+
+def test_loop_mutate_mute_and_temperature_by_cc():
+    d, inp, out = make()
+    d.start()
+    try:
+        inp.put(bytes((0xB0, 20, 127)))  # temperature 2.0
+        assert wait_for(lambda: d.control.controls.temperature == 2.0, 1)
+        inp.put(bytes((0xB0, 20, 64)))
+        play(inp, [60, 62])
+        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        inp.put(bytes((0xB3, 22, 127)))  # loop on (any channel)
+        assert wait_for(lambda: d.generator.counts.responses >= 3, 3)
+        assert d.generator.last.kind == "loop"
+        inp.put(bytes((0xB0, 22, 0)))  # loop off
+        inp.put(bytes((0xB0, 23, 127)))  # mutate: a variation on the next bar
+        assert wait_for(lambda: d.generator.last.kind == "variation", 2)
+        inp.put(bytes((0xB0, 25, 127)))  # mute
+        assert wait_for(lambda: d.control.controls.mute, 1)
+        play(inp, [64, 65])
+        assert wait_for(lambda: d.generator.counts.muted == 1, 3)
+    finally:
+        d.stop()
+    starts = [r.start_beat for r in d.responses]
+    assert all(s % 2 == 0 for s in starts)
+    assert starts[1] == starts[0] + 2  # the loop follows back to back
+    assert not [m for _, m in out.messages() if m[0] & 0xF0 == 0xB0 and m[1] in (20, 22, 23, 25)]
+
+
+def test_state_is_reported_with_a_controller():
+    d, inp, out = make({"state_cc": 85})
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 4)
+        time.sleep(0.1)
+    finally:
+        d.stop()
+    states = [m[2] for _, m in out.messages() if m[:2] == bytes((0xBF, 85))]
+    assert states == [64, 127, 0]  # listening, responding, idle
+
+
+def test_a_flood_of_input_does_not_stall_the_clock_or_phrases():
+    d, inp, out = make({"thru": "both"}, sink=FakeSink())
+    d.start()
+    try:
+        t0 = time.monotonic_ns()
+        for i in range(20000):  # 20000 messages at once: a flood
+            inp.queue.append((t0, bytes((0xA0, 60, i % 128))))  # poly aftertouch
+        inp.wake.set()
+        play(inp, [60, 62])
+        assert wait_for(lambda: not inp.queue, 5)
+        handled = time.monotonic_ns() - t0
+        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+    finally:
+        d.stop()
+    assert handled < 5e9
+    assert d.control.counts.messages >= 20004
+
+
+def test_a_port_whose_peer_is_gone_does_not_stop_livegen():
+    d, inp, out = make(out=FakeOutput(fail=True))
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: d.sender.counts.errors >= 1, 3)
+        assert d.sender.is_alive() and d.control.is_alive()
+    finally:
+        d.stop()
+
+
+def test_tempo_change_moves_what_is_still_to_come():
+    d, inp, out = make({"response_bars": 2})
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        now = time.monotonic_ns()
+        d.beat_clock.set_bpm(120.0, now)  # the test stands in for the control thread here
+        assert wait_for(lambda: len(response_ons(out)) >= 4, 3)
+    finally:
+        d.stop()
+    ons = [t for t, _ in response_ons(out)]
+    later = [b - a for a, b in zip(ons, ons[1:]) if a > now + SLACK_NS]
+    assert later and all(abs(gap - 250_000_000) < SLACK_NS for gap in later)  # eighths at 120
