@@ -131,3 +131,43 @@ def note_frame_features(z: np.ndarray, f0: float, velocity: float, n_samples: in
         t_off = None if s < hold_samples else (s - hold_samples) / sample_rate
         out.append(frame_features(z, f0, velocity, t_on, t_off))
     return np.stack(out)
+
+
+def mix_z(z_a: np.ndarray, z_b: np.ndarray, amount: float) -> np.ndarray:
+    """Timbre interpolation: (1 - amount) * z_a + amount * z_b, amount clipped to [0, 1]."""
+    t = min(max(float(amount), 0.0), 1.0)
+    return ((1.0 - t) * np.asarray(z_a, np.float32) + t * np.asarray(z_b, np.float32)).astype(np.float32)
+
+
+def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, n_mels: int = 64,
+                   fmin: float = 40.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular mel filters (n_mels, n_fft // 2 + 1), HTK mel scale."""
+    fmax = fmax or sample_rate / 2
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    inv = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
+    pts = inv(np.linspace(mel(fmin), mel(fmax), n_mels + 2))
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    fb = np.zeros((n_mels, len(freqs)))
+    for m in range(n_mels):
+        lo, c, hi = pts[m], pts[m + 1], pts[m + 2]
+        fb[m] = np.clip(np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)), 0.0, None)
+    return fb
+
+
+def log_mel(x: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop: int = 256,
+            n_mels: int = 64, floor_db: float = -80.0) -> np.ndarray:
+    """Log-mel power spectrogram in dB (frames, n_mels), floored at floor_db."""
+    x = np.asarray(x, np.float64)
+    if len(x) < n_fft:
+        x = np.pad(x, (0, n_fft - len(x)))
+    n = 1 + (len(x) - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft), axis=1)) ** 2
+    mel = spec @ mel_filterbank(sample_rate, n_fft, n_mels).T
+    return np.maximum(10.0 * np.log10(mel + 1e-12), floor_db)
+
+
+def log_mel_distance(a: np.ndarray, b: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """Mean absolute log-mel difference in dB over the common length of a and b."""
+    n = min(len(a), len(b))
+    return float(np.mean(np.abs(log_mel(a[:n], sample_rate) - log_mel(b[:n], sample_rate))))

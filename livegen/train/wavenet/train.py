@@ -12,7 +12,6 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,29 +24,7 @@ from livegen.train.wavenet import data as wdata
 from livegen.train.wavenet.batches import Batch, WindowSampler
 from livegen.train.wavenet.generate import render_notes
 from livegen.train.wavenet.model import Dims, WaveNetAutoencoder, load_checkpoint, save_checkpoint
-
-
-@dataclass
-class TrainOptions:
-    out: str = "runs/wavenet"
-    steps: int = 20000
-    batch: int = 16
-    window: int = 2560
-    context: int = 512
-    lr: float = 1e-3
-    lr_final: float = 1e-4
-    decay_start: int = 8000  # constant lr until here, then exponential decay to lr_final at steps
-    threads: int = 1
-    eval_every: int = 500
-    ckpt_every: int = 250
-    pitch_notes: int = 8  # generated held-out notes per evaluation
-    max_shift: float = 0.4
-    seed: int = 0
-    data: str | None = None  # a NoteSet .npz; default: the rendered default set
-    residual: int = 32
-    gate: int = 16
-    skip: int = 32
-    n_harmonics: int = 4
+from livegen.train.wavenet.options import TrainOptions, build_parser, options_from_args
 
 
 def to_tensors(b: Batch):
@@ -185,19 +162,6 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
                             options=vars(o), names=ns.names)
     bar.close()
     return out / "best.pt"
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(description="train the livegen WaveNet autoencoder")
-    for k, v in TrainOptions.__dataclass_fields__.items():
-        default = v.default
-        typ = type(default) if default is not None else str
-        p.add_argument("--" + k.replace("_", "-"), type=typ, default=default)
-    return p
-
-
-def options_from_args(a) -> TrainOptions:
-    return TrainOptions(**{k: getattr(a, k) for k in TrainOptions.__dataclass_fields__})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""``livegen presets wavenet``: one timbre preset per training instrument (the mean of its notes' z)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "build presets.json (instrument name -> z) from a checkpoint and its note set"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, default=Path("models/wavenet/wavenet.pt"),
+                        help="model checkpoint (default %(default)s)")
+    parser.add_argument("--data", type=Path, default=None, help="note set .npz (default: the rendered default set)")
+    parser.add_argument("--out", type=Path, default=None, help="presets file (default: presets.json beside the checkpoint)")
+
+
+def run(args, cfg) -> int:
+    from livegen.train.wavenet import data as wdata
+    from livegen.train.wavenet.model import load_checkpoint
+    from livegen.train.wavenet.presets import instrument_presets, save_presets
+
+    model, _ = load_checkpoint(args.checkpoint)
+    model.eval()
+    ns = wdata.NoteSet.load(args.data) if args.data else wdata.load_or_render(wdata.RenderSpec())[0]
+    presets = instrument_presets(model, ns)
+    out = args.out or args.checkpoint.parent / "presets.json"
+    save_presets(out, presets)
+    print(f"{len(presets)} presets ({', '.join(presets)}) -> {out}")
+    return 0
