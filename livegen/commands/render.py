@@ -19,21 +19,21 @@ def add_arguments(parser) -> None:
 
 
 def run(args, cfg) -> int:
-    from livegen.engine.wavenet_files import WaveNetFiles
+    import dataclasses
+
     from livegen.errors import ConfigError
     from livegen.io.midifile import read_midi
+    from livegen.synth import synth_from_config
     from livegen.synth.offline import note_events, render_events, write_wav
-    from livegen.synth.synth import Synth
 
     s = cfg.synth
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise ConfigError(f"--temperature {args.temperature}: must be in range 0.0..2.0")
     content = read_midi(args.midi)
-    files = WaveNetFiles.load(cfg.path(cfg.models.wavenet), cfg.models.provider)
-    synth = Synth(files, voices=s.voices, engine=args.engine or s.engine,
-                  temperature=s.temperature if args.temperature is None else args.temperature,
-                  preset=s.preset if args.preset is None else args.preset,
-                  gain=s.gain, release_max_s=s.release_max_s, threads=s.threads, seed=args.seed)
+    changes = {k: v for k, v in (("engine", args.engine), ("temperature", args.temperature),
+                                 ("preset", args.preset)) if v is not None}
+    cfg = dataclasses.replace(cfg, synth=dataclasses.replace(s, **changes))
+    synth = synth_from_config(cfg, seed=args.seed)
     events = note_events(content.notes, content.tempos, synth.sample_rate, synth.frame)
     t0 = time.perf_counter()
     audio = render_events(synth, events, block=s.block)

@@ -74,6 +74,13 @@ class LiveSynth:
     def voices(self) -> int:
         return self.synth.active_voices
 
+    def status(self) -> dict:
+        """A snapshot for status displays (read from any thread; values may be a block old)."""
+        lat = sorted(self.latencies_ms)
+        return {"voices": self.voices, "load": round(self.load, 3), "underruns": self.underruns,
+                "engine": self.synth.engine_name, "rate": self.rate,
+                "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
+
     def start(self) -> None:
         # prime the ring with silence so the first callbacks find audio
         self.ring.write(np.zeros((self.target, 1), np.float32))

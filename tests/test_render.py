@@ -1,0 +1,73 @@
+"""livegen render: a MIDI file through the synth to a WAV, deterministic for a seed."""
+
+from __future__ import annotations
+
+import json
+import wave
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from livegen import cli  # noqa: E402
+from livegen.core.tokens import Note  # noqa: E402
+from livegen.io.midifile import write_notes  # noqa: E402
+from livegen.synth.offline import note_events, seconds_at  # noqa: E402
+from tests.test_export_wavenet import SIZES, make  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from export import wavenet
+    out = tmp_path_factory.mktemp("render")
+    wavenet.export(make(SIZES["tiny"], seed=6), out)
+    (out / "presets.json").write_text(json.dumps({"a": [0.3] * 4, "b": [-0.3] * 4}))
+    return out
+
+
+def test_tempo_map_to_seconds():
+    assert seconds_at(2.0, []) == 1.0  # 120 bpm by default
+    assert seconds_at(3.0, [(0.0, 60.0), (2.0, 120.0)]) == pytest.approx(2.5)
+    events = note_events([Note(0.0, 1.0, 60, 100), Note(1.0, 2.0, 60, 90)], [(0.0, 120.0)], 16000, 64)
+    # the first note's off sorts before the repeated note's on at the same sample
+    assert [(t, m[0]) for t, m in events] == [(0, 0x90), (8000, 0x80), (8000, 0x90), (16000, 0x80)]
+
+
+def read_wav(path):
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def test_render_writes_a_deterministic_wav(model_dir, tmp_path, capsys):
+    mid = tmp_path / "in.mid"
+    write_notes(mid, [Note(0.0, 1.0, 60, 100), Note(0.5, 1.5, 64, 80)], tempos=[(0.0, 120.0)])
+    args = ["--set", f"models.wavenet={model_dir}", "--set", "synth.release_max_s=0.1", "render",
+            str(mid)]
+    assert cli.main(args + [str(tmp_path / "a.wav"), "--seed", "3"]) == 0
+    assert "rendered 2 notes" in capsys.readouterr().out
+    assert cli.main(args + [str(tmp_path / "b.wav"), "--seed", "3"]) == 0
+    assert cli.main(args + [str(tmp_path / "c.wav"), "--seed", "4", "--preset", "b"]) == 0
+    a, b, c = (read_wav(tmp_path / f"{n}.wav") for n in "abc")
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert 0.75 * 16000 <= len(a) <= (0.75 + 1.0 + 0.3) * 16000  # the notes, a tail, the release
+    assert np.abs(a[:8000].astype(float)).max() > 0
+
+
+def test_render_bad_inputs_give_one_clear_line(model_dir, tmp_path, capsys):
+    junk = tmp_path / "junk.mid"
+    junk.write_bytes(b"not a midi file at all")
+    assert cli.main(["--set", f"models.wavenet={model_dir}", "render", str(junk), str(tmp_path / "o.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "junk.mid" in err and "Traceback" not in err
+    mid = tmp_path / "in.mid"
+    write_notes(mid, [Note(0.0, 1.0, 60, 100)], tempos=[(0.0, 120.0)])
+    assert cli.main(["--set", f"models.wavenet={model_dir}", "render", str(mid), str(tmp_path / "o.wav"),
+                     "--preset", "zzz"]) == 2
+    assert "no such preset" in capsys.readouterr().err
+    assert cli.main(["--set", f"models.wavenet={tmp_path}/none", "render", str(mid),
+                     str(tmp_path / "o.wav")]) == 2
+    assert "does not exist" in capsys.readouterr().err
