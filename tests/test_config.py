@@ -124,3 +124,9 @@ def test_config_command_shows_what_is_in_force(capsys):
     assert "[jam]\ntempo_bpm = 96.0" in out
     assert cli.main(["config", "--reference"]) == 0
     assert "synth.voices = 8  [1..64]" in capsys.readouterr().out
+
+
+def test_readme_documents_every_key():
+    readme = (config.REPO_ROOT / "README.md").read_text()
+    for section, key, *_ in config.describe():
+        assert f"| `{section}.{key}` |" in readme, f"{section}.{key} missing from README's table"
