@@ -23,9 +23,7 @@ SHIPPED = ROOT / "models" / "lstm" / "model.pt"
 
 
 def corpus_cache() -> Path:
-    import music21
-
-    return corpus.default_cache_dir() / "lstm-data" / f"music21-{music21.__version__}-v{corpus.CACHE_VERSION}.npz"
+    return corpus.music21_cache_path()  # the default collections, as the shipped model was trained
 
 
 @pytest.mark.slow

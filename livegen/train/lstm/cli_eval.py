@@ -52,7 +52,7 @@ def run(args, cfg=None) -> int:
     from livegen.core import sampling
     from livegen.errors import ConfigError
     from livegen.train.lstm import evaluate as ev
-    from livegen.train.lstm.cli_train import load_data
+    from livegen.train.lstm.cli_train import collections, load_data
     from livegen.train.lstm.corpus import default_cache_dir, is_held_out, music21_pieces, build_midi_dir
     from livegen.train.lstm.model import load_checkpoint
 
@@ -82,7 +82,7 @@ def run(args, cfg=None) -> int:
 
     # Continuations of held-out prompts.
     cache = args.cache_dir or default_cache_dir()
-    pieces = [] if args.no_corpus else music21_pieces(cache, limit=args.corpus_limit)
+    pieces = [] if args.no_corpus else music21_pieces(cache, limit=args.corpus_limit, collections=collections(args))
     for d in args.midi_dir:
         pieces += build_midi_dir(d)
     held = [p for p in pieces if is_held_out(p.name, args.held_out_percent)]

@@ -19,6 +19,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also train on every .mid/.midi file under DIR (repeatable)")
     parser.add_argument("--no-corpus", action="store_true",
                         help="leave out the music21 corpus (then --midi-dir is required)")
+    parser.add_argument("--corpus-collections", default=None, metavar="A,B,...",
+                        help="music21 corpus collections (top-level folders) to use, or 'all' "
+                             "(default: the ones that parse quickly; see livegen/train/lstm/corpus.py)")
     parser.add_argument("--corpus-limit", type=int, default=None, metavar="N",
                         help="use only the first N files of the music21 corpus (quick runs)")
     parser.add_argument("--held-out-percent", type=int, default=10, metavar="P",
@@ -56,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def collections(args) -> tuple[str, ...]:
+    from livegen.train.lstm.corpus import DEFAULT_COLLECTIONS
+
+    return tuple(args.corpus_collections.split(",")) if args.corpus_collections else DEFAULT_COLLECTIONS
+
+
 def load_data(args, log=sys.stderr):
     """(TokenData, description) for the data options in ``args``."""
     from livegen.errors import DataError
@@ -64,7 +73,7 @@ def load_data(args, log=sys.stderr):
     cache = args.cache_dir or corpus.default_cache_dir()
     pieces, sources = [], []
     if not args.no_corpus:
-        got = corpus.music21_pieces(cache, limit=args.corpus_limit, log=log)
+        got = corpus.music21_pieces(cache, limit=args.corpus_limit, log=log, collections=collections(args))
         pieces += got
         sources.append(f"music21 corpus ({len(got)} pieces" + (f", first {args.corpus_limit} files)" if args.corpus_limit else ")"))
     for d in args.midi_dir:
@@ -80,7 +89,9 @@ def load_data(args, log=sys.stderr):
         raise DataError(f"{len(pieces)} pieces are too few to split into training and held-out pieces")
     info = {"sources": sources, "train_pieces": data.train.num_pieces, "held_out_pieces": data.held_out.num_pieces,
             "train_tokens": int(len(data.train.tokens)), "held_out_tokens": int(len(data.held_out.tokens)),
-            "held_out_percent": args.held_out_percent, "token_stats": vars(data.stats)}
+            "held_out_percent": args.held_out_percent, "token_stats": vars(data.stats),
+            "music21_collections": None if args.no_corpus else list(collections(args)),
+            "music21_corpus_limit": args.corpus_limit}
     return data, info
 
 

@@ -56,11 +56,31 @@ def is_held_out(name: str, held_out_percent: int = 10) -> bool:
 # -- music21 -----------------------------------------------------------------
 
 
-def corpus_paths() -> list[Path]:
-    """Files of the music21 core corpus that hold notes, sorted."""
+#: Collections (top-level folders of the music21 corpus) used by default: they
+#: parse in about 10 minutes on 2 busy cores. Left out by default because
+#: music21 takes 30-120 s per file to parse them there: the string quartets
+#: (beethoven, haydn, mozart) and essenFolksong. ``collections=("all",)`` takes all.
+DEFAULT_COLLECTIONS = ("airdsAirs", "bach", "ciconia", "cpebach", "handel", "johnson_j_r", "josquin", "luca",
+                       "lusitano", "miscFolk", "monteverdi", "oneills1850", "palestrina", "ryansMammoth",
+                       "schumann_clara", "schumann_robert", "trecento", "weber")
+
+
+def corpus_root() -> Path:
     from music21 import corpus
 
-    return sorted(p for p in corpus.getCorePaths() if p.suffix in CORPUS_SUFFIXES)
+    return Path(corpus.__file__).parent
+
+
+def corpus_paths(collections: tuple[str, ...] = DEFAULT_COLLECTIONS) -> list[Path]:
+    """Files of the music21 core corpus that hold notes, in the given
+    collections (``("all",)`` for every one), sorted."""
+    from music21 import corpus
+
+    root = corpus_root()
+    paths = (p for p in corpus.getCorePaths() if p.suffix in CORPUS_SUFFIXES)
+    if "all" not in collections:
+        paths = (p for p in paths if p.relative_to(root).parts[0] in collections)
+    return sorted(paths)
 
 
 def _score_notes(score, name: str) -> PieceNotes:
@@ -130,17 +150,26 @@ def _parse_one(job: tuple[str, str, int]) -> tuple[str, list[PieceNotes] | str, 
     return path, got, time.monotonic() - t0
 
 
-def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2,
-                  file_timeout: int = 120) -> list[PieceNotes]:
+def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2, file_timeout: int = 120,
+                  collections: tuple[str, ...] = DEFAULT_COLLECTIONS,
+                  file_cache: Path | None = None) -> list[PieceNotes]:
     """Parse the music21 corpus (the first ``limit`` files if given) in
     ``workers`` processes; a file that fails or takes longer than
-    ``file_timeout`` seconds is reported and skipped."""
-    from music21 import corpus
+    ``file_timeout`` seconds is reported and skipped. With ``file_cache``
+    each parsed file is kept there, so an interrupted build resumes."""
+    import hashlib
 
-    paths = corpus_paths()[:limit]
-    root = Path(corpus.__file__).parent
-    jobs = [(str(p), str(root), file_timeout) for p in paths]
+    paths = corpus_paths(collections)[:limit]
+    root = corpus_root()
     results: dict[str, list[PieceNotes]] = {}
+    cached = lambda p: file_cache / (hashlib.sha1(Path(p).relative_to(root).as_posix().encode()).hexdigest()[:20] + ".npz")
+    if file_cache is not None:
+        file_cache.mkdir(parents=True, exist_ok=True)
+        for p in paths:
+            if cached(p).exists():
+                results[str(p)] = load_pieces(cached(p))
+    jobs = [(str(p), str(root), file_timeout) for p in paths if str(p) not in results]
+    print(f"music21 corpus: {len(paths)} files, {len(paths) - len(jobs)} parsed before", file=log, flush=True)
     failed = 0
     t0 = time.monotonic()
     if workers > 1:
@@ -157,6 +186,8 @@ def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2,
                 print(f"skipped {path}: {got}", file=log, flush=True)
             else:
                 results[path] = got
+                if file_cache is not None:
+                    save_pieces(cached(path), got)
             if dt > 20:
                 print(f"slow: {path} took {dt:.0f} s", file=log, flush=True)
             if (i + 1) % 100 == 0:
@@ -165,7 +196,7 @@ def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2,
     finally:
         if pool is not None:
             pool.close()
-    pieces = [p for job in jobs if job[0] in results for p in results[job[0]]]  # corpus order
+    pieces = [p for path in paths if str(path) in results for p in results[str(path)]]  # corpus order
     print(f"music21 corpus: {len(pieces)} pieces from {len(paths)} files, {failed} files skipped, "
           f"{time.monotonic() - t0:.0f} s", file=log, flush=True)
     return pieces
@@ -239,20 +270,32 @@ def load_pieces(path: Path) -> list[PieceNotes]:
     ]
 
 
-def music21_pieces(cache_dir: Path | None = None, limit: int | None = None, log=sys.stderr) -> list[PieceNotes]:
+def music21_cache_path(cache_dir: Path | None = None, limit: int | None = None,
+                       collections: tuple[str, ...] = DEFAULT_COLLECTIONS) -> Path:
+    import music21
+
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    which = "all" if "all" in collections else zlib.crc32(",".join(sorted(collections)).encode()) & 0xFFFFFF
+    tag = f"music21-{music21.__version__}-v{CACHE_VERSION}-{which}" + (f"-first{limit}" if limit else "")
+    return cache_dir / "lstm-data" / f"{tag}.npz"
+
+
+def music21_pieces(cache_dir: Path | None = None, limit: int | None = None, log=sys.stderr,
+                   collections: tuple[str, ...] = DEFAULT_COLLECTIONS) -> list[PieceNotes]:
     """The music21 corpus's pieces, from the cache if built before."""
     import music21
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    tag = f"music21-{music21.__version__}-v{CACHE_VERSION}" + (f"-first{limit}" if limit else "")
-    path = cache_dir / "lstm-data" / f"{tag}.npz"
+    path = music21_cache_path(cache_dir, limit, collections)
     if path.exists():
         return load_pieces(path)
-    pieces = build_music21(limit, log=log)
+    file_cache = cache_dir / "lstm-data" / f"music21-{music21.__version__}-v{CACHE_VERSION}-files"
+    pieces = build_music21(limit, log=log, collections=collections, file_cache=file_cache)
     save_pieces(path, pieces)
     print(f"cached {len(pieces)} pieces in {path}", file=log)
     return pieces
 
 
-if __name__ == "__main__":  # python -m livegen.train.lstm.corpus [CACHE_DIR]: build the cache
-    music21_pieces(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+if __name__ == "__main__":  # python -m livegen.train.lstm.corpus [CACHE_DIR [COLLECTIONS]]: build the cache
+    music21_pieces(Path(sys.argv[1]) if len(sys.argv) > 1 else None,
+                   collections=tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else DEFAULT_COLLECTIONS)
