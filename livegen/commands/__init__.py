@@ -17,7 +17,13 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("config",), "livegen.commands.show_config"),
     (("render",), "livegen.commands.render"),
     (("bench", "synth"), "livegen.commands.bench_synth"),
+    (("bench", "live"), "livegen.commands.bench_live"),
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
     (("eval", "lstm"), "livegen.train.lstm.cli_eval"),
     (("sample", "lstm"), "livegen.train.lstm.cli_sample"),
+    (("dataset", "notes"), "livegen.train.wavenet.cli_dataset"),
+    (("train", "wavenet"), "livegen.train.wavenet.cli_train"),
+    (("eval", "wavenet"), "livegen.train.wavenet.cli_eval"),
+    (("presets", "wavenet"), "livegen.train.wavenet.cli_presets"),
+    (("encode",), "livegen.train.wavenet.cli_encode"),
 ]
