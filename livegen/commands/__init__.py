@@ -17,6 +17,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("config",), "livegen.commands.show_config"),
     (("render",), "livegen.commands.render"),
     (("bench", "synth"), "livegen.commands.bench_synth"),
+    (("run",), "livegen.commands.run"),
     (("bench", "live"), "livegen.commands.bench_live"),
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
     (("eval", "lstm"), "livegen.train.lstm.cli_eval"),

@@ -73,7 +73,13 @@ class Control(threading.Thread):
         self.controls = Controls(temperature=jam.temperature, response_bars=jam.response_bars)
         self.state = "idle"
         self.stopping = threading.Event()
-        self.wake = getattr(inp, "wake", None) or threading.Event()
+        self.wake = getattr(inp, "wake", None)
+        if self.wake is None:  # the port can wake us on each message: give it an Event
+            self.wake = threading.Event()
+            try:
+                inp.wake = self.wake
+            except AttributeError:
+                pass  # a port that cannot: the 5 ms poll finds its messages
         self._thru_synth = jam.thru in ("synth", "both") and sink is not None
         self._thru_midi = jam.thru in ("midi", "both")
         self._ccs = {jam.cc_temperature: "temperature", jam.cc_length: "length", jam.cc_loop: "loop",
@@ -136,7 +142,7 @@ class Control(threading.Thread):
         if self._thru_synth:
             self.sink.send(msg, None)
         if self._thru_midi:
-            self.sender.now(msg)
+            self.sender.now(msg, t)
         if note_on_off(msg) is not None:
             self.counts.notes += 1
             self._feed_detector(msg, t)

@@ -31,6 +31,7 @@ from livegen.daemon.control import Control
 from livegen.daemon.generator import Generator, Response
 from livegen.daemon.schedule import EchoFilter
 from livegen.daemon.sender import Sender
+from livegen.daemon.sink import sink_status
 from livegen.errors import ConfigError
 
 log = logging.getLogger("livegen.daemon")
@@ -137,12 +138,7 @@ class Daemon:
             "held_closed": snd.held_closed, "send_errors": snd.errors,
             "requests_dropped": g.requests_dropped, "moved": g.moved, "muted": g.muted,
         }
-        synth = None
-        if self.sink is not None and hasattr(self.sink, "status"):
-            try:
-                synth = dict(self.sink.status())
-            except Exception:  # the status line must never take the daemon down
-                synth = None
+        synth = sink_status(self.sink)
         return Status(self.control.state, s.bpm, s.source, s.beat_at(now), c.phrases,
                       self.control.detector.ignored, g.responses, self.generator.last,
                       None if onset is None else (onset[1] - onset[0]) / 1e6, counts, synth)

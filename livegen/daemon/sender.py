@@ -81,6 +81,7 @@ class Sender(threading.Thread):
         self.clock = clock
         self.counts = SenderCounts()
         self.onsets = OnsetLog()
+        self.thru_latency = OnsetLog()  # pass-through: arrival (rtmidi callback) -> sent
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self._inbox: deque = deque(maxlen=8192)  # ("now", msg) | ("add", events, tag) | ("cancel", tag) | ("panic",)
@@ -93,12 +94,13 @@ class Sender(threading.Thread):
         self.first_onset: tuple[int, int] | None = None  # (scheduled, actual) of the latest response
 
     # -- other threads ------------------------------------------------------------------
-    def now(self, msg: bytes) -> None:
-        """Send ``msg`` as soon as possible (pass-through, the state controller)."""
+    def now(self, msg: bytes, t_in: int = 0) -> None:
+        """Send ``msg`` as soon as possible (pass-through, the state controller);
+        ``t_in``: when it arrived, for the pass-through latency log."""
         if len(self._now) >= self._now.maxlen:
             self.counts.thru_dropped += 1
             return
-        self._now.append(msg)
+        self._now.append((msg, t_in))
         self.wake.set()
 
     def schedule(self, events: list[tuple[float, bytes]], tag: str = RESPONSE) -> None:
@@ -146,10 +148,12 @@ class Sender(threading.Thread):
 
     def _handle_now(self, now_ns: int) -> None:
         while self._now:
-            msg = self._now.popleft()
+            msg, t_in = self._now.popleft()
             self._send(msg, now_ns)
             self._open_thru.track(msg, now_ns)
             self.counts.thru += 1
+            if t_in:
+                self.thru_latency.add(t_in, self.clock())
 
     def _handle_inbox(self, now_ns: int) -> None:
         self._handle_now(now_ns)

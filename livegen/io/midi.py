@@ -120,6 +120,7 @@ class VirtualInput:
         self.queue: collections.deque = collections.deque()
         self.maxlen = maxlen
         self.dropped = 0
+        self.wake = None  # a threading.Event the reader may set here, to be woken on each message
         with captured_stderr() as noise:
             try:
                 self._port = rtmidi.MidiIn(rtapi=getattr(rtmidi, BACKENDS[backend][0]), name=client,
@@ -136,6 +137,9 @@ class VirtualInput:
             self.dropped += 1
             return
         self.queue.append((time.monotonic_ns(), bytes(event[0])))
+        wake = self.wake
+        if wake is not None:
+            wake.set()
 
     def close(self) -> None:
         self._port.cancel_callback()

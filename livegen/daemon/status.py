@@ -1,0 +1,70 @@
+"""What the daemon says: one-line log records and the one-screen terminal status.
+
+Called on the main thread only (the daemon's threads never print or log per event:
+they append to deques that the main thread reads).
+"""
+
+from __future__ import annotations
+
+from livegen.core import tokens as tk
+
+NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def pitch_name(p: int) -> str:
+    return f"{NAMES[p % 12]}{p // 12 - 1}"
+
+
+def bar_beat(beat: float, beats_per_bar: int) -> str:
+    return f"bar {int(beat // beats_per_bar) + 1} beat {beat % beats_per_bar + 1:.2f}"
+
+
+def describe_phrase(p, beats_per_bar: int) -> str:
+    notes = tk.notes_from_messages(p.messages)
+    names = " ".join(pitch_name(n.pitch) for n in notes[:16]) + (" ..." if len(notes) > 16 else "")
+    return (f"phrase: {len(notes)} notes, {p.end_beat - p.start_beat:.2f} beats from "
+            f"{bar_beat(p.start_beat, beats_per_bar)}, ended by {p.reason}: {names}")
+
+
+def describe_response(r, beats_per_bar: int) -> str:
+    names = " ".join(pitch_name(n.pitch) for n in r.notes[:16]) + (" ..." if len(r.notes) > 16 else "")
+    moved = f", moved {r.moved_bars} bar(s) late" if r.moved_bars else ""
+    made = f"generated in {r.generate_ms:.1f} ms ({r.tokens} tokens)" if r.kind != "loop" else "loop"
+    first = f", first note at beat {r.start_beat + r.notes[0].start:.4f}" if r.notes else ""
+    return (f"{r.kind}: {len(r.notes)} notes, {r.bars} bar(s) from {bar_beat(r.start_beat, beats_per_bar)} "
+            f"(beat {r.start_beat:g}){first}, {made}{moved}: {names or '(rests)'}")
+
+
+def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]:
+    synth = st.synth or {}
+    if synth:
+        audio = (f"synth: {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
+                 f"underruns {synth.get('underruns', 0)}")
+    last = "none yet"
+    if st.last is not None:
+        r = st.last
+        onset = "" if st.last_onset_ms is None else f", first note {st.last_onset_ms:+.3f} ms vs schedule"
+        last = (f"{r.kind} of {r.bars} bar(s) at {bar_beat(r.start_beat, beats_per_bar)}, "
+                f"generated in {r.generate_ms:.1f} ms{onset}")
+    c = st.counts
+    return [
+        f"livegen   {st.state.upper():<11} tempo {st.bpm:6.1f} bpm ({st.clock_source})   "
+        f"{bar_beat(st.beat, beats_per_bar)}",
+        f"ports     {ports}",
+        f"audio     {audio}",
+        f"phrases   {st.phrases} (ignored {st.ignored})   responses {st.responses}",
+        f"last      {last}",
+        f"counters  thru {c['thru']}  echoes {c['echoes']}  input dropped {c['input_dropped']}  "
+        f"late {c['late_dropped']}  moved {c['moved']}  held-closed {c['held_closed']}  "
+        f"send errors {c['send_errors']}",
+        "          Ctrl-C stops (every note is closed)",
+    ]
+
+
+def status_line(st) -> str:
+    synth = st.synth or {}
+    audio = (f" voices {synth.get('voices')} load {synth.get('load', 0):.2f} underruns {synth.get('underruns')}"
+             if synth else "")
+    return (f"status: {st.state}, {st.bpm:.1f} bpm ({st.clock_source}), phrases {st.phrases}, "
+            f"responses {st.responses}, echoes {st.counts['echoes']}, input dropped "
+            f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}")
