@@ -63,14 +63,30 @@ static inline float fast_exp(float x) {
     return p * scale;
 }
 
-/* out[0:O] += sum_i in[i] * W[i, 0:O] */
+/* out[0:O] += sum_i in[i] * W[i, 0:O]; four partial sums over i, so the multiply-adds of
+ * consecutive rows do not wait on each other */
 static inline void matvec_acc(float *restrict out, const float *restrict W, const float *restrict in,
                               int I, int O) {
-    for (int i = 0; i < I; i++) {
+    float a0[MAXC], a1[MAXC], a2[MAXC], a3[MAXC];
+    for (int o = 0; o < O; o++) { a0[o] = out[o]; a1[o] = 0.0f; a2[o] = 0.0f; a3[o] = 0.0f; }
+    int i = 0;
+    for (; i + 3 < I; i += 4) {
+        const float x0 = in[i], x1 = in[i + 1], x2 = in[i + 2], x3 = in[i + 3];
+        const float *restrict w0 = W + (size_t)i * O, *restrict w1 = w0 + O, *restrict w2 = w1 + O,
+                    *restrict w3 = w2 + O;
+        for (int o = 0; o < O; o++) {
+            a0[o] += w0[o] * x0;
+            a1[o] += w1[o] * x1;
+            a2[o] += w2[o] * x2;
+            a3[o] += w3[o] * x3;
+        }
+    }
+    for (; i < I; i++) {
         const float x = in[i];
         const float *restrict w = W + (size_t)i * O;
-        for (int o = 0; o < O; o++) out[o] += w[o] * x;
+        for (int o = 0; o < O; o++) a0[o] += w[o] * x;
     }
+    for (int o = 0; o < O; o++) out[o] = (a0[o] + a1[o]) + (a2[o] + a3[o]);
 }
 
 int64_t lg_history_size(const lg_model *m) {
