@@ -29,8 +29,10 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def measure(files, engine: str, voices: int, seconds: float, cfg) -> tuple[float, float, str]:
-    """(real-time factor, microseconds per step for all voices, engine name)."""
+def measure(files, engine: str, voices: int, seconds: float, cfg) -> tuple[float, float, float, str]:
+    """(real-time factor, microseconds per step for all voices, CPU seconds per audio second,
+    engine name). The CPU time counts every thread of the process, so it shows the cost even
+    when other programs share the cores (then the wall-clock figures rise, the CPU ones not)."""
     from livegen.synth.synth import Synth
     s = cfg.synth
     synth = Synth(files, voices=voices, engine=engine, temperature=s.temperature,
@@ -40,12 +42,13 @@ def measure(files, engine: str, voices: int, seconds: float, cfg) -> tuple[float
     block = s.block
     synth.render(block)  # warm-up: first call builds caches
     n_blocks = max(1, round(seconds * synth.sample_rate / block))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n_blocks):
         synth.render(block)
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
     samples = n_blocks * block
-    return took / (samples / synth.sample_rate), took / samples * 1e6, synth.engine_name
+    audio_s = samples / synth.sample_rate
+    return took / audio_s, took / samples * 1e6, cpu / audio_s, synth.engine_name
 
 
 def run(args, cfg) -> int:
@@ -60,13 +63,20 @@ def run(args, cfg) -> int:
     print(f"decoder: {len(w.dilations)} layers, residual {w.dims['R']}, gate 2x{w.dims['G']}, "
           f"skip {w.dims['S']}, head {w.dims['H']}: {macs:,} multiply-adds per sample")
     print()
-    print("| engine | voices | real-time factor | us per step (all voices) | us per voice-sample | GMAC/s |")
-    print("|---|---|---|---|---|---|")
+    print("| engine | voices | real-time factor | us per step (all voices) | us per voice-sample "
+          "| GMAC/s | CPU s per audio s |")
+    print("|---|---|---|---|---|---|---|")
     for engine in engines:
         for v in voices:
             seconds = args.seconds if engine != "onnx" else args.onnx_seconds
-            rtf, us, name = measure(files, engine, v, seconds, cfg)
+            rtf, us, cpu, name = measure(files, engine, v, seconds, cfg)
             print(f"| {name} | {v} | {rtf:.3f} | {us:.1f} | {us / v:.2f} | "
-                  f"{macs * v / us / 1e3:.2f} |", flush=True)
-    print("\nreal-time factor = render time / audio time; below 1 is faster than real time.")
+                  f"{macs * v / us / 1e3:.2f} | {cpu:.3f} |", flush=True)
+    print("\nreal-time factor = wall-clock render time / audio time; below 1 is faster than real "
+          "time. CPU s per audio s adds up every thread (2 threads busy = up to 2x the wall time).")
+    try:
+        print(f"load average while measuring: {os.getloadavg()[0]:.2f} (other programs on the cores "
+              "inflate the wall-clock figures)")
+    except OSError:
+        pass
     return 0
