@@ -52,6 +52,7 @@ def main() -> int:
             events.append((t0 + k * beat_ns / 24, -2 + 0 * k, b"\xf8"))
             k += 1
     heapq.heapify(events)
+    print(json.dumps({"t0": t0}), flush=True)
     sent = []
     while events:
         at, _, msg = heapq.heappop(events)

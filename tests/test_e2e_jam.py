@@ -1,0 +1,148 @@
+"""End to end on a JACK dummy server: `livegen run` in its own process, a player in
+another sending a phrase through real ports, the test recording livegen's output port.
+
+The response must start on a bar line at the configured tempo, then at a tempo set
+by an incoming MIDI clock (bar lines counted from MIDI Start); SIGINT mid-response
+must close every note and exit 0. Bounds are loose: JACK delivers MIDI once a period
+(16 ms here) and the machine is shared; `livegen bench jam` measures precisely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from livegen.core.notes import note_on_off
+from livegen.io.midiclient import PortRecorder, wait_for_port
+from tests.lstm_models import step_model
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parent.parent
+EARLY_NS, LATE_NS = 20_000_000, 80_000_000
+
+
+class Livegen:
+    """`livegen run --log` in a subprocess; its stderr lines are collected by a thread."""
+
+    def __init__(self, env, *overrides):
+        args = [sys.executable, "-m", "livegen"]
+        for o in overrides:
+            args += ["--set", o]
+        self.proc = subprocess.Popen(args + ["run", "--log"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip())
+
+    def wait_line(self, pattern: str, start: int = 0, timeout: float = 10.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines[start:]:
+                m = re.search(pattern, line)
+                if m:
+                    return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no line matching {pattern!r}; livegen said:\n" + "\n".join(self.lines))
+
+
+def first_on(messages, after_ns):
+    return next((t, m) for t, m in messages if t > after_ns and note_on_off(m) and note_on_off(m)[0] == "on")
+
+
+def all_closed(messages) -> bool:
+    open_ = {}
+    for _, m in messages:
+        n = note_on_off(m)
+        if n and n[0] == "on":
+            open_[(n[1], n[2])] = open_.get((n[1], n[2]), 0) + 1
+        elif n and open_.get((n[1], n[2])):
+            open_[(n[1], n[2])] -= 1
+        elif m[0] & 0xF0 == 0xB0 and m[1] == 123:
+            for key in [k for k in open_ if k[0] == m[0] & 0x0F]:
+                open_[key] = 0
+    return not any(open_.values())
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    try:
+        return step_model(tmp_path_factory.mktemp("e2e") / "lstm.onnx", embed=32, hidden=64, layers=2)
+    except ImportError:
+        pytest.skip("needs torch or onnx to build a test LSTM")
+
+
+def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_on_sigint(jack_server, model):
+    env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
+    lg = Livegen(env, f"models.lstm={model}", "audio.enabled=false", "midi.backend=jack",
+                 "jam.tempo_bpm=180", "jam.beats_per_bar=4", "jam.silence_beats=1", "jam.response_bars=1",
+                 "jam.seed=3", "jam.state_cc=-1", "jam.temperature=0.5")
+    recorder = None
+    try:
+        anchor = int(lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=20).group(1))
+        wait_for_port("jack", "livegen-out:out", output=True)
+        recorder = PortRecorder("jack", "e2e-recorder", "livegen-out:out")
+
+        # 1. the configured tempo: 180 bpm, bars of 4 beats from livegen's beat 0
+        player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", "180"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert player.returncode == 0, player.stderr
+        sent = json.loads(player.stdout.splitlines()[-1])["sent"]
+        m = lg.wait_line(r"response: .*\(beat ([\d.]+)\), first note at beat ([\d.]+)")
+        start, first = float(m.group(1)), float(m.group(2))
+        assert start % 4 == 0
+        want = anchor + first * 60e9 / 180
+        time.sleep(max(0.0, (want - time.monotonic_ns()) / 1e9) + 0.3)
+        t, msg = first_on(recorder.snapshot(), sent[-1][0])
+        print(f"internal tempo: first response note {(t - want) / 1e6:+.1f} ms vs its bar-line schedule")
+        assert -EARLY_NS < t - want < LATE_NS, (t - want) / 1e6
+        n_lines = len(lg.lines)
+        time.sleep(1.4)  # the rest of the bar
+
+        # 2. a MIDI clock at 100 bpm: bars count from the player's Start
+        player = subprocess.Popen([sys.executable, "tests/e2e_player.py", "--bpm", "100", "--clock",
+                                   "--seconds", "12", "--phrase", "67,69,71,72"], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            t0 = json.loads(player.stdout.readline())["t0"]
+            m = lg.wait_line(r"response: .*\(beat ([\d.]+)\), first note at beat ([\d.]+)", start=n_lines,
+                             timeout=15)
+            start, first = float(m.group(1)), float(m.group(2))
+            assert start % 4 == 0
+            want = t0 + first * 60e9 / 100
+            while time.monotonic_ns() < want + LATE_NS + 50_000_000:
+                time.sleep(0.01)
+            t, msg = first_on(recorder.snapshot(), want - 500_000_000)
+            print(f"MIDI clock: first response note {(t - want) / 1e6:+.1f} ms vs its bar-line schedule")
+            assert -EARLY_NS - 20_000_000 < t - want < LATE_NS + 20_000_000, (t - want) / 1e6
+
+            # 3. SIGINT while the response sounds: every note is closed, exit status 0
+            lg.proc.send_signal(signal.SIGINT)
+            assert lg.proc.wait(10) == 0, "\n".join(lg.lines)
+        finally:
+            player.kill()
+            player.wait()
+        time.sleep(0.2)
+        got = recorder.snapshot()
+        assert all_closed(got)
+        assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for _, m in got[-16:])  # All Notes Off at the end
+        assert any("every note closed" in line for line in lg.lines)
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if lg.proc.poll() is None:
+            lg.proc.kill()
+            lg.proc.wait()
