@@ -160,10 +160,12 @@ def results_markdown(res: dict) -> str:
             r = p[key][est]
             med = "-" if r["median_abs_cents"] is None else f"{r['median_abs_cents']:.1f}"
             lines.append(f"| {label} | {est} | {r['n_in_tune']}/{r['n']} ({100 * r['in_tune']:.0f}%) | {med} |")
+    other = lm["other_real_instrument_db"]
+    other = "-" if other is None else f"{other:.2f}"
     lines += ["", "| log-mel L1 distance to the real held-out note (dB) | value |", "|---|---|",
               f"| generated, right preset | {lm['right_preset_db']:.2f} |",
               f"| generated, wrong preset (mean over the other presets) | {lm['wrong_preset_db']:.2f} |",
               f"| instrument pairs where the right preset is closer | {lm['pairs_right_closer']}/{lm['pairs']} |",
               f"| sine at the right pitch with the real RMS envelope | {lm['sine_db']:.2f} |",
-              f"| another real instrument, same pitch and velocity | {lm['other_real_instrument_db']:.2f} |"]
+              f"| another real instrument, same pitch and velocity | {other} |"]
     return "\n".join(lines) + "\n"

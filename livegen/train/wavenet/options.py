@@ -20,6 +20,7 @@ class TrainOptions:
     eval_every: int = 500
     ckpt_every: int = 250
     pitch_notes: int = 8  # generated held-out notes per evaluation
+    pitch_seconds: float = 0.5  # length of each generated evaluation note (held for 70%)
     max_shift: float = 0.4
     seed: int = 0
     data: str | None = None  # a NoteSet .npz; default: the rendered default set
@@ -38,7 +39,7 @@ HELP = {
     "decay_start": "step where the exponential decay begins",
     "threads": "torch threads (1 while another trainer shares the cores)",
     "eval_every": "steps between held-out evaluations (loss and generated-note pitch)",
-    "ckpt_every": "steps between checkpoints", "pitch_notes": "held-out notes generated per evaluation",
+    "ckpt_every": "steps between checkpoints", "pitch_seconds": "length of each generated evaluation note", "pitch_notes": "held-out notes generated per evaluation",
     "max_shift": "pitch-shift augmentation range in semitones (+-)", "seed": "seed of weights and windows",
     "data": "note set .npz (default: the rendered default set)", "residual": "decoder residual channels",
     "gate": "decoder gate channels (pre-activation 2x)", "skip": "decoder skip channels",

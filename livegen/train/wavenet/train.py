@@ -114,7 +114,7 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
     tr_valid = [sampler.sample(o.batch, rng=trng, shift=False) for _ in range(2)]
     prng = np.random.default_rng(7)
     pitch_clips = prng.choice(valid_clips, size=min(o.pitch_notes, len(valid_clips)), replace=False)
-    pitch_train = prng.choice(train_clips, size=min(o.pitch_notes // 2, len(train_clips)), replace=False)
+    pitch_train = prng.choice(train_clips, size=min(max(1, o.pitch_notes // 2), len(train_clips)), replace=False)
 
     log = open(out / "log.jsonl", "a")
     from tqdm import tqdm
@@ -145,8 +145,9 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
                 vl = float(np.mean([float(batch_loss(model, b)) for b in valid_batches]))
                 tl = float(np.mean([float(batch_loss(model, b)) for b in tr_valid]))
             te = time.time()
-            ph = pitch_check(model, ns, pitch_clips, seed=step)
-            pt = pitch_check(model, ns, pitch_train, seed=step + 1)
+            secs = o.pitch_seconds
+            ph = pitch_check(model, ns, pitch_clips, seed=step, seconds=secs, hold_s=0.7 * secs)
+            pt = pitch_check(model, ns, pitch_train, seed=step + 1, seconds=secs, hold_s=0.7 * secs)
             rec = {"step": step, "valid_loss": vl, "train_eval_loss": tl, "heldout_in_tune": ph["in_tune"],
                    "heldout_median_cents": ph["median_abs_cents"], "trained_in_tune": pt["in_tune"],
                    "trained_median_cents": pt["median_abs_cents"], "eval_sec": time.time() - te}
