@@ -18,6 +18,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("render",), "livegen.commands.render"),
     (("bench", "synth"), "livegen.commands.bench_synth"),
     (("run",), "livegen.commands.run"),
+    (("demo",), "livegen.commands.demo"),
     (("bench", "live"), "livegen.commands.bench_live"),
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
     (("eval", "lstm"), "livegen.train.lstm.cli_eval"),

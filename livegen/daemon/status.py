@@ -16,6 +16,7 @@ def pitch_name(p: int) -> str:
 
 
 def bar_beat(beat: float, beats_per_bar: int) -> str:
+    beat = round(beat, 2)
     return f"bar {int(beat // beats_per_bar) + 1} beat {beat % beats_per_bar + 1:.2f}"
 
 

@@ -1,0 +1,80 @@
+"""A whole jam set-up in one process, for ``livegen demo`` and ``livegen bench jam``.
+
+:func:`jack_server` uses the JACK server that runs, or starts a private dummy
+server (the machine has no audio set-up) and points this process's JACK clients
+at it. :class:`Rig` opens livegen's virtual ports, the model, the synth sink
+and the daemon, plus a player connected to ``livegen:in`` and a recorder
+connected to ``livegen-out:out`` through real ports, as a DAW would connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+
+from livegen.daemon import Daemon
+from livegen.daemon.sink import open_sink
+from livegen.engine.lstm import LstmRuntime
+from livegen.io import audio, jackserver, midi
+from livegen.io.midiclient import PortPlayer, PortRecorder
+
+log = logging.getLogger("livegen")
+
+
+@contextlib.contextmanager
+def jack_server(rate: int = 48000, period: int = 256, private: bool = False):
+    """Yields (server or None, a description). None: a JACK server was already running."""
+    if not private and midi.probe("jack") is None:
+        yield None, f"the running JACK server ({os.environ.get('JACK_DEFAULT_SERVER', 'default')})"
+        return
+    name = f"livegen-{os.getpid()}"
+    server = jackserver.start(name, rate, period)
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    try:
+        yield server, f"a private JACK dummy server {name!r} at {rate} Hz, period {period}"
+    finally:
+        audio.release()  # PortAudio must let go before its server stops
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Rig:
+    def __init__(self, cfg, model_path=None):
+        cfg = dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack"))
+        self.cfg = cfg
+        self.model = LstmRuntime(model_path or cfg.path(cfg.models.lstm), cfg.models.provider,
+                                 cfg.jam.lstm_threads)
+        self.backend, self.inp, self.out = midi.open_ports(cfg.midi)
+        self.sink, self.why_no_sink = None, ""
+        self.player = self.recorder = None
+        try:
+            self.sink, self.why_no_sink = open_sink(cfg)
+            self.daemon = Daemon(cfg, self.inp, self.out, self.model, self.sink)
+            self.recorder = PortRecorder("jack", "livegen-recorder", cfg.midi.out_port)
+            self.player = PortPlayer("jack", "livegen-player", cfg.midi.in_port)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self) -> None:
+        self.daemon.start()
+
+    def close(self) -> None:
+        daemon = getattr(self, "daemon", None)
+        if daemon is not None and daemon.sender.is_alive():
+            daemon.stop()
+        time.sleep(0.05)  # let the closing messages reach the recorder
+        for port in (self.player, self.recorder, self.inp, self.out):
+            if port is not None:
+                port.close()
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
