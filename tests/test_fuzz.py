@@ -12,7 +12,9 @@ from livegen.core import tokens as tk
 from livegen.errors import DataError
 from livegen.io.midifile import read_midi
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so CI never fails by chance on a case nobody can replay
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 def valid_midi_bytes() -> bytes:
