@@ -196,7 +196,7 @@ def save_checkpoint(path, model: WaveNetAutoencoder, **extra) -> None:
 def load_checkpoint(path, map_location="cpu") -> tuple[WaveNetAutoencoder, dict]:
     from livegen.errors import ModelFileError
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=False)
+        ck = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError as err:
         raise ModelFileError(f"no such checkpoint: {path}") from err
     except Exception as err:  # torch raises many types for a corrupt file
