@@ -134,8 +134,8 @@ class DecoderWeights:
             value = getattr(self, name)
             if value is not None and value.shape != shape:
                 raise ValueError(f"decoder weight {name} has shape {value.shape}, expected {shape}")
-        if max(R, G2, S, H) > 512 or Q > 1024:
-            raise ValueError("the kernel handles at most 512 channels and 1024 classes")
+        if max(R, G2, S, H, Q) > 1024:
+            raise ValueError("the kernel handles at most 1024 channels and 1024 classes")
         self.dims = dict(R=R, G=G, S=S, H=H, E=E, L=L, Q=Q)
 
     @property
@@ -173,7 +173,8 @@ class KernelDecoder:
     """Renders blocks for V voices: ``render(state, cond, exc, u, temp) -> classes``.
 
     Voices are split over ``threads`` threads; each renders its voices for the whole
-    block, so the threads meet once per block, not once per sample.
+    block, so the threads meet once per block, not once per sample. Inside a thread the
+    kernel steps up to four voices in lockstep so that each weight loaded serves them all.
     """
 
     def __init__(self, weights: DecoderWeights, threads: int = 2, fixed_shape: bool = True):
