@@ -19,6 +19,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "synth"), "livegen.commands.bench_synth"),
     (("run",), "livegen.commands.run"),
     (("demo",), "livegen.commands.demo"),
+    (("bench", "jam"), "livegen.commands.bench_jam"),
     (("bench", "live"), "livegen.commands.bench_live"),
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
     (("eval", "lstm"), "livegen.train.lstm.cli_eval"),

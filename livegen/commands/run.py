@@ -49,6 +49,10 @@ def run(args, cfg) -> int:
              backend, model.describe(), audio)
     log.info("clock: beat 0 at monotonic %d ns, %.1f bpm, %d beats to the bar",
              daemon.started_ns, cfg.jam.tempo_bpm, cfg.jam.beats_per_bar)
+    time.sleep(0.05)
+    refused = daemon.sender.realtime_refused or daemon.control.realtime_refused
+    if cfg.jam.realtime:
+        log.info("real-time priority: %s", refused or "sender and control threads run SCHED_FIFO")
     bpb = cfg.jam.beats_per_bar
     screen = sys.stdout.isatty() and not args.log
     last_status = time.monotonic()

@@ -29,6 +29,7 @@ from livegen.core.clock import BeatClock
 from livegen.core.midiparse import MidiParser
 from livegen.core.notes import note_on_off
 from livegen.core.phrase import PhraseDetector, PhraseRules
+from livegen.daemon.realtime import CONTROL_PRIORITY, make_realtime
 from livegen.daemon.schedule import Controls, EchoFilter, cc_length_bars, cc_temperature
 
 log = logging.getLogger("livegen.control")
@@ -72,6 +73,7 @@ class Control(threading.Thread):
         self.detector = PhraseDetector(phrase_rules(jam))
         self.controls = Controls(temperature=jam.temperature, response_bars=jam.response_bars)
         self.state = "idle"
+        self.realtime_refused: str | None = None
         self.stopping = threading.Event()
         self.wake = getattr(inp, "wake", None)
         if self.wake is None:  # the port can wake us on each message: give it an Event
@@ -96,6 +98,8 @@ class Control(threading.Thread):
 
     # -- the thread --------------------------------------------------------------------------
     def run(self) -> None:
+        if self.jam.realtime:
+            self.realtime_refused = make_realtime(CONTROL_PRIORITY)
         queue = self.inp.queue
         while not self.stopping.is_set():
             self.wake.wait(0.005)

@@ -87,7 +87,7 @@ class Daemon:
         self.on_phrase = None
         state = lambda: self.beat_clock.state  # noqa: E731 - the immutable snapshot, read anywhere
         self.sender = Sender(out, state, sink=sink, offset_ms=jam.offset_ms, spin_us=jam.spin_us,
-                             max_note_s=jam.max_note_s, echo=self.echo, clock=clock)
+                             max_note_s=jam.max_note_s, echo=self.echo, realtime=jam.realtime, clock=clock)
         self.control: Control | None = None
         self.generator = Generator(model, self.sender, state, jam, lambda: self.control.controls,
                                    on_response=self._response, clock=clock)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livegen.core.notes import OpenNotes, note_on_off
+from livegen.daemon.realtime import SENDER_PRIORITY, make_realtime
 from livegen.daemon.schedule import EchoFilter, Schedule
 
 log = logging.getLogger("livegen.sender")
@@ -68,7 +69,7 @@ class OnsetLog:
 class Sender(threading.Thread):
     def __init__(self, port, clock_state, *, sink=None, offset_ms: float = 0.0, spin_us: int = 1000,
                  max_note_s: float = 10.0, late_ms: float = 20.0, echo: EchoFilter | None = None,
-                 clock=time.monotonic_ns):
+                 realtime: bool = False, clock=time.monotonic_ns):
         super().__init__(name="livegen-sender", daemon=True)
         self.port = port
         self.clock_state = clock_state  # a callable giving the current ClockState
@@ -78,6 +79,8 @@ class Sender(threading.Thread):
         self.max_note_ns = round(max_note_s * 1e9)
         self.late_ns = round(late_ms * 1e6)
         self.echo = echo
+        self.realtime = realtime
+        self.realtime_refused: str | None = None  # why real-time priority was not granted
         self.clock = clock
         self.counts = SenderCounts()
         self.onsets = OnsetLog()
@@ -204,6 +207,8 @@ class Sender(threading.Thread):
             self._schedule.add(beat, msg, tag)
 
     def run(self) -> None:
+        if self.realtime:
+            self.realtime_refused = make_realtime(SENDER_PRIORITY)
         last_check = 0
         while not self.stopping.is_set():
             now = self.clock()

@@ -1,0 +1,134 @@
+"""``livegen bench jam``: the daemon's timing figures, measured on real ports.
+
+- LSTM generation time for a response of ``--bars`` bars (4) after a primed phrase;
+- response timing: each response message's send time vs its schedule (the sender's
+  own log) and its arrival at a port connected to ``livegen-out:out`` (adds JACK's
+  MIDI period);
+- pass-through latency, MIDI in -> out: inside livegen (rtmidi callback -> send)
+  and port to port (player -> recorder, through JACK twice).
+
+It starts a private JACK dummy server (48000 Hz, ``--period`` frames) unless told
+to use a running one, plays ``--rounds`` phrases into ``livegen:in`` and records
+the answers.
+"""
+
+from __future__ import annotations
+
+HELP = "measure response timing, pass-through latency and LSTM generation time on real ports"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--rounds", type=int, default=4, help="phrases to play and answer (default 4)")
+    parser.add_argument("--bars", type=int, default=4, help="bars of the timed LSTM generation (default 4)")
+    parser.add_argument("--repeats", type=int, default=20, help="timed LSTM generations (default 20)")
+    parser.add_argument("--period", type=int, default=64, help="JACK period of the private server (default 64)")
+    parser.add_argument("--use-running-jack", action="store_true", help="use the running JACK server")
+
+
+def _pct(values, q):
+    import numpy as np
+    return float(np.percentile(np.asarray(values, float), q)) if len(values) else float("nan")
+
+
+def _time_generation(model, cfg, bars: int, repeats: int) -> tuple[list[float], list[int]]:
+    """ms and tokens per generation of ``bars`` bars, each after priming a 1-bar phrase."""
+    import time
+
+    import numpy as np
+
+    from livegen.core import sampling
+    from livegen.core import tokens as tk
+
+    bpb = cfg.jam.beats_per_bar
+    phrase = [tk.Note(i * 0.5, i * 0.5 + 0.4, p, 90) for i, p in enumerate((60, 62, 64, 65, 67, 65, 64, 62))]
+    prompt = tk.encode_notes(phrase, bos=True)
+    rng = np.random.default_rng(cfg.jam.seed or None)
+    opts = sampling.SamplingOptions(temperature=cfg.jam.temperature, top_p=cfg.jam.top_p)
+    times, counts = [], []
+    for _ in range(repeats + 2):
+        logits, state = sampling.prime(model.step, model.initial_state(), prompt)
+        t = time.perf_counter()
+        toks, _ = sampling.generate(model.step, state, logits, ticks=bars * bpb * tk.TICKS_PER_BEAT, rng=rng,
+                                    options=opts, prompt=prompt, key=sampling.estimate_key(phrase))
+        times.append((time.perf_counter() - t) * 1e3)
+        counts.append(len(toks))
+    return times[2:], counts[2:]  # the first two warm up
+
+
+def run(args, cfg) -> int:
+    import dataclasses
+    import logging
+    import os
+    import time
+
+    import numpy as np
+
+    from livegen.daemon.harness import Rig, jack_server
+
+    logging.getLogger("livegen").setLevel(logging.WARNING)
+    jam = dataclasses.replace(cfg.jam, thru="midi", out_channel=2, state_cc=-1, response_bars=2,
+                              silence_beats=1.0)
+    cfg = dataclasses.replace(cfg, jam=jam)
+    bpm, bpb = jam.tempo_bpm, jam.beats_per_bar
+    beat_s = 60 / bpm
+    print(f"livegen bench jam: {os.cpu_count()} CPUs (nproc), load average "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {bpm:g} bpm, {bpb} beats to the bar")
+    with jack_server(48000, args.period, private=not args.use_running_jack) as (server, where):
+        rig = Rig(cfg)
+        try:
+            print(f"  JACK: {where}; LSTM {rig.model.describe()}; synth: "
+                  + ("on" if rig.sink is not None else f"none ({rig.why_no_sink})"))
+            times, counts = _time_generation(rig.model, cfg, args.bars, args.repeats)
+            print(f"  LSTM generation of a {args.bars}-bar response: median {_pct(times, 50):.1f} ms, "
+                  f"p90 {_pct(times, 90):.1f} ms, max {max(times):.1f} ms "
+                  f"({int(np.median(counts))} tokens median; {args.repeats} runs, 1 primed phrase each)")
+            rig.start()
+            d = rig.daemon
+            time.sleep(0.05)
+            refused = d.sender.realtime_refused or d.control.realtime_refused
+            print("  real-time priority: " + ("off (jam.realtime = false)" if not jam.realtime
+                                              else refused or "sender and control threads SCHED_FIFO"))
+            sent = []
+            for _ in range(args.rounds):
+                before = d.generator.counts.responses
+                for i, p in enumerate((60, 62, 64, 65, 67, 65, 64, 62)):
+                    t = time.monotonic_ns()
+                    rig.player.send(bytes((0x90, p, 90)))
+                    sent.append((t, 0x90, p))
+                    time.sleep(0.4 * beat_s)
+                    t = time.monotonic_ns()
+                    rig.player.send(bytes((0x80, p, 0)))
+                    sent.append((t, 0x80, p))
+                    time.sleep(0.1 * beat_s)
+                deadline = time.monotonic() + 4 * bpb * beat_s + 5
+                while time.monotonic() < deadline and (d.generator.counts.responses == before
+                                                       or d.sender.responding):
+                    time.sleep(0.02)
+            time.sleep(0.1)
+            recorded = rig.recorder.snapshot()
+        finally:
+            rig.close()
+    snd = d.sender
+    err = snd.onsets.errors_ns() / 1e6
+    sched = snd.onsets.scheduled[: min(snd.onsets.n, snd.onsets.size)]
+    print(f"  responses: {d.generator.counts.responses} of {args.rounds} phrases, moved late "
+          f"{d.generator.counts.moved}, note-ons dropped late {snd.counts.late_dropped}")
+    if len(err):
+        print(f"  response messages sent vs schedule ({len(err)} messages): p50 {_pct(err, 50):+.3f} ms, "
+              f"p99 {_pct(err, 99):+.3f} ms, max {err.max():+.3f} ms")
+        ch = jam.out_channel - 1
+        arrivals = [t for t, m in recorded if len(m) == 3 and m[0] & 0x0F == ch and m[0] & 0xF0 in (0x80, 0x90)]
+        if len(arrivals) == len(sched):
+            port = (np.asarray(arrivals) - np.sort(sched)) / 1e6
+            print(f"  ... arrived at the recorder port vs schedule: p50 {_pct(port, 50):+.3f} ms, "
+                  f"p99 {_pct(port, 99):+.3f} ms (JACK period {args.period / 48:.2f} ms)")
+    inside = snd.thru_latency.errors_ns() / 1e6
+    if len(inside):
+        print(f"  pass-through inside livegen (callback -> send, {len(inside)} messages): "
+              f"p50 {_pct(inside, 50):.3f} ms, p99 {_pct(inside, 99):.3f} ms, max {inside.max():.3f} ms")
+    thru = [t for t, m in recorded if len(m) == 3 and m[0] & 0x0F == 0 and m[0] & 0xF0 in (0x80, 0x90)]
+    if len(thru) == len(sent):
+        lat = [(a - s[0]) / 1e6 for a, s in zip(thru, sent)]
+        print(f"  pass-through port to port (player -> livegen -> recorder, through JACK twice): "
+              f"p50 {_pct(lat, 50):.3f} ms, p99 {_pct(lat, 99):.3f} ms")
+    return 0

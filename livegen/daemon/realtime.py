@@ -1,0 +1,27 @@
+"""Real-time scheduling for the threads that keep time (where the OS permits it).
+
+On Linux, ``os.sched_setscheduler(0, SCHED_FIFO, ...)`` called from a thread
+changes that thread only. The priorities stay below JACK's own (10 by default),
+so livegen never pre-empts the audio server; they lift the sender and control
+threads above every ordinary process (a training run, a browser). Without the
+permission (no CAP_SYS_NICE, no rtprio limit) nothing changes, and the reason is
+returned for the log.
+"""
+
+from __future__ import annotations
+
+import os
+
+SENDER_PRIORITY = 6
+CONTROL_PRIORITY = 5
+
+
+def make_realtime(priority: int) -> str | None:
+    """Raise the calling thread to SCHED_FIFO ``priority``; None if done, else why not."""
+    if not hasattr(os, "sched_setscheduler") or not hasattr(os, "SCHED_FIFO"):
+        return "this OS has no SCHED_FIFO"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as err:
+        return f"SCHED_FIFO not permitted ({err.strerror}); grant rtprio (e.g. the audio group)"
+    return None
