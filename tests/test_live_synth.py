@@ -63,6 +63,7 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
     rec = Recorder("lgtest-synth:out_0")
     try:
         time.sleep(0.3)
+        live.start_capture()
         silent_until = len(rec.audio())
         sent = time.monotonic_ns()
         live.send(bytes([0x90, 60, 100]))
@@ -71,9 +72,11 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
         live.send(bytes([0x80, 60, 0]))
         live.send(bytes([0x80, 67, 0]))
         time.sleep(0.3)
+        captured = live.stop_capture()
     finally:
         rec.close()
         live.close()
+    assert 0.9 * 16000 <= len(captured) <= 1.5 * 16000 and np.abs(captured).max() > 1e-3
     blocks = rec.audio()
     before = np.concatenate([b for _, b in blocks[:silent_until]])
     assert np.abs(before).max() < 1e-3  # nothing played before the note-on

@@ -58,6 +58,8 @@ class LiveSynth:
         self.target = period + int(np.ceil(block * self.rate / synth.sample_rate))
         self.load = 0.0  # render time / audio time, smoothed
         self.latencies_ms: collections.deque = collections.deque(maxlen=256)  # note-on -> DAC
+        self._capture: list[np.ndarray] | None = None  # blocks rendered while capturing
+        self._capture_max = 600 * self.rate  # at most ten minutes are kept
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livegen-render", daemon=True)
 
@@ -80,6 +82,15 @@ class LiveSynth:
         return {"voices": self.voices, "load": round(self.load, 3), "underruns": self.underruns,
                 "engine": self.synth.engine_name, "rate": self.rate,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
+
+    def start_capture(self) -> None:
+        """Keep a copy of everything rendered from now on (at the device rate)."""
+        self._capture = []
+
+    def stop_capture(self) -> np.ndarray:
+        """What was rendered since start_capture, as float32 mono at ``self.rate``."""
+        blocks, self._capture = self._capture or [], None
+        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
     def start(self) -> None:
         # prime the ring with silence so the first callbacks find audio
@@ -112,3 +123,6 @@ class LiveSynth:
             self.load = 0.9 * self.load + 0.1 * (time.perf_counter() - t0) / block_s
             if self.ring.write(audio[:, None]) < len(audio):
                 log.debug("ring full: dropped rendered audio")
+            capture = self._capture
+            if capture is not None and len(capture) * len(audio) < self._capture_max:
+                capture.append(audio.copy())
