@@ -92,8 +92,8 @@ def run(args, cfg) -> int:
             say(f"  LSTM {rig.model.describe()}; audio: "
                 + ("the WaveNet synth" if rig.sink is not None else f"none, MIDI only ({rig.why_no_sink})"))
             has_sink = rig.sink is not None
-            # the hook for demo.wav: a synth sink that can tap its own output offers
-            # start_capture() and stop_capture() -> (float32 samples, rate)
+            # demo.wav: a synth sink that taps its own output offers start_capture() and
+            # stop_capture() -> float32 mono samples at its ``rate`` (livegen.synth.live.LiveSynth)
             capture = has_sink and hasattr(rig.sink, "start_capture") and hasattr(rig.sink, "stop_capture")
             if capture:
                 rig.sink.start_capture()
@@ -120,7 +120,9 @@ def run(args, cfg) -> int:
                     time.sleep(0.05)
             stop.set()
             player.join(2)
-            audio = rig.sink.stop_capture() if capture else None
+            audio = (rig.sink.stop_capture(), rig.sink.rate) if capture else None
+            synth_latency = list(getattr(rig.sink, "latencies_ms", []) or [])
+            synth_status = d.status().synth
         finally:
             rig.close()
         recorded = rig.recorder.snapshot()
@@ -155,6 +157,10 @@ def run(args, cfg) -> int:
         inside = d.sender.thru_latency.errors_ns() / 1e6
         say(f"  pass-through: player -> {cfg.midi.out_port} median {statistics.median(lat):.1f} ms through "
             f"JACK; inside livegen median {statistics.median(inside):.3f} ms, max {inside.max():.3f} ms")
+    if synth_latency:
+        say(f"  synth: note-on -> audio at the output (the synth's estimate) median "
+            f"{statistics.median(synth_latency):.1f} ms over {len(synth_latency)} notes; "
+            f"underruns {synth_status.get('underruns', '?') if synth_status else '?'}")
     t_zero = t0 if not args.no_clock else d.started_ns
 
     def beats(events):
