@@ -109,3 +109,20 @@ def test_all_notes_off_releases_and_unknown_presets_are_refused(files):
     assert s.t_off[0] == 0
     with pytest.raises(ConfigError, match="synth.preset = 'nope': no such preset; the model has: soft"):
         Synth(files, preset="nope")
+
+
+def test_synth_plays_exactly_what_torch_generation_plays(files, tmp_path):
+    """The live path (excitation, features, conditioning graph, kernel) = the torch cached-queue
+    generation of livegen.train.wavenet.generate, sample for sample at temperature 0."""
+    from livegen.train.wavenet.generate import generate, note_inputs
+    model = make(SIZES["tiny"], seed=3)  # the model the `files` fixture exported
+    z = files.presets["bright"]
+    n, hold = 512, 320
+    e, c = note_inputs(z, dsp.midi_to_hz(57), 90, n, hold, model.dims.n_harmonics)
+    want = dsp.mu_law_decode(generate(model.decoder, e[None], c[None], temperature=0.0)[0])
+    s = Synth(files, voices=1, temperature=0.0, preset="bright")
+    s.handle(on(57, 90))
+    got = [s.render(64) for _ in range(hold // 64)]
+    s.handle(off(57))
+    got += [s.render(64) for _ in range((n - hold) // 64)]
+    np.testing.assert_allclose(np.concatenate(got), want, atol=1e-6)
