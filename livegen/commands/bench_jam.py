@@ -23,6 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed LSTM generations (default 20)")
     parser.add_argument("--period", type=int, default=64, help="JACK period of the private server (default 64)")
     parser.add_argument("--use-running-jack", action="store_true", help="use the running JACK server")
+    parser.add_argument("--hold", type=int, default=-1, metavar="N",
+                        help="with the synth on, hold N notes on it all along (default synth.voices)")
 
 
 def _pct(values, q):
@@ -79,11 +81,18 @@ def run(args, cfg) -> int:
             print(f"  JACK: {where}; LSTM {rig.model.describe()}; synth: "
                   + ("on" if rig.sink is not None else f"none ({rig.why_no_sink})"))
             times, counts = _time_generation(rig.model, cfg, args.bars, args.repeats)
+            per_token = [t / max(1, n) for t, n in zip(times, counts)]
             print(f"  LSTM generation of a {args.bars}-bar response: median {_pct(times, 50):.1f} ms, "
                   f"p90 {_pct(times, 90):.1f} ms, max {max(times):.1f} ms "
-                  f"({int(np.median(counts))} tokens median; {args.repeats} runs, 1 primed phrase each)")
+                  f"({int(np.median(counts))} tokens median, {_pct(per_token, 50):.3f} ms per token "
+                  f"with sampling; {args.repeats} runs, 1 primed phrase each)")
             rig.start()
             d = rig.daemon
+            hold = (cfg.synth.voices if args.hold < 0 else args.hold) if rig.sink is not None else 0
+            for i in range(hold):  # voices sounding all along, on channel 16
+                rig.sink.send(bytes((0x9F, 48 + 3 * i, 80)), None)
+            if hold:
+                print(f"  holding {hold} notes on the synth during the measurement")
             time.sleep(0.05)
             refused = d.sender.realtime_refused or d.control.realtime_refused
             print("  real-time priority: " + ("off (jam.realtime = false)" if not jam.realtime
@@ -106,6 +115,10 @@ def run(args, cfg) -> int:
                     time.sleep(0.02)
             time.sleep(0.1)
             recorded = rig.recorder.snapshot()
+            synth = d.status().synth
+            if synth:
+                print(f"  synth: {synth.get('voices')} voices sounding at the end, load {synth.get('load', 0):.2f}, "
+                      f"underruns {synth.get('underruns')}")
         finally:
             rig.close()
     snd = d.sender
