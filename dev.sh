@@ -48,6 +48,6 @@ shift || true
 case "$job" in
     setup) setup_system; setup_python ;;
     test) setup_system; setup_python; exec .venv/bin/python -m pytest "$@" ;;
-    demo) setup_system; setup_python; exec .venv/bin/livegen devices "$@" ;;
+    demo) setup_system; setup_python; exec .venv/bin/livegen demo "$@" ;;
     *) echo "usage: ./dev.sh [demo|test|setup] [args...]" >&2; exit 2 ;;
 esac
