@@ -1,0 +1,43 @@
+"""The daemon's commands without devices: missing models, the status screen, bad CC numbers."""
+
+from __future__ import annotations
+
+from livegen import cli, config
+from livegen.core import tokens as tk
+from livegen.daemon.daemon import Status
+from livegen.daemon.generator import Response
+from livegen.daemon.status import bar_beat, describe_response, pitch_name, status_line, status_lines
+
+
+def test_run_and_demo_without_a_model_say_how_to_make_one(tmp_path, capsys):
+    for command in (["run", "--log"], ["demo", "--out", str(tmp_path)], ["bench", "jam"]):
+        assert cli.main(["--set", f"models.lstm={tmp_path / 'none.onnx'}", *command]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "does not exist: train and export it" in err, err
+
+
+def test_a_daemon_with_colliding_controllers_is_refused():
+    import pytest
+
+    from livegen.daemon import Daemon
+    from livegen.errors import ConfigError
+    from tests.daemon_fakes import FakeInput, FakeOutput, PatternModel
+    cfg = config.from_dict({"jam": {"cc_mute": 85}})
+    with pytest.raises(ConfigError, match="jam.state_cc and jam.cc_mute are both controller 85"):
+        Daemon(cfg, FakeInput(), FakeOutput(), PatternModel())
+
+
+def test_status_screen_and_log_lines():
+    r = Response("response", 8.0, 2, (tk.Note(0.5, 1.0, 60, 80), tk.Note(1.0, 2.0, 64, 80)), 0, 12.5, 40, 1, 0, 0)
+    st = Status("responding", 120.0, "midi", 9.5, 3, 1, 2, r, 0.042,
+                {"thru": 5, "echoes": 2, "input_dropped": 0, "late_dropped": 0, "moved": 1,
+                 "held_closed": 0, "send_errors": 0}, {"voices": 4, "load": 0.31, "underruns": 0})
+    lines = status_lines(st, ports="in a  out b", audio="x", beats_per_bar=4)
+    assert "RESPONDING" in lines[0] and "120.0 bpm (midi)" in lines[0] and "bar 3 beat 2.50" in lines[0]
+    assert "4 voices, load 0.31, underruns 0" in lines[2]
+    assert "generated in 12.5 ms, first note +0.042 ms vs schedule" in lines[4]
+    assert "echoes 2" in lines[5]
+    assert "responding" in status_line(st)
+    text = describe_response(r, 4)
+    assert "bar 3 beat 1.00 (beat 8), first note at beat 8.5000" in text and "moved 1 bar(s) late" in text
+    assert pitch_name(60) == "C4" and pitch_name(69) == "A4" and bar_beat(3.9999, 4) == "bar 2 beat 1.00"
