@@ -49,13 +49,14 @@ def note_cond_frames(f0: float, velocity: float, t_on_s: np.ndarray, hold_s: flo
 class WindowSampler:
     def __init__(self, ns: NoteSet, clips: np.ndarray, window: int = 2560, context: int = 512,
                  n_harmonics: int = 4, enc_window: int = 2048, max_shift_semitones: float = 0.4,
-                 p_onset: float = 0.15, seed: int = 0):
+                 p_onset: float = 0.15, seed: int = 0, input_noise: float = 0.0):
         if window % dsp.FRAME:
             raise ValueError(f"window must be a multiple of {dsp.FRAME}")
         self.ns, self.clips = ns, np.asarray(clips)
         self.window, self.context, self.K = window, context, n_harmonics
         self.enc_window, self.max_shift, self.p_onset = enc_window, max_shift_semitones, p_onset
         self.rng = np.random.default_rng(seed)
+        self.input_noise = input_noise  # max std of the noise added to x_prev, in mu-law classes
 
     def encoder_input(self, i: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """A random enc_window-sample stretch of clip i (from its onset), mu-law values."""
@@ -90,6 +91,11 @@ class WindowSampler:
         t_on = (pos[1::dsp.FRAME] - PRE) / rho / sr
         hold_s = ns.hold[i] / rho / sr
         cond = note_cond_frames(ns.f0[i] * rho, float(ns.velocity[i]), t_on, hold_s)
+        if self.input_noise > 0:
+            # noise injection (as in LPCNet): the history is corrupted, the target is not, so the
+            # model learns to recover from its own sampling errors by following the excitation
+            sigma = rng.uniform(0.0, self.input_noise) * (2.0 / dsp.MU)
+            x_prev = np.clip(x_prev + rng.normal(0.0, sigma, T), -1.0, 1.0).astype(np.float32)
         mask = np.ones(T, np.float32)
         if not onset:
             mask[:self.context] = 0.0

@@ -22,6 +22,7 @@ class TrainOptions:
     pitch_notes: int = 8  # generated held-out notes per evaluation
     pitch_seconds: float = 0.5  # length of each generated evaluation note (held for 70%)
     max_shift: float = 0.4
+    input_noise: float = 0.0  # max std (mu-law classes) of noise injected into the input history
     seed: int = 0
     data: str | None = None  # a NoteSet .npz; default: the rendered default set
     residual: int = 32
@@ -41,6 +42,7 @@ HELP = {
     "eval_every": "steps between held-out evaluations (loss and generated-note pitch)",
     "ckpt_every": "steps between checkpoints", "pitch_seconds": "length of each generated evaluation note", "pitch_notes": "held-out notes generated per evaluation",
     "max_shift": "pitch-shift augmentation range in semitones (+-)", "seed": "seed of weights and windows",
+    "input_noise": "noise injection: each window's input history gets Gaussian noise of a std drawn from [0, this] mu-law classes",
     "data": "note set .npz (default: the rendered default set)", "residual": "decoder residual channels",
     "gate": "decoder gate channels (pre-activation 2x)", "skip": "decoder skip channels",
     "n_harmonics": "harmonics in the excitation (sin and cos each)",

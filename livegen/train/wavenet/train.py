@@ -106,7 +106,8 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
           flush=True)
 
     sampler = WindowSampler(ns, train_clips, o.window, o.context, dims.n_harmonics,
-                            max_shift_semitones=o.max_shift, seed=o.seed * 1000 + step)
+                            max_shift_semitones=o.max_shift, seed=o.seed * 1000 + step,
+                            input_noise=o.input_noise)
     vrng = np.random.default_rng(1234)
     vsampler = WindowSampler(ns, valid_clips, o.window, o.context, dims.n_harmonics, seed=1)
     valid_batches = [vsampler.sample(o.batch, rng=vrng, shift=False) for _ in range(2)]
