@@ -286,3 +286,37 @@ def test_tempo_change_moves_what_is_still_to_come():
     ons = [t for t, _ in response_ons(out)]
     later = [b - a for a, b in zip(ons, ons[1:]) if a > now + SLACK_NS]
     assert later and all(abs(gap - 250_000_000) < SLACK_NS for gap in later)  # eighths at 120
+
+
+def test_a_phrase_started_while_the_answer_is_being_generated_cancels_it():
+    d, inp, out = make({"response_bars": 2}, model=PatternModel(step_s=0.005))  # ~0.4 s to generate
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: d.control.counts.phrases == 1, 3)
+        inp.put(note_on(67))  # the player goes on before the answer is ready
+        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        time.sleep(0.05)
+        assert not d.sender.responding
+        inp.put(note_off(67))
+        time.sleep(0.3)
+    finally:
+        d.stop()
+    assert d.control.counts.interrupts == 1
+    assert response_ons(out) == []  # the first answer never sounded
+
+
+def test_midi_start_cancels_what_was_to_come():
+    d, inp, out = make({"response_bars": 4})
+    d.start()
+    try:
+        play(inp, [60, 62])
+        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        inp.put(b"\xfa")  # the DAW starts its transport: a new timeline
+        assert wait_for(lambda: not d.sender.responding, 1)
+        n = len(response_ons(out))
+        time.sleep(0.4)
+        assert len(response_ons(out)) == n
+    finally:
+        d.stop()
+    assert all_closed(out.messages())

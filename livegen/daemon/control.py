@@ -128,8 +128,8 @@ class Control(threading.Thread):
         status = msg[0]
         if status in CLOCK_STATUS:
             self.beat_clock.on_message(status, t, msg[1:])
-            if status == 0xFC and self.jam.follow_clock:
-                self._cancel_response()
+            if status in (0xFA, 0xFC, 0xF2) and self.jam.follow_clock:
+                self._cancel_response()  # Stop, or a new position: what was to come is off the map
             return
         if status >= 0xF0:
             return  # sysex and other system messages: not ours
@@ -158,12 +158,12 @@ class Control(threading.Thread):
         beat = self.beat_clock.state.beat_at(t)
         phrase = det.feed(msg, t, beat)
         if not was_listening and (det.listening or phrase is not None):
-            interrupted = False
-            if self.sender.responding and self.jam.on_new_phrase == "interrupt":
-                self.sender.cancel()
+            interrupt = self.jam.on_new_phrase == "interrupt"
+            if interrupt and (self.sender.responding or self._answering_since):
+                self.sender.cancel()  # at once; the generator cancels what it schedules meanwhile
+                self._answering_since = 0
                 self.counts.interrupts += 1
-                interrupted = True
-            self.generator.begin(beat, interrupted)
+            self.generator.begin(beat, interrupt)
         if phrase is None and len(det.messages) > before:
             self.generator.note(det.messages[-1])
         if phrase is not None:

@@ -106,9 +106,10 @@ class Generator(threading.Thread):
         except queue.Full:
             self.counts.requests_dropped += 1
 
-    def begin(self, beat: float, interrupted: bool) -> None:
-        """The player started a phrase at ``beat`` (``interrupted``: its response was cancelled)."""
-        self._put(("begin", beat, interrupted))
+    def begin(self, beat: float, interrupt: bool) -> None:
+        """The player started a phrase at ``beat``; ``interrupt``: it ends any response
+        still to come (the control thread cancelled what was playing)."""
+        self._put(("begin", beat, interrupt))
 
     def note(self, msg) -> None:
         """A NoteMessage of the phrase being played."""
@@ -158,13 +159,15 @@ class Generator(threading.Thread):
         for t in tokens:
             self._logits, self._state = self.model.step(int(t), self._state)
 
-    def _begin(self, beat: float, interrupted: bool) -> None:
+    def _begin(self, beat: float, interrupt: bool) -> None:
+        if interrupt and self._until > self.clock_state().beat_at(self.clock()):
+            self.sender.cancel()  # a response scheduled after the control thread's cancel
+        if interrupt:
+            self._until = -math.inf
         self._encoder = LiveEncoder(beat)
         self._fed = 0
         self._state = self.model.initial_state()
         self._step([tk.BOS])
-        if interrupted:
-            self._until = -math.inf
 
     def _note(self, m) -> None:
         if self._encoder is None:

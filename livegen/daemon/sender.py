@@ -91,6 +91,7 @@ class Sender(threading.Thread):
         self._now: deque = deque(maxlen=4096)
         # owned by this thread
         self._schedule = Schedule()
+        self._responses = 0  # response messages in the schedule
         self._open_response = OpenNotes()
         self._open_thru = OpenNotes()
         self.response_end_beat: float | None = None  # read by others: last beat still to play
@@ -167,22 +168,28 @@ class Sender(threading.Thread):
                     self._schedule.add(beat, msg, item[2])
                 if item[2] == RESPONSE:
                     self.first_onset = None
+                    self._responses += len(item[1])
             elif item[0] == "cancel":
-                self.counts.cancelled += self._schedule.cancel(item[1])
+                n = self._schedule.cancel(item[1])
+                self.counts.cancelled += n
                 if item[1] == RESPONSE:
+                    self._responses = 0
                     self._close(self._open_response, now_ns, sink=True)
             elif item[0] == "panic":
                 self.counts.cancelled += self._schedule.cancel(None)
+                self._responses = 0
                 self._close(self._open_response, now_ns, sink=True)
                 self._close(self._open_thru, now_ns)
                 for ch in range(16):
                     self._send(bytes((0xB0 | ch, 123, 0)), now_ns, sink=True)
-        self.response_end_beat = self._schedule.last_beat(RESPONSE)
+            self.response_end_beat = self._schedule.last_beat(RESPONSE) if self._responses else None
 
     def _play(self, beat: float, msg: bytes, tag: str, due_ns: int, now_ns: int) -> None:
         note = note_on_off(msg)
         if note is not None and note[0] == "on" and now_ns - due_ns > self.late_ns:
             self.counts.late_dropped += 1
+            if not self._responses:
+                self.response_end_beat = None
             # drop its note-off too: the first scheduled off of that pitch on that channel
             self._schedule_drop_off(msg)
             return
@@ -201,6 +208,8 @@ class Sender(threading.Thread):
             n = note_on_off(msg)
             if not dropped and n is not None and n[0] == "off" and n[1] == ch and n[2] == pitch:
                 dropped = True
+                if tag == RESPONSE:
+                    self._responses -= 1
                 continue
             kept.append((beat, msg, tag))
         for beat, msg, tag in kept:
@@ -242,10 +251,15 @@ class Sender(threading.Thread):
                     self._handle_now(now)
                 now = self.clock()
             self._schedule.pop()
+            if tag == RESPONSE:
+                self._responses -= 1
+                if not self._responses:
+                    self.response_end_beat = None
             self._play(beat, msg, tag, due, now)
         now = self.clock()
         self._handle_inbox(now)
         self._schedule.cancel(None)
+        self._responses = 0
         self._close(self._open_response, now, sink=True)
         self._close(self._open_thru, now)
         self.response_end_beat = None
