@@ -97,7 +97,7 @@ class Generator(threading.Thread):
         self._logits: np.ndarray | None = None
         self._primed: _Primed | None = None
         self._until = -math.inf  # beat where the last scheduled response ends
-        self._ms_per_token = 0.5  # running estimate, for choosing the bar line
+        self._ms_per_beat = 3.0  # generation time per beat of response (running), to choose the bar line
 
     # -- other threads (control) -------------------------------------------------------
     def _put(self, item) -> None:
@@ -197,8 +197,8 @@ class Generator(threading.Thread):
         # the first bar line the response can be ready for
         state = self.clock_state()
         now = self.clock()
-        tokens_guess = bars * bpb * 12  # a busy response: a token every other tick
-        ready_ns = now + round((self.jam.lead_ms + tokens_guess * self._ms_per_token) * 1e6)
+        guess_ms = 1.5 * bars * bpb * self._ms_per_beat  # the last responses' pace, with a margin
+        ready_ns = now + round((self.jam.lead_ms + guess_ms) * 1e6)
         after = self._until if self.jam.on_new_phrase == "queue" else -math.inf
         start = response_start(state.beat_at(ready_ns), bpb, after)
         self._step(enc.advance_to(start))
@@ -216,8 +216,8 @@ class Generator(threading.Thread):
                                     options=options, prompt=p.prompt, key=p.key)
         done = self.clock()
         gen_ms = (done - t_begin) / 1e6
-        if toks:
-            self._ms_per_token = 0.8 * self._ms_per_token + 0.2 * gen_ms / len(toks)
+        beats = p.bars * self.jam.beats_per_bar
+        self._ms_per_beat = 0.7 * self._ms_per_beat + 0.3 * gen_ms / beats
         notes = tuple(tk.decode_tokens(toks, origin=0.0))
         self._schedule(kind, start, p.bars, notes, p.channel, gen_ms, len(toks), phrase_end_ns)
 
