@@ -1,0 +1,64 @@
+"""A flood of MIDI through real JACK ports: the clock keeps following, phrases are still
+answered, and a player that comes and goes leaves livegen running."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from livegen import config
+from livegen.daemon import Daemon
+from livegen.io import midi
+from livegen.io.midiclient import PortPlayer, PortRecorder
+from tests.daemon_fakes import PatternModel, wait_for
+
+pytestmark = pytest.mark.jack
+
+
+def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_server):
+    cfg = config.from_dict({"midi": {"backend": "jack", "in_port": "lgflood:in", "out_port": "lgflood-out:out"},
+                            "jam": {"tempo_bpm": 90.0, "silence_beats": 1.0, "response_bars": 1,
+                                    "state_cc": -1, "thru": "midi"}})
+    backend, inp, out = midi.open_ports(cfg.midi)
+    d = Daemon(cfg, inp, out, PatternModel())
+    d.start()
+    rec = PortRecorder("jack", "lgflood-rec", "lgflood-out:out")
+    player = PortPlayer("jack", "lgflood-player", "lgflood:in")
+    try:
+        beat = 60 / 150  # the player's MIDI clock: 150 bpm, against livegen's own 90
+        t0 = time.monotonic()
+        sent = 0
+        for tick in range(24 * 6):  # six beats of clock, with 60 aftertouch messages per tick
+            while time.monotonic() < t0 + tick * beat / 24:
+                time.sleep(0.0005)
+            player.send(b"\xf8")
+            for k in range(60):
+                player.send(bytes((0xA0, 60, k)))
+            sent += 60
+            if tick == 24 * 4:
+                player.send(b"\x90\x3c\x64")
+            if tick == 24 * 4 + 8:
+                player.send(b"\x80\x3c\x00")
+                player.send(b"\x90\x3e\x64")
+            if tick == 24 * 4 + 16:
+                player.send(b"\x80\x3e\x00")
+        elapsed = time.monotonic() - t0
+        rate = sent / elapsed
+        assert rate > 3000  # thousands of events per second
+        assert wait_for(lambda: not inp.queue, 3)
+        assert abs(d.beat_clock.state.bpm - 150) < 3 and d.beat_clock.state.source == "midi"
+        player.close()  # the player goes away: livegen keeps running
+        player = None
+        assert wait_for(lambda: d.generator.counts.responses == 1, 5)
+        assert wait_for(lambda: any(m[:2] == b"\x90\x48" for _, m in rec.snapshot()), 5)
+        assert d.control.is_alive() and d.sender.is_alive()
+        got = d.control.counts.messages + inp.dropped
+        print(f"flood: {rate:.0f} messages/s sent; livegen handled {d.control.counts.messages}, "
+              f"dropped {inp.dropped}")
+        assert got > 0.5 * sent
+    finally:
+        d.stop()
+        for port in (player, rec, inp, out):
+            if port is not None:
+                port.close()
