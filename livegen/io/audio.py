@@ -155,7 +155,29 @@ class AudioOutput:
 
     def start(self) -> None:
         self.stream.start()
+        self._started = True
+
+    @property
+    def lost(self) -> bool:
+        """The stream stopped by itself: its server (JACK) or device went away."""
+        return getattr(self, "_started", False) and not self.stream.active
 
     def close(self) -> None:
+        if self.lost:
+            abandon_portaudio()
+            return
         self.stream.stop()
         self.stream.close()
+
+
+def abandon_portaudio() -> None:
+    """Forget PortAudio after its JACK server died under an open stream.
+
+    From then on PortAudio hangs in stop, close and terminate, and sounddevice would call
+    them at exit: clearing its bookkeeping lets the process exit.
+    """
+    import sys
+    sd = sys.modules.get("sounddevice")
+    if sd is not None:
+        sd._last_callback = None
+        sd._initialized = 0

@@ -80,7 +80,7 @@ class LiveSynth:
         """A snapshot for status displays (read from any thread; values may be a block old)."""
         lat = sorted(self.latencies_ms)
         return {"voices": self.voices, "load": round(self.load, 3), "underruns": self.underruns,
-                "engine": self.synth.engine_name, "rate": self.rate,
+                "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
 
     def start_capture(self) -> None:
