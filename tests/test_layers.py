@@ -58,3 +58,15 @@ def test_the_cli_and_daemon_import_no_torch():
             "bad = [m for m in ('torch', 'onnx') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_audio_callback_only_copies_and_counts():
+    """PortAudio's callback may not allocate, lock, log or call a model: it copies from the
+    ring and counts. Every call it makes is listed here."""
+    tree = ast.parse((ROOT / "livegen" / "io" / "audio.py").read_text())
+    callback = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_callback")
+    calls = {ast.unparse(n.func) for n in ast.walk(callback) if isinstance(n, ast.Call)}
+    assert calls == {"self.ring.read_into"}, calls
+    ring = ast.parse((ROOT / "livegen" / "core" / "ring.py").read_text())
+    read_into = next(n for n in ast.walk(ring) if isinstance(n, ast.FunctionDef) and n.name == "read_into")
+    assert {ast.unparse(n.func) for n in ast.walk(read_into) if isinstance(n, ast.Call)} <= {"min", "len"}

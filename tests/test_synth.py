@@ -98,6 +98,16 @@ def test_program_change_and_morph_move_z(files):
     s.handle(bytes([0xB0, 1, 0]))
     assert np.allclose(s.channel_z[0], -1.5)
     assert np.allclose(s.channel_z[1], 0.0)  # other channels keep theirs
+    # a sounding voice glides to a new timbre over a few frames instead of jumping
+    s.handle(on(60))
+    s.render(64)
+    assert np.allclose(s.z[0], -1.5)
+    s.handle(bytes([0xB0, 1, 127]))
+    s.render(64)
+    assert -1.5 < s.z[0][0] < 0.0
+    for _ in range(40):
+        s.render(64)
+    assert np.allclose(s.z[0], 1.5, atol=1e-3)
 
 
 def test_all_notes_off_releases_and_unknown_presets_are_refused(files):

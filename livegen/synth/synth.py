@@ -34,6 +34,7 @@ from livegen.errors import ConfigError
 FIRST_CLASS = 128  # mu-law silence: what a voice has "heard" before its first sample
 SILENT_RMS = 3e-4  # a released voice quieter than this over a block is finished
 MIN_RELEASE_S = 0.05
+GLIDE_S = 0.02  # a sounding voice's timbre follows a change of z with this time constant
 
 
 def make_engine(files: WaveNetFiles, engine: str, threads: int):
@@ -55,12 +56,14 @@ def frame_features(z: np.ndarray, f0: np.ndarray, velocity: np.ndarray, t_on: np
                    t_off: np.ndarray) -> np.ndarray:
     """dsp.frame_features for many voices and frames at once.
 
-    z (J, Z); f0, velocity (J,); t_on, t_off (J, F) seconds (t_off < 0: key held) -> (J, F, C).
+    z (J, Z) or per frame (J, F, Z); f0, velocity (J,); t_on, t_off (J, F) seconds (t_off < 0:
+    key held) -> (J, F, C).
     """
     J, F = t_on.shape
     held = t_off < 0
     logf = (np.log(f0) - dsp.LOG_F0_CENTER) / dsp.LOG_F0_SCALE
-    cols = [np.broadcast_to(z[:, None, :], (J, F, z.shape[1])),
+    z = z if z.ndim == 3 else np.broadcast_to(z[:, None, :], (J, F, z.shape[-1]))
+    cols = [z,
             np.broadcast_to(logf[:, None, None], (J, F, 1)),
             np.broadcast_to((velocity / 127.0)[:, None, None], (J, F, 1)),
             held[..., None].astype(np.float64)]
@@ -107,6 +110,8 @@ class Synth:
         self.phase = np.zeros(V)
         self.t_on = np.zeros(V, np.int64)  # samples since note-on
         self.t_off = np.full(V, -1, np.int64)  # samples since note-off, -1 while held
+        self.z = np.zeros((V, Z), np.float32)  # each voice's timbre now (it glides to its channel's)
+        self.glide = 1.0 - math.exp(-self.frame / (GLIDE_S * self.sample_rate))  # per frame
         self.fading = np.zeros(V, bool)  # stolen: fade out over the next block
         self.pending: dict[int, tuple[int, int, int]] = {}  # slot -> note waiting for its fade
         self.samples = 0  # rendered so far (the allocator's clock)
@@ -175,6 +180,7 @@ class Synth:
         self.t_on[slot] = 0
         self.t_off[slot] = -1
         self.fading[slot] = False
+        self.z[slot] = self.channel_z[ch]
 
     # -- audio ----------------------------------------------------------------------
     def render(self, n: int) -> np.ndarray:
@@ -199,7 +205,13 @@ class Synth:
         starts = np.arange(F) * self.frame
         t_on = (self.t_on[voices, None] + starts) / sr
         t_off = np.where(self.t_off[voices, None] < 0, -1.0, (self.t_off[voices, None] + starts) / sr)
-        z = np.stack([self.channel_z[c] for c in self.channel[voices]])
+        target = np.stack([self.channel_z[c] for c in self.channel[voices]])
+        z = np.empty((len(voices), F, target.shape[1]), np.float32)
+        zv = self.z[voices]
+        for f in range(F):  # glide frame by frame: a morph or program change never jumps
+            zv += self.glide * (target - zv)
+            z[:, f] = zv
+        self.z[voices] = zv
         feats = frame_features(z, self.f0[voices], self.velocity[voices], t_on, t_off)
         bias = self.files.conditioning.run(None, {"cond": feats})[0]
         u = self.rng.random((len(voices), n), dtype=np.float32)
