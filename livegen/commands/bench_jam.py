@@ -23,6 +23,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed LSTM generations (default 20)")
     parser.add_argument("--period", type=int, default=64, help="JACK period of the private server (default 64)")
     parser.add_argument("--use-running-jack", action="store_true", help="use the running JACK server")
+    parser.add_argument("--density", type=float, default=4.43, metavar="TOKENS_PER_BEAT",
+                        help="also time a response of this many tokens per beat, sampled like a real "
+                             "one (default 4.43: the music21 training corpus's mean)")
     parser.add_argument("--hold", type=int, default=-1, metavar="N",
                         help="with the synth on, hold N notes on it all along (default synth.voices)")
 
@@ -57,6 +60,34 @@ def _time_generation(model, cfg, bars: int, repeats: int) -> tuple[list[float], 
     return times[2:], counts[2:]  # the first two warm up
 
 
+def _time_tokens(model, cfg, n: int, repeats: int) -> list[float]:
+    """ms to sample ``n`` tokens (step + sampling with key penalty and copy guard), after a phrase."""
+    import time
+
+    import numpy as np
+
+    from livegen.core import sampling
+    from livegen.core import tokens as tk
+
+    phrase = [tk.Note(i * 0.5, i * 0.5 + 0.4, p, 90) for i, p in enumerate((60, 62, 64, 65, 67, 65, 64, 62))]
+    prompt = tk.encode_notes(phrase, bos=True)
+    key = sampling.estimate_key(phrase)
+    penalty = np.where(sampling.out_of_key_mask(key), sampling.SamplingOptions().key_penalty, 0.0)
+    rng = np.random.default_rng(cfg.jam.seed or None)
+    times = []
+    for _ in range(repeats + 2):
+        logits, state = sampling.prime(model.step, model.initial_state(), prompt)
+        guard = sampling.CopyGuard(prompt, sampling.SamplingOptions().no_copy)
+        out: list[int] = []
+        t = time.perf_counter()
+        for _ in range(n):
+            tok = sampling.sample_token(logits, rng, cfg.jam.temperature, cfg.jam.top_p, penalty, guard.banned(out))
+            out.append(tok)
+            logits, state = model.step(tok, state)
+        times.append((time.perf_counter() - t) * 1e3)
+    return times[2:]
+
+
 def run(args, cfg) -> int:
     import dataclasses
     import logging
@@ -86,6 +117,10 @@ def run(args, cfg) -> int:
                   f"p90 {_pct(times, 90):.1f} ms, max {max(times):.1f} ms "
                   f"({int(np.median(counts))} tokens median, {_pct(per_token, 50):.3f} ms per token "
                   f"with sampling; {args.repeats} runs, 1 primed phrase each)")
+            n = round(args.density * args.bars * cfg.jam.beats_per_bar)
+            dense = _time_tokens(rig.model, cfg, n, args.repeats)
+            print(f"  ... at {args.density:g} tokens per beat ({n} tokens for {args.bars} bars): median "
+                  f"{_pct(dense, 50):.1f} ms, p90 {_pct(dense, 90):.1f} ms, max {max(dense):.1f} ms")
             rig.start()
             d = rig.daemon
             hold = (cfg.synth.voices if args.hold < 0 else args.hold) if rig.sink is not None else 0
