@@ -85,3 +85,21 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
     onset_ms = (loud[0] - sent) / 1e6
     assert onset_ms < 500  # loose here; `livegen bench` reports the real figure
     assert live.synth.alloc.stolen == 0
+
+
+def test_when_rendering_falls_behind_voices_are_shed_and_counted(jack_server, files):
+    # ONNX Runtime renders this model slower than real time: the governor must shed voices
+    live = LiveSynth(Synth(files, voices=4, engine="onnx", seed=0),
+                     AudioConfig(backend="jack", client_name="lgtest-slow"), block=128)
+    live.start()
+    try:
+        for p in (60, 64, 67, 72):
+            live.send(bytes([0x90, p, 100]))
+        deadline = time.monotonic() + 10
+        while live.governor.limit > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status = live.status()
+    finally:
+        live.close()
+    assert status["voice_limit"] == 1 and status["voices_shed"] >= 3
+    assert status["underruns"] > 0  # counted, filled with silence

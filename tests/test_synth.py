@@ -136,3 +136,17 @@ def test_synth_plays_exactly_what_torch_generation_plays(files, tmp_path):
     s.handle(off(57))
     got += [s.render(64) for _ in range((n - hold) // 64)]
     np.testing.assert_allclose(np.concatenate(got), want, atol=1e-6)
+
+
+def test_lowering_the_limit_fades_the_oldest_voices(files):
+    s = Synth(files, voices=4, seed=1)
+    for p in (60, 62, 64, 65):
+        s.handle(on(p))
+        s.render(64)
+    s.handle(off(62))
+    s.set_limit(2)
+    assert sorted(np.flatnonzero(s.fading)) == [0, 1]  # the released one, then the oldest held
+    s.render(64)
+    assert s.active_voices == 2 and s.alloc.limit == 2
+    s.handle(on(67))  # at the limit: a new note takes the place of the oldest
+    assert s.alloc.stolen == 1

@@ -37,3 +37,28 @@ def test_release_all_by_channel_and_free():
     assert a.active() == [1]
     with pytest.raises(ValueError):
         VoiceAllocator(0)
+
+
+def test_a_lower_limit_makes_new_notes_steal():
+    a = VoiceAllocator(4)
+    a.note_on(0, 60, 100, 0)
+    a.note_on(0, 62, 100, 1)
+    a.limit = 2
+    assert a.note_on(0, 64, 100, 2) == (0, True)  # at the limit: the oldest gives way
+    assert a.oldest() == 1 and a.oldest(among=[0]) == 0
+
+
+def test_governor_sheds_under_load_and_gives_back_when_it_eases():
+    from livegen.core.governor import LoadGovernor
+    g = LoadGovernor(8, high=0.9, low=0.6, patience=3, recover=5)
+    assert [g.update(1.2, 8) for _ in range(3)] == [8, 8, 7]
+    assert [g.update(1.2, 7) for _ in range(3)] == [7, 7, 6]
+    assert g.update(0.8, 6) == 6  # between low and high: hold
+    assert [g.update(0.3, 6) for _ in range(5)] == [6, 6, 6, 6, 7]
+    assert g.shed == 2
+    for _ in range(100):
+        g.update(0.1, 0)
+    assert g.limit == 8
+    for _ in range(100):
+        g.update(5.0, 1)
+    assert g.limit == 1  # never below one voice

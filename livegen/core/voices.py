@@ -28,6 +28,7 @@ class VoiceAllocator:
         if voices < 1:
             raise ValueError(f"voices must be >= 1, got {voices}")
         self.slots = [Slot() for _ in range(voices)]
+        self.limit = voices  # voices allowed to sound now (lowered when the CPU falls behind)
         self.stolen = 0
 
     def active(self) -> list[int]:
@@ -36,15 +37,12 @@ class VoiceAllocator:
     def note_on(self, channel: int, pitch: int, velocity: int, now: int) -> tuple[int, bool]:
         """(slot, stolen): the slot that plays the note, and whether a sounding note lost it."""
         free = [i for i, s in enumerate(self.slots) if not s.active]
-        stolen = not free
-        if free:
-            slot = free[0]
-        else:
-            released = [i for i, s in enumerate(self.slots) if s.released is not None]
-            pool = released or range(len(self.slots))
-            key = (lambda i: self.slots[i].released) if released else (lambda i: self.slots[i].started)
-            slot = min(pool, key=key)
+        stolen = not free or len(self.slots) - len(free) >= self.limit  # at the limit: one gives way
+        if stolen:
+            slot = self.oldest()
             self.stolen += 1
+        else:
+            slot = free[0]
         self.slots[slot] = Slot(channel, pitch, velocity, now, None, True)
         return slot, stolen
 
@@ -66,6 +64,16 @@ class VoiceAllocator:
                 s.released = now
                 out.append(i)
         return out
+
+    def oldest(self, among: list[int] | None = None) -> int | None:
+        """The voice to give up first: the oldest released, else the oldest held; None if silent.
+
+        ``among``: choose only from these slots (default: every sounding one)."""
+        active = [i for i, s in enumerate(self.slots) if s.active and (among is None or i in among)]
+        released = [i for i in active if self.slots[i].released is not None]
+        if released:
+            return min(released, key=lambda i: self.slots[i].released)
+        return min(active, key=lambda i: self.slots[i].started) if active else None
 
     def free(self, slot: int) -> None:
         self.slots[slot] = Slot()

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from livegen.core.governor import LoadGovernor
 from livegen.core.ring import AudioRing
 from livegen.synth.synth import Synth
 
@@ -57,6 +58,7 @@ class LiveSynth:
         period = self.output.stream.blocksize or audio_cfg.block_size or 256
         self.target = period + int(np.ceil(block * self.rate / synth.sample_rate))
         self.load = 0.0  # render time / audio time, smoothed
+        self.governor = LoadGovernor(len(synth.alloc.slots))
         self.latencies_ms: collections.deque = collections.deque(maxlen=256)  # note-on -> DAC
         self._capture: list[np.ndarray] | None = None  # blocks rendered while capturing
         self._capture_max = 600 * self.rate  # at most ten minutes are kept
@@ -81,6 +83,7 @@ class LiveSynth:
         lat = sorted(self.latencies_ms)
         return {"voices": self.voices, "load": round(self.load, 3), "underruns": self.underruns,
                 "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
+                "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
 
     def start_capture(self) -> None:
@@ -120,7 +123,11 @@ class LiveSynth:
                 continue
             t0 = time.perf_counter()
             audio = self.resample(self.synth.render(self.block))
-            self.load = 0.9 * self.load + 0.1 * (time.perf_counter() - t0) / block_s
+            load = (time.perf_counter() - t0) / block_s
+            self.load = 0.9 * self.load + 0.1 * load
+            limit = self.governor.update(load, self.synth.active_voices)
+            if limit != self.synth.alloc.limit:
+                self.synth.set_limit(limit)
             if self.ring.write(audio[:, None]) < len(audio):
                 log.debug("ring full: dropped rendered audio")
             capture = self._capture

@@ -154,6 +154,16 @@ class Synth:
             self.channel_base[ch] = self.files.presets[name].copy()
             self.channel_z[ch] = self.channel_base[ch].copy()
 
+    def set_limit(self, limit: int) -> None:
+        """Allow at most ``limit`` voices; the oldest beyond it fade out over the next block."""
+        self.alloc.limit = max(1, min(limit, len(self.alloc.slots)))
+        sounding = [v for v in self.alloc.active() if not self.fading[v]]
+        for _ in range(len(sounding) - self.alloc.limit):
+            slot = self.alloc.oldest(among=sounding)
+            sounding.remove(slot)
+            self.fading[slot] = True
+            self.pending.pop(slot, None)
+
     def panic(self) -> None:
         """Silence everything now (no release)."""
         for slot in self.alloc.active():
