@@ -92,38 +92,55 @@ def test_echo_filter_off_and_with_many_messages():
 # -- live tokens: streaming equals offline -------------------------------------------------
 
 @st.composite
-def monophonic_phrases(draw):
-    """Non-overlapping notes on the tick grid, in time order (what a live encoder sees in order)."""
-    n = draw(st.integers(1, 12))
-    t = draw(st.integers(0, 4))
+def phrases(draw):
+    """Notes on the tick grid: chords, overlaps, repeated pitches, notes shorter than a tick."""
+    n = draw(st.integers(1, 14))
     notes = []
+    t = 0
     for _ in range(n):
-        length = draw(st.integers(1, 120))
-        notes.append(tk.Note(t / 24, (t + length) / 24, draw(st.integers(0, 127)), draw(st.integers(1, 127))))
-        t += length + draw(st.integers(0, 200))
+        t += draw(st.sampled_from([0, 0, 1, 3, 6, 12, 24, 100]))
+        length = draw(st.sampled_from([0, 1, 2, 6, 12, 24, 50]))
+        pitch = draw(st.integers(55, 66))  # a narrow range: repeated pitches happen
+        notes.append(tk.Note(t / 24, (t + length) / 24, pitch, draw(st.integers(1, 127))))
     return notes
 
 
-@settings(max_examples=150, deadline=None)
-@given(monophonic_phrases(), st.floats(-10, 10).map(lambda x: round(x * 24) / 24))
+def live_tokens(notes, origin):
+    """Feed the notes' messages as a player sends them: in time order; within a tick the keys
+    released first, then the keys pressed (a chord in any order: reversed here), then the
+    releases of notes pressed in that same tick."""
+    events = [(n.start, 1, -i, True, n) for i, n in enumerate(notes)]
+    events += [(n.end, 0 if round(n.end * 24) > round(n.start * 24) else 2, -i, False, n)
+               for i, n in enumerate(notes)]
+    enc = LiveEncoder(origin)
+    out = []
+    for time, _, _, on, n in sorted(events, key=lambda e: (round(e[0] * 24), e[1], e[2])):
+        out += enc.feed(time, on, n.pitch, n.velocity if on else 0)
+    out += enc.close_all(max(n.end for n in notes))
+    return enc, out
+
+
+@settings(max_examples=300, deadline=None)
+@given(phrases(), st.floats(-10, 10).map(lambda x: round(x * 24) / 24))
 def test_live_encoder_gives_the_tokens_of_the_whole_phrase(notes, origin):
+    """Streaming equals offline, chords, overlaps and notes shorter than a tick included."""
     notes = [tk.Note(n.start + origin, n.end + origin, n.pitch, n.velocity) for n in notes]
-    enc = LiveEncoder(notes[0].start)
-    live = []
-    for n in notes:
-        live += enc.feed(n.start, True, n.pitch, n.velocity)
-        live += enc.feed(n.end, False, n.pitch, 0)
-    assert live == tk.encode_notes(notes, origin=notes[0].start)
+    start = min(n.start for n in notes)
+    enc, live = live_tokens(notes, start)
+    assert live == tk.encode_notes(notes, origin=start)
     assert enc.tokens == live
 
 
-def test_live_encoder_gap_held_keys_and_same_tick_offs():
+def test_live_encoder_holds_a_tick_back_and_closes_held_keys():
     enc = LiveEncoder(10.0)
-    assert enc.feed(10.0, True, 60, 100) == [tk.VELOCITY + tk.velocity_bin(100), tk.NOTE_ON + 60]
-    assert enc.feed(10.0, False, 60, 0) == [tk.TIME_SHIFT, tk.NOTE_OFF + 60]  # held one tick
-    assert enc.feed(10.5, True, 64, 100) == [tk.TIME_SHIFT + 10, tk.NOTE_ON + 64]  # same velocity bin
+    assert enc.feed(10.0, True, 64, 100) == []  # held back until time moves on (a chord may follow)
+    assert enc.feed(10.0, True, 60, 100) == []
+    assert enc.feed(10.0, False, 60, 0) == []  # shorter than a tick: ends one tick later
+    assert enc.feed(10.5, True, 67, 100) == [tk.VELOCITY + tk.velocity_bin(100), tk.NOTE_ON + 60,
+                                             tk.NOTE_ON + 64, tk.TIME_SHIFT, tk.NOTE_OFF + 60]
     assert enc.feed(10.5, False, 99, 0) == []  # an off of nothing
-    assert enc.close_all(11.0) == [tk.TIME_SHIFT + 11, tk.NOTE_OFF + 64]
+    assert enc.close_all(11.0) == [tk.TIME_SHIFT + 10, tk.NOTE_ON + 67, tk.TIME_SHIFT + 11,
+                                   tk.NOTE_OFF + 64, tk.NOTE_OFF + 67]
     assert enc.advance_to(16.0) == tk.time_shift_tokens(5 * 24)
     assert enc.advance_to(15.0) == []  # never back in time
 

@@ -1,12 +1,16 @@
 """Tokens for a phrase while it is being played (incremental priming).
 
-:class:`LiveEncoder` turns the player's note messages, as they arrive, into
-the phrase model's tokens (livegen.core.tokens), so the generator thread can
-feed the LSTM note by note and a phrase's end never waits for the whole
-prompt. For a phrase whose events come in time order it gives the tokens
-``encode_notes`` gives for the whole phrase (tested); where the live stream
-differs (a note-on and its note-off in one tick, events in one tick in
-another order) it keeps the order of arrival.
+:class:`LiveEncoder` turns the player's note messages, as they arrive, into the
+phrase model's tokens (livegen.core.tokens), so the generator thread can feed the
+LSTM note by note and a phrase's end never waits for the whole prompt.
+
+It gives exactly the tokens ``encode_notes`` gives for the whole phrase (tested
+with chords, overlaps and notes shorter than a tick): events are held back until
+time moves past their tick, then emitted in the offline order (note-offs first,
+then note-ons by pitch), and a note-off in its note-on's tick moves to the next
+tick, as offline. So a chord played in any order primes the model the way the
+training data was written; the cost is that a tick's events reach the LSTM with
+the next event (or at the phrase's end).
 
 Owned by the generator thread.
 """
@@ -15,64 +19,95 @@ from __future__ import annotations
 
 from livegen.core import tokens as tk
 
+_OFF, _ON = 0, 1
+
 
 class LiveEncoder:
     def __init__(self, origin_beat: float):
         self.origin = origin_beat  # tick 0: the phrase's first note-on
-        self.tick = 0  # ticks encoded so far
-        self._velocity_bin = -1
-        self._sounding: set[int] = set()
-        self.tokens: list[int] = []  # everything emitted, for the copy guard and key
+        self.tokens: list[int] = []  # everything emitted (the prompt, for the copy guard)
+        self._now = 0  # ticks emitted so far
+        self._bin = -1  # current velocity bin
+        self._depth = [0] * tk.NUM_PITCHES  # notes sounding per pitch (encode_notes' bookkeeping)
+        self._onset = [-1] * tk.NUM_PITCHES
+        self._held = [0] * tk.NUM_PITCHES  # notes on per pitch as messages arrive (orphan offs)
+        self._pending: list[tuple[int, int, int, int]] = []  # (tick, kind, pitch, velocity)
+        self._last_tick = 0
+
+    def _tick(self, beat: float) -> int:
+        return max(round((beat - self.origin) * tk.TICKS_PER_BEAT), self._last_tick)
+
+    def feed(self, time: float, on: bool, pitch: int, velocity: int) -> list[int]:
+        """Tokens ready after one note message at ``time`` beats (velocity 0 is an off)."""
+        if not 0 <= pitch < tk.NUM_PITCHES:
+            return []
+        tick = self._tick(time)
+        out = self._flush(before=tick)
+        self._last_tick = tick
+        if on and velocity > 0:
+            self._held[pitch] += 1
+            self._pending.append((tick, _ON, pitch, min(127, velocity)))
+        elif self._held[pitch] > 0:
+            self._held[pitch] -= 1
+            if any(t == tick and k == _ON and p == pitch for t, k, p, _ in self._pending):
+                tick += 1  # shorter than a tick: held for one, as encode_notes does
+            self._pending.append((tick, _OFF, pitch, 0))
+        return self._emit(out)
+
+    def advance_to(self, beat: float) -> list[int]:
+        """Everything held back, then time shifts up to ``beat`` (the gap to the response)."""
+        out = self._flush(before=None)
+        tick = round((beat - self.origin) * tk.TICKS_PER_BEAT)
+        if tick > self._now:
+            out += tk.time_shift_tokens(tick - self._now)
+            self._now = tick
+            self._last_tick = max(self._last_tick, tick)
+        return self._emit(out)
+
+    def close_all(self, beat: float) -> list[int]:
+        """Note-offs at ``beat`` for keys still held (the phrase was cut), then everything held back."""
+        tick = self._tick(beat)
+        for pitch in range(tk.NUM_PITCHES):
+            for _ in range(self._held[pitch]):
+                on_now = any(t == tick and k == _ON and p == pitch for t, k, p, _ in self._pending)
+                self._pending.append((tick + 1 if on_now else tick, _OFF, pitch, 0))
+            self._held[pitch] = 0
+        return self._emit(self._flush(before=None))
 
     def _emit(self, out: list[int]) -> list[int]:
         self.tokens.extend(out)
         return out
 
-    def _shift_to(self, beat: float, out: list[int]) -> None:
-        tick = round((beat - self.origin) * tk.TICKS_PER_BEAT)
-        if tick > self.tick:
-            out.extend(tk.time_shift_tokens(tick - self.tick))
-            self.tick = tick
-
-    def feed(self, time: float, on: bool, pitch: int, velocity: int) -> list[int]:
-        """Tokens for one note message at ``time`` beats (note-on with velocity 0 is an off)."""
+    def _flush(self, before: int | None) -> list[int]:
+        """Tokens for the held-back events at ticks before ``before`` (None: all), in encode_notes' order."""
+        if not self._pending:
+            return []
+        if before is None:
+            ready, self._pending = sorted(self._pending), []
+        else:
+            ready = sorted(e for e in self._pending if e[0] < before)
+            self._pending = [e for e in self._pending if e[0] >= before]
         out: list[int] = []
-        if not 0 <= pitch < tk.NUM_PITCHES:
-            return out
-        if on and velocity > 0:
-            self._shift_to(time, out)
-            if pitch in self._sounding:
+        for tick, kind, pitch, vel in ready:
+            if kind == _OFF:
+                self._depth[pitch] -= 1
+                if self._depth[pitch] != 0:
+                    continue  # a later note of this pitch is still sounding
+            out.extend(tk.time_shift_tokens(tick - self._now))
+            self._now = max(self._now, tick)
+            if kind == _ON:
+                if self._depth[pitch] > 0 and self._onset[pitch] == tick:
+                    self._depth[pitch] += 1  # unison doubling: one note
+                    continue
+                if self._depth[pitch] > 0:
+                    out.append(tk.NOTE_OFF + pitch)
+                self._depth[pitch] += 1
+                self._onset[pitch] = tick
+                b = tk.velocity_bin(vel)
+                if b != self._bin:
+                    out.append(tk.VELOCITY + b)
+                    self._bin = b
+                out.append(tk.NOTE_ON + pitch)
+            else:
                 out.append(tk.NOTE_OFF + pitch)
-            b = tk.velocity_bin(min(127, velocity))
-            if b != self._velocity_bin:
-                out.append(tk.VELOCITY + b)
-                self._velocity_bin = b
-            out.append(tk.NOTE_ON + pitch)
-            self._sounding.add(pitch)
-        elif pitch in self._sounding:
-            self._shift_to(time, out)
-            if out == [] and self._last_is_on(pitch):
-                # an off in the same tick as its on: hold the note one tick, as encode_notes does
-                out.append(tk.TIME_SHIFT)
-                self.tick += 1
-            out.append(tk.NOTE_OFF + pitch)
-            self._sounding.discard(pitch)
-        return self._emit(out)
-
-    def _last_is_on(self, pitch: int) -> bool:
-        return bool(self.tokens) and self.tokens[-1] == tk.NOTE_ON + pitch
-
-    def advance_to(self, beat: float) -> list[int]:
-        """Time shifts up to ``beat`` (the gap from the phrase's end to the response)."""
-        out: list[int] = []
-        self._shift_to(beat, out)
-        return self._emit(out)
-
-    def close_all(self, beat: float) -> list[int]:
-        """Note-offs for keys still held (the phrase was cut while they sounded)."""
-        out: list[int] = []
-        if self._sounding:
-            self._shift_to(beat, out)
-            out += [tk.NOTE_OFF + p for p in sorted(self._sounding)]
-            self._sounding.clear()
-        return self._emit(out)
+        return out
