@@ -146,3 +146,17 @@ def test_fluidsynth_render_is_cut_into_locked_notes(tmp_path, monkeypatch):
         assert abs(1200 * math.log2(ns.f0[i] / dsp.midi_to_hz(ns.pitch[i]))) < 30
     again, _ = wdata.load_or_render(spec, progress=False)  # cached
     np.testing.assert_array_equal(again.audio, ns.audio)
+
+
+def test_noise_injection_corrupts_the_history_not_the_target():
+    ns = synthetic_noteset()
+    clean = WindowSampler(ns, np.arange(len(ns)), window=512, context=128, n_harmonics=1,
+                          enc_window=256, seed=4).sample(6, rng=np.random.default_rng(9))
+    noisy = WindowSampler(ns, np.arange(len(ns)), window=512, context=128, n_harmonics=1,
+                          enc_window=256, seed=4, input_noise=6.0).sample(6, rng=np.random.default_rng(9))
+    # compare each history with its own (clean) targets, shifted by one sample
+    err = np.abs(noisy.x_prev[:, 1:] - dsp.mu_law_to_unit(noisy.target[:, :-1])) * dsp.MU / 2
+    assert err.max() > 1.0  # some window got noise of more than a class
+    assert np.all(np.abs(noisy.x_prev) <= 1.0)
+    err_clean = np.abs(clean.x_prev[:, 1:] - dsp.mu_law_to_unit(clean.target[:, :-1])) * dsp.MU / 2
+    assert err_clean.max() < 1e-3

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=o.max_seconds,
                         help="longest note rendered (default %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--train-log", type=Path, action="append", default=[],
+                        help="a training log.jsonl to plot as OUT/loss_curves.png (repeatable, in order)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for results.json, results.md and spectrograms.png (default: print only)")
 
@@ -70,5 +72,9 @@ def run(args, cfg) -> int:
             real = ns.clip(i)[:len(audio["gen"][(i, name)])]
             pairs.append((f"{name} MIDI {int(ns.pitch[i])} (held-out pitch)", real, audio["gen"][(i, name)]))
         plot_spectrograms(pairs, args.out / "spectrograms.png")
+        if args.train_log:
+            from livegen.train.wavenet.figures import plot_curves
+
+            plot_curves(args.train_log, args.out / "loss_curves.png")
         print(f"wrote {args.out}/results.json, results.md, spectrograms.png")
     return 0
