@@ -72,7 +72,7 @@ def run(args, cfg) -> int:
     import time
     from pathlib import Path
 
-    from livegen.daemon.harness import Rig, jack_server
+    from livegen.daemon.harness import Rig, jack_server, load_model
     from livegen.daemon.status import bar_beat, pitch_name
     from livegen.io.midirecord import write_tracks
 
@@ -85,9 +85,10 @@ def run(args, cfg) -> int:
     bpb = jam.beats_per_bar
     beat_ns = 60e9 / bpm
     say = print
+    model = load_model(cfg)
     with jack_server(48000, 256, private=args.private_jack) as (server, where):
         say(f"livegen demo: JACK: {where}")
-        rig = Rig(cfg)
+        rig = Rig(cfg, model)
         try:
             say(f"  LSTM {rig.model.describe()}; audio: "
                 + ("the WaveNet synth" if rig.sink is not None else f"none, MIDI only ({rig.why_no_sink})"))

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 import time
 
 from livegen.daemon import Daemon
@@ -30,7 +31,7 @@ def jack_server(rate: int = 48000, period: int = 256, private: bool = False):
     if not private and midi.probe("jack") is None:
         yield None, f"the running JACK server ({os.environ.get('JACK_DEFAULT_SERVER', 'default')})"
         return
-    name = f"livegen-{os.getpid()}"
+    name = f"livegen-{os.getpid()}-{secrets.token_hex(2)}"
     server = jackserver.start(name, rate, period)
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
@@ -46,12 +47,16 @@ def jack_server(rate: int = 48000, period: int = 256, private: bool = False):
                 os.environ[key] = value
 
 
+def load_model(cfg) -> LstmRuntime:
+    """The LSTM of the config (load it before starting servers: a missing file is the usual mistake)."""
+    return LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
+
+
 class Rig:
-    def __init__(self, cfg, model_path=None):
+    def __init__(self, cfg, model: LstmRuntime):
         cfg = dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack"))
         self.cfg = cfg
-        self.model = LstmRuntime(model_path or cfg.path(cfg.models.lstm), cfg.models.provider,
-                                 cfg.jam.lstm_threads)
+        self.model = model
         self.backend, self.inp, self.out = midi.open_ports(cfg.midi)
         self.sink, self.why_no_sink = None, ""
         self.player = self.recorder = None
