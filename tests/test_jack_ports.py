@@ -102,3 +102,21 @@ def test_audio_underrun_is_counted_and_silent(jack_server):
     finally:
         out.close()
     assert out.underruns >= 1 and ring.available() == 0
+
+
+def test_stale_jack_shm_is_reclaimed_only_when_no_server_runs(tmp_path, jack_server):
+    from livegen.io import jackserver
+    (tmp_path / "jack-shm-registry").write_bytes(b"x")
+    (tmp_path / "jack_dead_0_0").write_bytes(b"x")
+    (tmp_path / "other").write_bytes(b"x")
+    assert jackserver.reclaim_stale_shm(str(tmp_path)) == 0  # a server runs: nothing is stale
+    assert (tmp_path / "jack-shm-registry").exists()
+
+
+def test_stale_jack_shm_is_removed_when_no_server_runs(tmp_path, monkeypatch):
+    from livegen.io import jackserver
+    monkeypatch.setattr(jackserver, "_jackd_running", lambda: False)
+    for name in ("jack-shm-registry", "jack_dead_0_0", "jack_sem.0_dead_system", "other"):
+        (tmp_path / name).write_bytes(b"x")
+    assert jackserver.reclaim_stale_shm(str(tmp_path)) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["other"]

@@ -43,6 +43,39 @@ class JackServer:
                 self.process.wait(timeout)
 
 
+def _jackd_running() -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as fh:
+                    if fh.read().strip() in ("jackd", "jackdbus"):
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def reclaim_stale_shm(shm: str = "/dev/shm") -> int:
+    """Remove JACK's shared memory left by servers that died without cleaning up.
+
+    JACK's registry has room for 8 servers, and a killed server keeps its place until a
+    server of the same name starts: after a few crashes no new server can start ("Failed
+    to open server"). Only when no JACK server runs at all is everything there stale; then
+    it is removed. Returns the number of files removed.
+    """
+    if not os.path.isdir(shm) or _jackd_running():
+        return 0
+    removed = 0
+    for name in os.listdir(shm):
+        if name == "jack-shm-registry" or name.startswith(("jack_", "jack-")):
+            try:
+                os.remove(os.path.join(shm, name))
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 def missing_tools() -> list[str]:
     return [tool for tool in ("jackd", "jack_wait") if shutil.which(tool) is None]
 
@@ -55,6 +88,7 @@ def start(name: str, rate: int = 16000, period: int = 256, log_path: str | None 
         raise DeviceError(f"cannot start a JACK server: {', '.join(missing)} not found "
                           "(Debian: apt-get install jackd2)")
     log_path = log_path or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"livegen-jackd-{name}.log")
+    reclaim_stale_shm()
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     errors = []
     for realtime in (["-R"], ["-r"]):  # real-time first; without it where not permitted
