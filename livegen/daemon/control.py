@@ -110,9 +110,10 @@ class Control(threading.Thread):
                 for msg in self.parser.feed(data):
                     self.handle(msg, t)
                 handled += 1
-            if queue:
-                self.wake.set()  # more to do after the timing checks
             self.tick(self.clock())
+            if queue:  # a flood: the next batch after a breath, so a real-time thread never hogs a core
+                self.stopping.wait(0.0002)
+                self.wake.set()
 
     def tick(self, now: int) -> None:
         """Timing checks: the clock's timeout, a phrase ended by silence or length, the state."""
