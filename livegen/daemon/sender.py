@@ -35,6 +35,7 @@ RESPONSE = "response"
 @dataclass
 class SenderCounts:
     sent: int = 0
+    inbox_dropped: int = 0  # schedule/cancel/panic requests dropped because the inbox was full
     thru: int = 0
     thru_dropped: int = 0  # pass-through messages dropped because the deque was full
     late_dropped: int = 0  # note-ons that could not be played in time
@@ -87,14 +88,16 @@ class Sender(threading.Thread):
         self.thru_latency = OnsetLog()  # pass-through: arrival (rtmidi callback) -> sent
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self._inbox: deque = deque(maxlen=8192)  # ("now", msg) | ("add", events, tag) | ("cancel", tag) | ("panic",)
-        self._now: deque = deque(maxlen=4096)
+        self._inbox: deque = deque()  # ("add", events, tag) | ("cancel", tag) | ("panic",); bounded by _post
+        self._inbox_max = 1024
+        self._now: deque = deque(maxlen=4096)  # (msg, t_in): bounded by now()
         # owned by this thread
         self._schedule = Schedule()
         self._responses = 0  # response messages in the schedule
         self._open_response = OpenNotes()
         self._open_thru = OpenNotes()
         self.response_end_beat: float | None = None  # read by others: last beat still to play
+        self.response_notes_open = 0  # read by others: response notes sounding
         self.first_onset: tuple[int, int] | None = None  # (scheduled, actual) of the latest response
 
     # -- other threads ------------------------------------------------------------------
@@ -107,23 +110,29 @@ class Sender(threading.Thread):
         self._now.append((msg, t_in))
         self.wake.set()
 
-    def schedule(self, events: list[tuple[float, bytes]], tag: str = RESPONSE) -> None:
-        self._inbox.append(("add", events, tag))
+    def _post(self, item) -> None:
+        if len(self._inbox) >= self._inbox_max:  # only a flood of control CCs gets here
+            self.counts.inbox_dropped += 1
+            return
+        self._inbox.append(item)
         self.wake.set()
+
+    def schedule(self, events: list[tuple[float, bytes]], tag: str = RESPONSE) -> None:
+        """Play ``events`` ((beat, message) pairs); any thread."""
+        self._post(("add", events, tag))
 
     def cancel(self, tag: str = RESPONSE) -> None:
-        """Drop what is still to come of ``tag`` and end its sounding notes."""
-        self._inbox.append(("cancel", tag))
-        self.wake.set()
+        """Drop what is still to come of ``tag`` and end its sounding notes; any thread."""
+        self._post(("cancel", tag))
 
     def panic(self) -> None:
-        """Drop everything scheduled and end every note on every channel."""
-        self._inbox.append(("panic",))
-        self.wake.set()
+        """Drop everything scheduled and end every note on every channel; any thread."""
+        self._post(("panic",))
 
     @property
     def responding(self) -> bool:
-        return self.response_end_beat is not None or bool(len(self._open_response))
+        """A response is scheduled or sounding (read from any thread)."""
+        return self.response_end_beat is not None or self.response_notes_open > 0
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the thread; it ends every open note before it returns."""
@@ -149,6 +158,7 @@ class Sender(threading.Thread):
     def _close(self, notes: OpenNotes, now_ns: int, sink: bool = False) -> None:
         for msg in notes.closing_messages():
             self._send(msg, now_ns, sink=sink)
+        self.response_notes_open = len(self._open_response)
 
     def _handle_now(self, now_ns: int) -> None:
         while self._now:
@@ -196,6 +206,7 @@ class Sender(threading.Thread):
         self._send(msg, now_ns, due_ns, sink=tag == RESPONSE)
         if tag == RESPONSE:
             self._open_response.track(msg, now_ns)
+            self.response_notes_open = len(self._open_response)
             self.onsets.add(due_ns, now_ns)
             if self.first_onset is None and note is not None and note[0] == "on":
                 self.first_onset = (due_ns, now_ns)
@@ -228,6 +239,7 @@ class Sender(threading.Thread):
                     self._send(msg, now, sink=True)
                     self._open_response.track(msg, now)
                     self.counts.held_closed += 1
+                self.response_notes_open = len(self._open_response)
             head = self._schedule.peek()
             if head is None:
                 self.wake.wait(0.05)
