@@ -57,12 +57,13 @@ def is_held_out(name: str, held_out_percent: int = 10) -> bool:
 
 
 #: Collections (top-level folders of the music21 corpus) used by default: they
-#: parse in about 10 minutes on 2 busy cores. Left out by default because
+#: parse in about 15 minutes on 2 busy cores. Left out by default because
 #: music21 takes 30-120 s per file to parse them there: the string quartets
-#: (beethoven, haydn, mozart) and essenFolksong. ``collections=("all",)`` takes all.
+#: (beethoven, haydn, mozart), essenFolksong and trecento (103 large files).
+#: ``collections=("all",)`` takes all.
 DEFAULT_COLLECTIONS = ("airdsAirs", "bach", "ciconia", "cpebach", "handel", "johnson_j_r", "josquin", "luca",
                        "lusitano", "miscFolk", "monteverdi", "oneills1850", "palestrina", "ryansMammoth",
-                       "schumann_clara", "schumann_robert", "trecento", "weber")
+                       "schumann_clara", "schumann_robert", "weber")
 
 
 def corpus_root() -> Path:
