@@ -100,3 +100,15 @@ def test_rendering_some_voices_leaves_the_others_alone():
     alone = DecoderState.zeros(w, 1, 1)
     solo = dec.render(alone, cond[:1], exc[:1], u[:1], temp[:1])
     assert np.array_equal(solo[0], got[0]) and np.array_equal(alone.hist[0], both.hist[3])
+
+
+def test_the_kernel_leaves_the_process_floating_point_mode_alone():
+    """A -ffast-math library can switch the whole process to flush denormals to zero; ours
+    does that only inside its own call and restores the caller's mode."""
+    rng = np.random.default_rng(6)
+    w = random_weights(rng)
+    dec = KernelDecoder(w, threads=1)
+    dec.render(DecoderState.zeros(w, 1, 0), *inputs(rng, w, 1, w.frame),
+               rng.random((1, w.frame)).astype(np.float32), np.ones(1, np.float32))
+    tiny = np.array([1e-39], np.float32)  # a denormal
+    assert (tiny * np.float32(1.0))[0] != 0.0

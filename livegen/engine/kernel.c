@@ -20,6 +20,9 @@
  */
 #include <math.h>
 #include <stddef.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -236,6 +239,12 @@ void lg_render(const lg_model *m, const int32_t *voices, int32_t j0, int32_t j1,
     if (m->R != LG_R || m->G != LG_G || m->S != LG_S || m->H != LG_H || m->E != LG_E || m->Q != LG_Q)
         return;
 #endif
+#if defined(__SSE__)
+    /* denormals flushed to zero while we render (they cost 100x in the recurrences); the
+       caller's floating-point mode is restored before returning */
+    const unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040);
+#endif
     int32_t js[NBMAX];
     for (int j = j0; j < j1; j += NBMAX) {
         const int nb = j1 - j < NBMAX ? j1 - j : NBMAX;
@@ -247,4 +256,7 @@ void lg_render(const lg_model *m, const int32_t *voices, int32_t j0, int32_t j1,
             default: render_group(m, 1, voices, js, N, hist, pos, prev, cond, exc, u, temp, out_q, out_logits); break;
         }
     }
+#if defined(__SSE__)
+    _mm_setcsr(csr);
+#endif
 }

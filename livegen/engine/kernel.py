@@ -30,7 +30,7 @@ from livegen.errors import DeviceError
 log = logging.getLogger("livegen.engine")
 
 SOURCE = Path(__file__).with_name("kernel.c")
-FLAGS = ["-O3", "-ffast-math", "-fPIC", "-shared", "-march=native"]
+FLAGS = ["-O3", "-ffast-math", "-fPIC", "-march=native"]
 _lock = threading.Lock()
 _libs: dict = {}  # shape -> loaded library
 
@@ -59,9 +59,16 @@ def build(shape: dict | None = None, force: bool = False) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    proc = subprocess.run([cc, *flags, "-o", str(tmp), str(SOURCE), "-lm"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DeviceError(f"building the decoder kernel with {cc} failed:\n{proc.stderr.strip()[-2000:]}")
+    obj = out.with_suffix(f".{os.getpid()}.o")
+    # compile and link apart: linking with -ffast-math would add GCC's crtfastmath, which
+    # switches the whole process (numpy included) to flush denormals to zero on load
+    for cmd in ([cc, *flags, "-c", "-o", str(obj), str(SOURCE)],
+                [cc, "-shared", "-o", str(tmp), str(obj), "-lm"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            obj.unlink(missing_ok=True)
+            raise DeviceError(f"building the decoder kernel with {cc} failed:\n{proc.stderr.strip()[-2000:]}")
+    obj.unlink(missing_ok=True)
     os.replace(tmp, out)  # atomic: a concurrent build never sees half a library
     log.debug("built %s", out)
     return out
