@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+OCTAVE_SLACK = 0.1  # an earlier dip within this of the deepest one is taken as the period
+
 
 def yin(x: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: float = 1400.0,
         frame: int = 1024, hop: int = 256, threshold: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
@@ -53,9 +55,15 @@ def yin(x: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: float = 1400.
             while t + 1 < tau_max and row[t + 1] < row[t]:
                 t += 1
         else:
-            t = int(np.argmin(row[tau_min:tau_max])) + tau_min
-            if row[t] > 0.5:
+            # no dip below the threshold: the global minimum, unless an earlier local minimum is
+            # almost as deep (a period's multiples all dip; the first is the period)
+            seg = row[tau_min:tau_max]
+            g = int(np.argmin(seg))
+            if seg[g] > 0.5:
                 continue
+            mins = np.nonzero((seg[1:-1] <= seg[:-2]) & (seg[1:-1] <= seg[2:]))[0] + 1
+            early = mins[seg[mins] <= seg[g] + OCTAVE_SLACK] if len(mins) else []
+            t = int(early[0] if len(early) else g) + tau_min
         if 1 <= t < tau_max:
             a, b, c = row[t - 1], row[t], row[t + 1]
             den = a - 2 * b + c
