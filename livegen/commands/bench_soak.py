@@ -1,0 +1,131 @@
+"""``livegen bench soak``: livegen run, driven for a while by a generated performance, then checked.
+
+A separate ``livegen run`` process gets, through real JACK ports as from a DAW, a
+performance with a running MIDI clock, phrases, chords, controller sweeps, program
+changes and note bursts (livegen.core.performance). Meanwhile its memory is sampled; at
+the end it is stopped with SIGINT, and the check is: it exited cleanly, every note it
+played was closed, its memory stayed flat, and its own counters (late responses,
+underruns, dropped input) are reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+HELP = "drive livegen run with a generated performance for a while; check stuck notes, memory, lateness"
+
+MEMORY_GROWTH_MB = 30.0  # the last third of the run may use at most this much more than the first
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--seconds", type=float, default=600.0, help="how long (default 600)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the performance (default 0)")
+    parser.add_argument("--bpm", type=float, default=120.0, help="tempo of its MIDI clock (default 120)")
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def open_notes(messages) -> dict[tuple[int, int], int]:
+    """Notes left sounding by a message stream (All Notes Off closes a channel)."""
+    sounding: dict[tuple[int, int], int] = {}
+    for _, m in messages:
+        kind, ch = m[0] & 0xF0, m[0] & 0x0F
+        if kind == 0x90 and len(m) > 2 and m[2] > 0:
+            sounding[ch, m[1]] = sounding.get((ch, m[1]), 0) + 1
+        elif kind in (0x80, 0x90) and len(m) > 2:
+            if sounding.get((ch, m[1]), 0) > 0:
+                sounding[ch, m[1]] -= 1
+        elif kind == 0xB0 and len(m) > 2 and m[1] in (120, 123):
+            sounding = {k: v for k, v in sounding.items() if k[0] != ch}
+    return {k: v for k, v in sounding.items() if v}
+
+
+def run(args, cfg) -> int:
+    from livegen.commands.bench_synth import cpu_name
+    from livegen.core.performance import performance
+    from livegen.daemon.harness import jack_server
+    from livegen.io.midiclient import PortPlayer, PortRecorder, wait_for_port
+
+    overrides = [a for o in args.overrides for a in ("--set", o)]
+    child_args = ([sys.executable, "-m", "livegen"] + (["--config", args.config] if args.config else [])
+                  + overrides + ["--set", "midi.backend=jack", "run", "--log", "--status-every", "2"])
+    with jack_server(16000, 256) as (_, where):
+        child = subprocess.Popen(child_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        lines: list[str] = []
+        try:
+            wait_for_port("jack", cfg.midi.in_port, output=False, timeout=60)
+            wait_for_port("jack", cfg.midi.out_port, output=True, timeout=60)
+            recorder = PortRecorder("jack", "livegen-soak-rec", cfg.midi.out_port)
+            player = PortPlayer("jack", "livegen-soak", cfg.midi.in_port)
+            time.sleep(1.0)
+            memory: list[float] = []
+            start = time.monotonic()
+            next_sample = start
+            sent = 0
+            for t, msg in performance(args.seconds, args.seed, args.bpm, cfg.synth.morph_cc,
+                                      cfg.jam.cc_temperature):
+                while True:
+                    now = time.monotonic()
+                    if now >= next_sample:
+                        memory.append(rss_mb(child.pid) or float("nan"))
+                        next_sample += 2.0
+                    wait = start + t - now
+                    if wait <= 0:
+                        break
+                    time.sleep(min(wait, 0.05))
+                if child.poll() is not None:
+                    break
+                player.send(msg)
+                sent += 1
+            time.sleep(4.0)  # let the last answer play
+            child.send_signal(signal.SIGINT)
+            out, _ = child.communicate(timeout=60)
+            lines = out.splitlines()
+            time.sleep(0.2)
+            received = recorder.snapshot()
+            recorder.close()
+            player.close()
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    status = [ln for ln in lines if "status:" in ln]
+    late = re.findall(r"late (\d+)", status[-1]) if status else []
+    underruns = re.findall(r"underruns (\d+)", status[-1]) if status else []
+    moved = sum(1 for ln in lines if "bar(s) late" in ln)
+    responses = sum(1 for ln in lines if re.search(r"livegen: (response|variation|loop): ", ln))
+    stuck = open_notes(received)
+    notes_out = sum(1 for _, m in received if m[0] & 0xF0 == 0x90 and len(m) > 2 and m[2])
+    third = max(1, len(memory) // 3)
+    grow = (sorted(memory[-third:])[third // 2] - sorted(memory[:third])[third // 2]) if memory else float("nan")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; JACK: {where}")
+    print(f"soak: {args.seconds:.0f} s, seed {args.seed}: sent {sent} messages; livegen exited with "
+          f"{child.returncode}; it answered {responses} times ({moved} moved late by whole bars) and "
+          f"played {notes_out} notes")
+    print(f"counters at the end: late-dropped {late[-1] if late else '?'}, synth underruns "
+          f"{underruns[-1] if underruns else 'n/a (MIDI only)'}")
+    print(f"memory (RSS): {memory[0]:.1f} MB at the start, {memory[-1]:.1f} MB at the end; "
+          f"last third minus first third: {grow:+.1f} MB (bound {MEMORY_GROWTH_MB:.0f})"
+          if memory else "memory: not sampled")
+    print(f"stuck notes on livegen's output after SIGINT: {sum(stuck.values())}"
+          + (f" {sorted(stuck)}" if stuck else ""))
+    ok = child.returncode == 0 and not stuck and (not memory or grow <= MEMORY_GROWTH_MB)
+    if child.returncode != 0:
+        print("livegen's last lines:\n  " + "\n  ".join(lines[-15:]))
+    print("soak passed" if ok else "soak FAILED")
+    return 0 if ok else 1
