@@ -3,47 +3,21 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-jack = pytest.importorskip("jack", reason="needs JACK-Client (pip install JACK-Client)")
 
 from livegen.config import AudioConfig  # noqa: E402
 from livegen.engine.wavenet_files import WaveNetFiles  # noqa: E402
+from livegen.io.jackrec import PortRecorder  # noqa: E402
 from livegen.synth.live import LiveSynth  # noqa: E402
 from livegen.synth.synth import Synth  # noqa: E402
 from tests.test_export_wavenet import SIZES, make  # noqa: E402
 
 pytestmark = [pytest.mark.jack, pytest.mark.train]
-
-
-class Recorder:
-    """A JACK client recording one port, with the monotonic time of every period."""
-
-    def __init__(self, port: str):
-        self.client = jack.Client("lgtest-rec", no_start_server=True)
-        self.inp = self.client.inports.register("in")
-        self.blocks: list[tuple[int, np.ndarray]] = []
-        self.lock = threading.Lock()
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-        self.client.connect(port, self.inp)
-
-    def _process(self, frames):
-        with self.lock:
-            self.blocks.append((time.monotonic_ns(), self.inp.get_array().copy()))
-
-    def audio(self):
-        with self.lock:
-            return list(self.blocks)
-
-    def close(self):
-        self.client.deactivate()
-        self.client.close()
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +34,11 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
                      client_name="lgtest-synth"), block=128)
     assert live.rate == 16000
     live.start()
-    rec = Recorder("lgtest-synth:out_0")
+    rec = PortRecorder("lgtest-synth:out_0", name="lgtest-rec")
     try:
         time.sleep(0.3)
         live.start_capture()
-        silent_until = len(rec.audio())
+        silent_until = len(rec.periods())
         sent = time.monotonic_ns()
         live.send(bytes([0x90, 60, 100]))
         live.send(bytes([0x90, 67, 100]))
@@ -77,7 +51,7 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
         rec.close()
         live.close()
     assert 0.7 * 16000 <= len(captured) <= 1.5 * 16000 and np.abs(captured).max() > 1e-3  # ~0.9 s
-    blocks = rec.audio()
+    blocks = rec.periods()
     before = np.concatenate([b for _, b in blocks[:silent_until]])
     assert np.abs(before).max() < 1e-3  # nothing played before the note-on
     loud = [t for t, b in blocks[silent_until:] if np.abs(b).max() > 1e-3]
