@@ -52,10 +52,12 @@ def test_training_resumes_from_last_checkpoint(run):
 
 def test_presets_encode_and_eval_commands(run, tmp_path, capsys):
     d, o, best = run
-    ck = d / "run" / "best.pt"
+    ck = tmp_path / "ship" / "wavenet.pt"
     notes = str(d / "notes.npz")
-    assert main(["presets", "wavenet", "--checkpoint", str(ck), "--data", notes,
-                 "--out", str(tmp_path / "presets.json")]) == 0
+    assert main(["presets", "wavenet", "--from-run", str(d / "run" / "last.pt"), "--checkpoint", str(ck),
+                 "--data", notes, "--out", str(tmp_path / "presets.json")]) == 0
+    shipped = torch.load(ck, weights_only=False)
+    assert "optimizer" not in shipped and shipped["step"] >= 30
     presets = json.loads((tmp_path / "presets.json").read_text())
     assert sorted(presets) == ["a", "b"] and len(presets["a"]) == 16
     x, _ = harmonic_note(330.0, 8000, sr=22050)

@@ -13,6 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model checkpoint (default %(default)s)")
     parser.add_argument("--data", type=Path, default=None, help="note set .npz (default: the rendered default set)")
     parser.add_argument("--out", type=Path, default=None, help="presets file (default: presets.json beside the checkpoint)")
+    parser.add_argument("--from-run", type=Path, default=None, metavar="CKPT",
+                        help="first write a weights-only copy of CKPT (e.g. RUN/last.pt) to --checkpoint")
 
 
 def run(args, cfg) -> int:
@@ -20,6 +22,14 @@ def run(args, cfg) -> int:
     from livegen.train.wavenet.model import load_checkpoint
     from livegen.train.wavenet.presets import instrument_presets, save_presets
 
+    if args.from_run:
+        from livegen.train.wavenet.model import save_checkpoint
+
+        model, ck = load_checkpoint(args.from_run)
+        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(args.checkpoint, model, step=ck.get("step"), options=ck.get("options"),
+                        names=ck.get("names"))
+        print(f"{args.from_run} (step {ck.get('step')}) -> {args.checkpoint}")
     model, _ = load_checkpoint(args.checkpoint)
     model.eval()
     ns = wdata.NoteSet.load(args.data) if args.data else wdata.load_or_render(wdata.RenderSpec())[0]

@@ -18,7 +18,7 @@ from livegen.core.pitch import cents, note_pitch
 
 @dataclass
 class EvalOptions:
-    temperature: float = 0.9
+    temperature: float = 0.8  # the synth's default (config synth.temperature)
     seed: int = 0
     velocity: int = 85
     pitches_per_set: int = 6  # held-out pitches (and as many trained ones) per instrument
