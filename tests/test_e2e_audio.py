@@ -14,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,6 +24,8 @@ torch = pytest.importorskip("torch")
 jack = pytest.importorskip("jack", reason="needs JACK-Client (pip install JACK-Client)")
 
 from livegen.core.pitch import cents, note_pitch  # noqa: E402
+from livegen.errors import DeviceError  # noqa: E402
+from livegen.io.jackrec import PortRecorder  # noqa: E402
 from tests.conftest import JACK_RATE  # noqa: E402
 from tests.lstm_models import step_model  # noqa: E402
 from tests.test_e2e_jam import Livegen  # noqa: E402
@@ -32,31 +33,6 @@ from tests.test_e2e_jam import Livegen  # noqa: E402
 pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.train]
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
-class AudioRecorder:
-    """A JACK client recording one port: (monotonic ns at the period's start, samples)."""
-
-    def __init__(self, port: str):
-        self.client = jack.Client("e2e-audio-rec", no_start_server=True)
-        self.inp = self.client.inports.register("in")
-        self.blocks: list[tuple[int, np.ndarray]] = []
-        self.lock = threading.Lock()
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-        self.client.connect(port, self.inp)
-
-    def _process(self, frames):
-        with self.lock:
-            self.blocks.append((time.monotonic_ns(), self.inp.get_array().copy()))
-
-    def audio(self):
-        with self.lock:
-            return list(self.blocks)
-
-    def close(self):
-        self.client.deactivate()
-        self.client.close()
 
 
 def wavenet_folder(tmp_path) -> tuple[Path, bool]:
@@ -89,9 +65,9 @@ def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
         deadline = time.monotonic() + 10
         while True:
             try:
-                rec = AudioRecorder("livegen-synth:out_0")
+                rec = PortRecorder("livegen-synth:out_0", name="e2e-audio-rec")
                 break
-            except jack.JackError:
+            except DeviceError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -104,7 +80,7 @@ def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
         due = anchor + first_beat * 60e9 / 180
         while time.monotonic_ns() < due + 600_000_000:
             time.sleep(0.02)
-        blocks = rec.audio()
+        blocks = rec.periods()
         lg.proc.send_signal(signal.SIGINT)
         assert lg.proc.wait(15) == 0, "\n".join(lg.lines)
     finally:
