@@ -320,3 +320,19 @@ def test_midi_start_cancels_what_was_to_come():
     finally:
         d.stop()
     assert all_closed(out.messages())
+
+
+def test_a_flooded_phrase_is_answered_from_its_last_notes_in_time():
+    d, inp, out = make({"max_phrase_beats": 64.0})
+    d.start()
+    try:
+        t = time.monotonic_ns()
+        for i in range(6000):  # 3000 notes at once: the generator's queue overflows
+            inp.queue.append((t, note_on(40 + i % 40) if i % 2 == 0 else note_off(40 + (i - 1) % 40)))
+        inp.wake.set()
+        assert wait_for(lambda: d.generator.counts.responses == 1, 6)
+    finally:
+        d.stop()
+    assert d.generator.counts.requests_dropped > 0 and d.generator.counts.reprimed >= 1
+    assert d.generator.last.start_beat % 2 == 0
+    assert d.model.steps < 4000  # not every note of the flood was fed to the model

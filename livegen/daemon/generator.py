@@ -36,6 +36,8 @@ from livegen.daemon.schedule import move_late, response_bars, response_start
 
 log = logging.getLogger("livegen.generator")
 
+MAX_CATCH_UP = 256  # messages primed at a phrase's end at most (the model trains on 256-token windows)
+
 
 @dataclass(frozen=True)
 class Response:
@@ -182,7 +184,13 @@ class Generator(threading.Thread):
             self.counts.reprimed += 1
             self._begin(phrase.start_beat, False)
             enc = self._encoder
-        for m in phrase.messages[self._fed:]:  # notes the queue dropped, or the one that cut the phrase
+        rest = phrase.messages[self._fed:]  # notes the queue dropped, or the one that cut the phrase
+        if len(rest) > MAX_CATCH_UP:  # a flood: prime on the phrase's last notes only
+            self.counts.reprimed += 1
+            rest = phrase.messages[-MAX_CATCH_UP:]
+            self._begin(rest[0].time, False)
+            enc = self._encoder
+        for m in rest:
             self._note(m)
         self._step(enc.close_all(phrase.end_beat))
         self._encoder = None

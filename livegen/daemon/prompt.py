@@ -31,6 +31,7 @@ class LiveEncoder:
         self._depth = [0] * tk.NUM_PITCHES  # notes sounding per pitch (encode_notes' bookkeeping)
         self._onset = [-1] * tk.NUM_PITCHES
         self._held = [0] * tk.NUM_PITCHES  # notes on per pitch as messages arrive (orphan offs)
+        self._on_tick = [-1] * tk.NUM_PITCHES  # tick of each pitch's latest note-on message
         self._pending: list[tuple[int, int, int, int]] = []  # (tick, kind, pitch, velocity)
         self._last_tick = 0
 
@@ -46,10 +47,11 @@ class LiveEncoder:
         self._last_tick = tick
         if on and velocity > 0:
             self._held[pitch] += 1
+            self._on_tick[pitch] = tick
             self._pending.append((tick, _ON, pitch, min(127, velocity)))
         elif self._held[pitch] > 0:
             self._held[pitch] -= 1
-            if any(t == tick and k == _ON and p == pitch for t, k, p, _ in self._pending):
+            if self._on_tick[pitch] == tick:
                 tick += 1  # shorter than a tick: held for one, as encode_notes does
             self._pending.append((tick, _OFF, pitch, 0))
         return self._emit(out)
@@ -69,8 +71,7 @@ class LiveEncoder:
         tick = self._tick(beat)
         for pitch in range(tk.NUM_PITCHES):
             for _ in range(self._held[pitch]):
-                on_now = any(t == tick and k == _ON and p == pitch for t, k, p, _ in self._pending)
-                self._pending.append((tick + 1 if on_now else tick, _OFF, pitch, 0))
+                self._pending.append((tick + 1 if self._on_tick[pitch] == tick else tick, _OFF, pitch, 0))
             self._held[pitch] = 0
         return self._emit(self._flush(before=None))
 
