@@ -362,3 +362,78 @@ def transpose_tokens(tokens: np.ndarray, semitones: int) -> np.ndarray | None:
         if lo + semitones < 0 or hi + semitones >= NUM_PITCHES:
             return None
     return np.where(notes, tokens + semitones, tokens).astype(tokens.dtype)
+
+
+# -- live input -----------------------------------------------------------------
+
+
+class StreamEncoder:
+    """Tokens for live note messages as they arrive, so the model can be
+    primed while the player plays (called on the generation thread).
+
+    ``feed`` takes messages in time order (beats) and returns the tokens they
+    add: the time shifts up to the message, then the velocity (when its bin
+    changes) and the note token. Messages with the same time give what
+    :func:`encode_notes` gives when fed note-offs first, then note-ons by
+    pitch. Channels are merged by pitch; a note-on of a sounding pitch ends it
+    first (counted); a note-off of a silent pitch, or a message earlier than
+    the last one, adds nothing (counted).
+    """
+
+    def __init__(self, origin: float = 0.0, bos: bool = False):
+        self.origin = origin
+        self.tick = 0
+        self.stats = TokenStats()
+        self._bin = -1
+        self._sounding: set[int] = set()
+        self._pending = [BOS] if bos else []
+
+    @property
+    def sounding(self) -> frozenset[int]:
+        return frozenset(self._sounding)
+
+    def _to(self, time: float) -> int | None:
+        tick = round((time - self.origin) * TICKS_PER_BEAT)
+        if tick < self.tick:
+            self.stats.extra["late_messages"] = self.stats.extra.get("late_messages", 0) + 1
+            return None
+        return tick
+
+    def feed(self, msg: NoteMessage) -> list[int]:
+        out, self._pending = self._pending, []
+        if not 0 <= msg.pitch < NUM_PITCHES or msg.velocity > 127:
+            self.stats.out_of_range += 1
+            return out
+        on = msg.on and msg.velocity > 0
+        if not on and msg.pitch not in self._sounding:
+            self.stats.orphan_note_offs += 1
+            return out
+        tick = self._to(msg.time)
+        if tick is None:
+            return out
+        out += time_shift_tokens(tick - self.tick)
+        self.tick = tick
+        if on:
+            self.stats.notes_in += 1
+            if msg.pitch in self._sounding:
+                out.append(NOTE_OFF + msg.pitch)
+                self.stats.notes_retriggered += 1
+            b = velocity_bin(msg.velocity)
+            if b != self._bin:
+                out.append(VELOCITY + b)
+                self._bin = b
+            out.append(NOTE_ON + msg.pitch)
+            self._sounding.add(msg.pitch)
+        else:
+            out.append(NOTE_OFF + msg.pitch)
+            self._sounding.discard(msg.pitch)
+        return out
+
+    def advance(self, time: float) -> list[int]:
+        """Time shifts up to ``time`` (for example the bar line where a response starts)."""
+        out, self._pending = self._pending, []
+        tick = self._to(time)
+        if tick is not None:
+            out += time_shift_tokens(tick - self.tick)
+            self.tick = tick
+        return out

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, nargs="?", default=DEFAULT_CHECKPOINT,
                         help=f"checkpoint to evaluate (default {DEFAULT_CHECKPOINT})")
     add_data_arguments(parser)
-    parser.add_argument("--orders", default="3,5", help="n-gram orders to fit, comma-separated (default 3,5)")
+    parser.add_argument("--orders", default="3,5,7", help="n-gram orders to fit, comma-separated, up to 7 (default 3,5,7)")
     parser.add_argument("--max-tokens", type=int, default=None, metavar="N",
                         help="score only the first N held-out tokens (default all)")
     parser.add_argument("--prompts", type=int, default=100, help="held-out prompts to continue (default 100)")
