@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -33,8 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from livegen import fileio
 from livegen.core import dsp
 from livegen.engine.wavenet_files import FORMAT_VERSION, KINDS
+from livegen.fileio import atomic_path
 
 TOLERANCE = 1e-4  # max abs difference of logits, ONNX Runtime vs torch
 
@@ -103,16 +104,17 @@ def _export(module, args, path: Path, inputs, outputs, dynamic, meta, keep_names
     reads them by name); otherwise the exporter merges initializers of equal value.
     """
     import onnx
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
-                          dynamic_axes=dynamic, opset_version=17, dynamo=False,
-                          do_constant_folding=True, keep_initializers_as_inputs=keep_names)
-    model = onnx.load(str(path))
-    for key, value in meta.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
-    onnx.checker.check_model(str(path))
+    with atomic_path(path) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(tmp), input_names=inputs, output_names=outputs,
+                              dynamic_axes=dynamic, opset_version=17, dynamo=False,
+                              do_constant_folding=True, keep_initializers_as_inputs=keep_names)
+        model = onnx.load(str(tmp))
+        for key, value in meta.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(tmp))
+        onnx.checker.check_model(str(tmp))
 
 
 def export(model, outdir: Path) -> list[Path]:
@@ -218,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export.wavenet: error: {err}", file=sys.stderr)
         return 2
     if args.presets:
-        shutil.copyfile(args.presets, args.outdir / "presets.json")
+        fileio.write_bytes(args.outdir / "presets.json", args.presets.read_bytes())
     elif ck.get("presets"):
-        (args.outdir / "presets.json").write_text(json.dumps(ck["presets"], indent=1))
+        fileio.write_text(args.outdir / "presets.json", json.dumps(ck["presets"], indent=1))
     for p in paths:
         print(f"wrote {p} ({p.stat().st_size / 1024:.0f} KiB)")
     if problems:

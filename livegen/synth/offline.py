@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from livegen.core.tokens import Note
+from livegen.fileio import atomic_path
 from livegen.synth.synth import Synth
 
 
@@ -57,12 +57,9 @@ def render_events(synth: Synth, events: list[tuple[int, bytes]], tail_s: float =
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     """16-bit mono WAV, written atomically (a crash leaves the old file or none)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(tmp), "wb") as w:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
-    os.replace(tmp, path)
