@@ -131,6 +131,8 @@ class SynthConfig:
     gain: float = _f(1.0, "output gain", range=(0.0, 8.0))
     release_max_s: float = _f(3.0, "longest a released note may ring before its voice is freed",
                               range=(0.05, 30.0))
+    realtime: bool = _f(True, "render with real-time priority (SCHED_FIFO, below the MIDI threads) "
+                        "where the OS permits it")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def run(args, cfg) -> int:
     try:
         period = rec.client.blocksize
         time.sleep(0.5)
+        underruns_before = live.status()["underruns"]
         latencies = []
         t_end = time.monotonic() + args.seconds
         round_ = 0
@@ -63,8 +64,9 @@ def run(args, cfg) -> int:
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; JACK at {rec.rate} Hz, period {period} "
           f"frames ({period / rec.rate * 1e3:.1f} ms); engine {status['engine']}, "
           f"synth.threads = {cfg.synth.threads}, synth.block = {cfg.synth.block}")
-    print(f"{args.voices} voices for {args.seconds:.0f} s: {status['underruns']} underruns, "
-          f"render load {status['load']:.2f} (render time / audio time, at the end)")
+    print(f"{args.voices} voices for {args.seconds:.0f} s: {status['underruns'] - underruns_before} "
+          f"underruns ({underruns_before} while starting), render load {status['load']:.2f} "
+          f"(render time / audio time, at the end), voices shed {status['voices_shed']}")
     if lat:
         goal = 2 * period / rec.rate * 1e3 + 5
         print(f"note-on to first sample at livegen's JACK port: median {lat[len(lat) // 2]:.1f} ms, "

@@ -184,7 +184,8 @@ class KernelDecoder:
     kernel steps up to four voices in lockstep so that each weight loaded serves them all.
     """
 
-    def __init__(self, weights: DecoderWeights, threads: int = 2, fixed_shape: bool = True):
+    def __init__(self, weights: DecoderWeights, threads: int = 2, fixed_shape: bool = True,
+                 thread_init=None):
         self.weights = weights
         d = weights.dims
         self.lib = load({k: d[k] for k in ("R", "G", "S", "H", "E", "Q")} if fixed_shape else None)
@@ -200,7 +201,9 @@ class KernelDecoder:
                             ptr(weights.b_h1), ptr(weights.w_out), ptr(weights.b_out))
         assert self.lib.lg_history_size(ctypes.byref(self.model)) == weights.history_size
         self.threads = max(1, threads)
-        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+        # thread_init runs in each worker thread first (the live synth raises their priority)
+        self._pool = ThreadPoolExecutor(self.threads - 1, initializer=thread_init) \
+            if self.threads > 1 else None
 
     def render(self, state: DecoderState, cond: np.ndarray, exc: np.ndarray, u: np.ndarray,
                temp: np.ndarray, logits: np.ndarray | None = None,

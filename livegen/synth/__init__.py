@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 
-def synth_from_config(cfg, seed: int = 0):
-    """A :class:`~livegen.synth.synth.Synth` for the model and settings in ``cfg``."""
+def synth_from_config(cfg, seed: int = 0, thread_init=None):
+    """A :class:`~livegen.synth.synth.Synth` for the model and settings in ``cfg``.
+
+    ``thread_init`` runs first in each of the kernel's worker threads."""
     from livegen.engine.wavenet_files import WaveNetFiles
     from livegen.synth.synth import Synth
     s = cfg.synth
     files = WaveNetFiles.load(cfg.path(cfg.models.wavenet), cfg.models.provider)
     return Synth(files, voices=s.voices, temperature=s.temperature, engine=s.engine, preset=s.preset,
                  channel_presets=s.channel_presets, morph_cc=s.morph_cc, morph_preset=s.morph_preset,
-                 gain=s.gain, release_max_s=s.release_max_s, threads=s.threads, seed=seed)
+                 gain=s.gain, release_max_s=s.release_max_s, threads=s.threads, seed=seed,
+                 thread_init=thread_init)
 
 
 def open_live(cfg, seed: int = 0):
@@ -20,7 +23,9 @@ def open_live(cfg, seed: int = 0):
     The daemon's sink: ``send(msg, at_ns)``, ``status()``, ``close()``. Raises a
     LivegenError (ModelFileError, DeviceError, ConfigError) that says what is missing.
     """
-    from livegen.synth.live import LiveSynth
-    live = LiveSynth(synth_from_config(cfg, seed), cfg.audio, block=cfg.synth.block)
+    from livegen.synth.live import LiveSynth, raise_priority
+    init = raise_priority if cfg.synth.realtime else None
+    live = LiveSynth(synth_from_config(cfg, seed, thread_init=init), cfg.audio, block=cfg.synth.block,
+                     realtime=cfg.synth.realtime)
     live.start()
     return live

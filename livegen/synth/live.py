@@ -27,6 +27,13 @@ from livegen.core.ring import AudioRing
 from livegen.synth.synth import Synth
 
 log = logging.getLogger("livegen.synth")
+RENDER_PRIORITY = 4  # SCHED_FIFO, below livegen's MIDI threads (5, 6) and JACK's own (10)
+
+
+def raise_priority() -> str | None:
+    """Real-time priority for the calling render thread; None if granted, else why not."""
+    from livegen.daemon.realtime import make_realtime
+    return make_realtime(RENDER_PRIORITY)
 
 
 class Resampler:
@@ -43,13 +50,15 @@ class Resampler:
 
 
 class LiveSynth:
-    def __init__(self, synth: Synth, audio_cfg, block: int = 256):
+    def __init__(self, synth: Synth, audio_cfg, block: int = 256, realtime: bool = False):
         from livegen.io.audio import AudioOutput
         if block % synth.frame:
             from livegen.errors import ConfigError
             raise ConfigError(f"synth.block = {block}: must be a multiple of {synth.frame}")
         self.synth = synth
         self.block = block
+        self.realtime = realtime
+        self.realtime_refused: str | None = None
         self.inbox: collections.deque = collections.deque(maxlen=65536)
         self.ring = AudioRing(1 << 16)
         self.output = AudioOutput(audio_cfg, self.ring)
@@ -96,8 +105,10 @@ class LiveSynth:
         return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
 
     def start(self) -> None:
-        # prime the ring with silence so the first callbacks find audio
-        self.ring.write(np.zeros((self.target, 1), np.float32))
+        # prime the ring with more silence than it keeps later: the first renders are slow
+        # (first runs of ONNX Runtime and the kernel), and the extra drains in a few periods
+        self.ring.write(np.zeros((self.target + 4 * self.block * self.rate // self.synth.sample_rate, 1),
+                                 np.float32))
         self.output.start()
         self._thread.start()
 
@@ -109,6 +120,8 @@ class LiveSynth:
 
     # -- the render thread ----------------------------------------------------------
     def _run(self) -> None:
+        if self.realtime:  # above ordinary processes, so a busy machine does not starve the audio
+            self.realtime_refused = raise_priority()
         block_s = self.block / self.synth.sample_rate
         while not self._stop.is_set():
             now = time.monotonic_ns()

@@ -37,7 +37,7 @@ MIN_RELEASE_S = 0.05
 GLIDE_S = 0.02  # a sounding voice's timbre follows a change of z with this time constant
 
 
-def make_engine(files: WaveNetFiles, engine: str, threads: int):
+def make_engine(files: WaveNetFiles, engine: str, threads: int, thread_init=None):
     """The decoder engine for synth.engine: 'c' (kernel), 'onnx', or 'auto' (kernel if it builds)."""
     from livegen.engine.ort_decoder import OrtDecoder
     if engine == "onnx":
@@ -45,7 +45,7 @@ def make_engine(files: WaveNetFiles, engine: str, threads: int):
     from livegen.engine.kernel import KernelDecoder
     from livegen.errors import DeviceError
     try:
-        return KernelDecoder(files.kernel_weights(), threads=threads), "c"
+        return KernelDecoder(files.kernel_weights(), threads=threads, thread_init=thread_init), "c"
     except DeviceError:
         if engine == "c":
             raise
@@ -77,7 +77,7 @@ class Synth:
     def __init__(self, files: WaveNetFiles, voices: int = 8, temperature: float = 0.8,
                  engine: str = "auto", preset: str = "", channel_presets: str = "",
                  morph_cc: int = 1, morph_preset: str = "", gain: float = 1.0,
-                 release_max_s: float = 3.0, threads: int = 2, seed: int = 0):
+                 release_max_s: float = 3.0, threads: int = 2, seed: int = 0, thread_init=None):
         if not files.presets:
             raise ConfigError(f"{files.folder}: has no presets.json, so there is no timbre to play")
         self.files = files
@@ -85,7 +85,7 @@ class Synth:
         self.frame = files.dims["frame"]
         self.sample_rate = files.dims["sample_rate"]
         self.n_harmonics = files.dims["n_harmonics"]
-        self.engine, self.engine_name = make_engine(files, engine, threads)
+        self.engine, self.engine_name = make_engine(files, engine, threads, thread_init)
         self.names = list(files.presets)
         self.temperature = temperature
         self.gain = gain
