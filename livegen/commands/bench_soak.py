@@ -28,6 +28,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="how long (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the performance (default 0)")
     parser.add_argument("--bpm", type=float, default=120.0, help="tempo of its MIDI clock (default 120)")
+    parser.add_argument("--stop-after", type=float, default=4.0, metavar="S",
+                        help="seconds between the performance's end and SIGINT (default 4: the last "
+                             "answer has played; less stops livegen in the middle of it)")
 
 
 def rss_mb(pid: int) -> float | None:
@@ -94,7 +97,7 @@ def run(args, cfg) -> int:
                     break
                 player.send(msg)
                 sent += 1
-            time.sleep(4.0)  # let the last answer play
+            time.sleep(args.stop_after)
             child.send_signal(signal.SIGINT)
             out, _ = child.communicate(timeout=60)
             lines = out.splitlines()
