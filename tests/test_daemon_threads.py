@@ -295,8 +295,8 @@ def test_a_phrase_started_while_the_answer_is_being_generated_cancels_it():
         play(inp, [60, 62])
         assert wait_for(lambda: d.control.counts.phrases == 1, 3)
         inp.put(note_on(67))  # the player goes on before the answer is ready
-        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
-        time.sleep(0.05)
+        assert wait_for(lambda: d.generator.counts.responses + d.generator.counts.aborted == 1, 3)
+        time.sleep(0.1)
         assert not d.sender.responding
         inp.put(note_off(67))
         time.sleep(0.3)

@@ -162,6 +162,11 @@ def run(args, cfg) -> int:
     sched = snd.onsets.scheduled[: min(snd.onsets.n, snd.onsets.size)]
     print(f"  responses: {d.generator.counts.responses} of {args.rounds} phrases, moved late "
           f"{d.generator.counts.moved}, note-ons dropped late {snd.counts.late_dropped}")
+    rs = [r for r in d.responses if r.kind == "response"]
+    if rs:
+        print(f"  phrase end -> first beat scheduled: median {_pct([r.ready_ms for r in rs], 50):.1f} ms, max "
+              f"{max(r.ready_ms for r in rs):.1f} ms; -> whole response ({jam.response_bars} bars, median "
+              f"{int(np.median([r.tokens for r in rs]))} tokens): median {_pct([r.generate_ms for r in rs], 50):.1f} ms")
     if len(err):
         print(f"  response messages sent vs schedule ({len(err)} messages): p50 {_pct(err, 50):+.3f} ms, "
               f"p99 {_pct(err, 99):+.3f} ms, max {err.max():+.3f} ms")

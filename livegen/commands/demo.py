@@ -141,8 +141,8 @@ def run(args, cfg) -> int:
     names = " ".join(pitch_name(n.pitch) for n in r.notes[:24]) + (" ..." if len(r.notes) > 24 else "")
     say(f"  response: {len(r.notes)} notes over {r.bars} bar(s) from {bar_beat(r.start_beat, bpb)} "
         f"(the next bar line{'' if not r.moved_bars else f', moved {r.moved_bars} bar(s) late'}): {names or '(rests)'}")
-    say(f"  timing: LSTM primed while the phrase was played; gap + {r.bars}-bar response generated in "
-        f"{r.generate_ms:.1f} ms ({r.tokens} tokens) after the phrase ended")
+    say(f"  timing: LSTM primed while the phrase was played; after the phrase ended its first beat was "
+        f"scheduled in {r.ready_ms:.1f} ms, all {r.bars} bar(s) ({r.tokens} tokens) in {r.generate_ms:.1f} ms")
     ch = jam.out_channel - 1
     resp_in = [(t, m) for t, m in recorded if len(m) == 3 and m[0] == 0x90 | ch and m[2] > 0]
     errs = d.sender.onsets.errors_ns() / 1e6

@@ -33,6 +33,7 @@ from livegen.core import tokens as tk
 from livegen.core.phrase import Phrase
 from livegen.daemon.prompt import LiveEncoder
 from livegen.daemon.schedule import move_late, response_bars, response_start
+from livegen.daemon.stream import StreamDecoder, stream_tokens
 
 log = logging.getLogger("livegen.generator")
 
@@ -52,7 +53,8 @@ class Response:
     tokens: int
     moved_bars: int  # bars it moved on because generation was late
     phrase_end_ns: int  # when the phrase ended (0 for loops and variations)
-    scheduled_ns: int  # when it was handed to the sender
+    scheduled_ns: int  # when its last notes were handed to the sender
+    ready_ms: float = 0.0  # LSTM time until its first beat was scheduled (the rest streams after)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class GeneratorCounts:
     responses: int = 0
     moved: int = 0
     muted: int = 0
+    aborted: int = 0  # responses cut short while being sampled (interrupt, panic, stop)
 
 
 @dataclass
@@ -99,7 +102,9 @@ class Generator(threading.Thread):
         self._logits: np.ndarray | None = None
         self._primed: _Primed | None = None
         self._until = -math.inf  # beat where the last scheduled response ends
-        self._ms_per_beat = 3.0  # generation time per beat of response (running), to choose the bar line
+        self._first_beat_ms = 10.0  # time to a response's first beat (running), to choose the bar line
+        self._abort = False  # set by other threads: stop sampling the response (interrupt, panic)
+        self._aborted = False  # a response was cut short: what it scheduled must go
 
     # -- other threads (control) -------------------------------------------------------
     def _put(self, item) -> None:
@@ -111,6 +116,8 @@ class Generator(threading.Thread):
     def begin(self, beat: float, interrupt: bool) -> None:
         """The player started a phrase at ``beat``; ``interrupt``: it ends any response
         still to come (the control thread cancelled what was playing)."""
+        if interrupt:
+            self._abort = True  # a response being sampled stops at its next beat
         self._put(("begin", beat, interrupt))
 
     def note(self, msg) -> None:
@@ -125,6 +132,7 @@ class Generator(threading.Thread):
 
     def cancelled(self) -> None:
         """The response was cancelled (panic, mute, transport stop)."""
+        self._abort = True
         self._put(("cancelled",))
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -152,7 +160,7 @@ class Generator(threading.Thread):
                 elif kind == "mutate":
                     self._mutate()
                 elif kind == "cancelled":
-                    self._until = -math.inf
+                    self._cancel_own()
             except Exception:  # a model failure must not take the daemon down
                 log.exception("generator: %s failed", kind)
             self._maybe_loop()
@@ -161,11 +169,16 @@ class Generator(threading.Thread):
         for t in tokens:
             self._logits, self._state = self.model.step(int(t), self._state)
 
+    def _cancel_own(self) -> None:
+        """Cancel what this thread scheduled after the control thread's cancel went out."""
+        if self._aborted or self._until > self.clock_state().beat_at(self.clock()):
+            self.sender.cancel()
+        self._until = -math.inf
+        self._aborted = self._abort = False
+
     def _begin(self, beat: float, interrupt: bool) -> None:
-        if interrupt and self._until > self.clock_state().beat_at(self.clock()):
-            self.sender.cancel()  # a response scheduled after the control thread's cancel
         if interrupt:
-            self._until = -math.inf
+            self._cancel_own()
         self._encoder = LiveEncoder(beat)
         self._fed = 0
         self._state = self.model.initial_state()
@@ -205,7 +218,7 @@ class Generator(threading.Thread):
         # the first bar line the response can be ready for
         state = self.clock_state()
         now = self.clock()
-        guess_ms = 1.5 * bars * bpb * self._ms_per_beat  # the last responses' pace, with a margin
+        guess_ms = 1.5 * self._first_beat_ms  # the first beat's generation time lately, with a margin
         ready_ns = now + round((self.jam.lead_ms + guess_ms) * 1e6)
         after = self._until if self.jam.on_new_phrase == "queue" else -math.inf
         start = response_start(state.beat_at(ready_ns), bpb, after)
@@ -216,38 +229,66 @@ class Generator(threading.Thread):
         self._generate("response", start, t_end, t_end)
 
     def _generate(self, kind: str, start: float, t_begin: int, phrase_end_ns: int) -> None:
+        """Sample the response beat by beat; its bar line is fixed (moved on by whole bars if
+        the first beat was late) when the first beat is ready, then each beat is scheduled."""
         p = self._primed
         controls = self.controls()
         options = sampling.SamplingOptions(temperature=controls.temperature, top_p=self.jam.top_p)
-        ticks = p.bars * self.jam.beats_per_bar * tk.TICKS_PER_BEAT
-        toks, _ = sampling.generate(self.model.step, p.state, p.logits, ticks=ticks, rng=self.rng,
-                                    options=options, prompt=p.prompt, key=p.key)
-        done = self.clock()
-        gen_ms = (done - t_begin) / 1e6
-        beats = p.bars * self.jam.beats_per_bar
-        self._ms_per_beat = 0.7 * self._ms_per_beat + 0.3 * gen_ms / beats
-        notes = tuple(tk.decode_tokens(toks, origin=0.0))
-        self._schedule(kind, start, p.bars, notes, p.channel, gen_ms, len(toks), phrase_end_ns)
+        bpb = self.jam.beats_per_bar
+        decoder = StreamDecoder(p.channel)
+        tokens: list[int] = []
+        ready_ms, moved = None, 0
+        chunks = stream_tokens(self.model.step, p.state, p.logits, ticks=p.bars * bpb * tk.TICKS_PER_BEAT,
+                               rng=self.rng, options=options, prompt=p.prompt, key=p.key)
+        for chunk in chunks:
+            if self._abort:  # the player interrupted, or a panic: stop here
+                self._aborted = True
+                self.counts.aborted += 1
+                return
+            tokens += chunk
+            events = decoder.feed(chunk)
+            if ready_ms is None:
+                ready_ms = (self.clock() - t_begin) / 1e6
+                start, moved = self._fix_start(start)
+                self._first_beat_ms = 0.7 * self._first_beat_ms + 0.3 * ready_ms
+            self._post(start, events, first=len(tokens) == len(chunk))
+        if ready_ms is None:  # nothing sampled (cannot happen with ticks > 0): keep the bookkeeping
+            ready_ms = (self.clock() - t_begin) / 1e6
+            start, moved = self._fix_start(start)
+        self._post(start, decoder.close(), first=not tokens)
+        gen_ms = (self.clock() - t_begin) / 1e6
+        self._record(Response(kind, start, p.bars, tuple(decoder.sorted_notes()), p.channel, gen_ms,
+                              len(tokens), moved, phrase_end_ns, self.clock(), ready_ms))
 
-    def _schedule(self, kind: str, start: float, bars: int, notes, channel: int, gen_ms: float,
-                  n_tokens: int, phrase_end_ns: int) -> None:
-        state = self.clock_state()
-        ready = state.beat_at(self.clock() + round(self.jam.lead_ms * 1e6))
+    def _fix_start(self, start: float) -> tuple[float, int]:
+        """The bar line to start on, given that the response can play from now + lead."""
+        ready = self.clock_state().beat_at(self.clock() + round(self.jam.lead_ms * 1e6))
         start, moved = move_late(start, ready, self.jam.beats_per_bar)
         if moved:
             self.counts.moved += 1
-        events = []
-        for n in notes:
-            events.append((start + n.start, bytes((0x90 | channel, n.pitch, max(1, min(127, n.velocity))))))
-            events.append((start + n.end, bytes((0x80 | channel, n.pitch, 0))))
-        self.sender.schedule(events)
-        self._until = start + bars * self.jam.beats_per_bar
-        response = Response(kind, start, bars, notes, channel, gen_ms, n_tokens, moved, phrase_end_ns,
-                            self.clock())
+        return start, moved
+
+    def _post(self, start: float, events: list[tuple[int, bytes]], first: bool) -> None:
+        if events or first:
+            self.sender.schedule([(start + tick / tk.TICKS_PER_BEAT, msg) for tick, msg in events],
+                                 new_response=first)
+
+    def _record(self, response: Response) -> None:
+        self._until = response.start_beat + response.bars * self.jam.beats_per_bar
         self.last = response
         self.counts.responses += 1
         if self.on_response is not None:
             self.on_response(response)
+
+    def _schedule(self, kind: str, start: float, bars: int, notes, channel: int) -> None:
+        """Schedule finished notes (a loop of the last response) from ``start``."""
+        start, moved = self._fix_start(start)
+        events = []
+        for n in notes:
+            events.append((start + n.start, bytes((0x90 | channel, n.pitch, max(1, min(127, n.velocity))))))
+            events.append((start + n.end, bytes((0x80 | channel, n.pitch, 0))))
+        self.sender.schedule(events, new_response=True)
+        self._record(Response(kind, start, bars, tuple(notes), channel, 0.0, 0, moved, 0, self.clock()))
 
     def _mutate(self) -> None:
         if self._primed is None:
@@ -272,4 +313,4 @@ class Generator(threading.Thread):
         if self._until - now_beat > bpb:  # more than a bar still to play
             return
         start = self._until if self._until >= now_beat else response_start(now_beat, bpb)
-        self._schedule("loop", start, last.bars, last.notes, last.channel, 0.0, 0, 0)
+        self._schedule("loop", start, last.bars, last.notes, last.channel)

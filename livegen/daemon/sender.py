@@ -117,9 +117,11 @@ class Sender(threading.Thread):
         self._inbox.append(item)
         self.wake.set()
 
-    def schedule(self, events: list[tuple[float, bytes]], tag: str = RESPONSE) -> None:
-        """Play ``events`` ((beat, message) pairs); any thread."""
-        self._post(("add", events, tag))
+    def schedule(self, events: list[tuple[float, bytes]], tag: str = RESPONSE,
+                 new_response: bool = False) -> None:
+        """Play ``events`` ((beat, message) pairs); any thread. A response may come in
+        several parts; ``new_response`` marks its first (for the first-onset figure)."""
+        self._post(("add", events, tag, new_response))
 
     def cancel(self, tag: str = RESPONSE) -> None:
         """Drop what is still to come of ``tag`` and end its sounding notes; any thread."""
@@ -177,7 +179,8 @@ class Sender(threading.Thread):
                 for beat, msg in item[1]:
                     self._schedule.add(beat, msg, item[2])
                 if item[2] == RESPONSE:
-                    self.first_onset = None
+                    if item[3]:
+                        self.first_onset = None
                     self._responses += len(item[1])
             elif item[0] == "cancel":
                 n = self._schedule.cancel(item[1])

@@ -30,7 +30,8 @@ def describe_phrase(p, beats_per_bar: int) -> str:
 def describe_response(r, beats_per_bar: int) -> str:
     names = " ".join(pitch_name(n.pitch) for n in r.notes[:16]) + (" ..." if len(r.notes) > 16 else "")
     moved = f", moved {r.moved_bars} bar(s) late" if r.moved_bars else ""
-    made = f"generated in {r.generate_ms:.1f} ms ({r.tokens} tokens)" if r.kind != "loop" else "loop"
+    made = (f"first beat ready in {r.ready_ms:.1f} ms, all {r.tokens} tokens in {r.generate_ms:.1f} ms"
+            if r.kind != "loop" else "loop")
     first = f", first note at beat {r.start_beat + r.notes[0].start:.4f}" if r.notes else ""
     return (f"{r.kind}: {len(r.notes)} notes, {r.bars} bar(s) from {bar_beat(r.start_beat, beats_per_bar)} "
             f"(beat {r.start_beat:g}){first}, {made}{moved}: {names or '(rests)'}")
@@ -46,7 +47,7 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
         r = st.last
         onset = "" if st.last_onset_ms is None else f", first note {st.last_onset_ms:+.3f} ms vs schedule"
         last = (f"{r.kind} of {r.bars} bar(s) at {bar_beat(r.start_beat, beats_per_bar)}, "
-                f"generated in {r.generate_ms:.1f} ms{onset}")
+                f"ready in {r.ready_ms:.1f} ms, generated in {r.generate_ms:.1f} ms{onset}")
     c = st.counts
     return [
         f"livegen   {st.state.upper():<11} tempo {st.bpm:6.1f} bpm ({st.clock_source})   "
