@@ -70,6 +70,7 @@ def test_presets_encode_and_eval_commands(run, tmp_path, capsys):
                  "--out", str(tmp_path / "eval")]) == 0
     res = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert res["log_mel"]["pairs"] == 2  # two instruments: (a, b) and (b, a)
+    assert res["teacher_forced"]["pairs"] == 2 and len(res["teacher_forced"]["matrix_nats"]) == 2
     assert (tmp_path / "eval" / "spectrograms.png").exists()
 
 

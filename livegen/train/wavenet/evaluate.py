@@ -142,8 +142,46 @@ def evaluate(model, ns, presets: dict[str, np.ndarray], o: EvalOptions, progress
         "sine_db": float(np.mean(sine_d)),
         "other_real_instrument_db": float(np.mean(real_other)) if real_other else None,
     }
+    res["teacher_forced"] = preset_nll(model, ns, presets, names, o.seed)
     res["_audio"] = {"gen": gen, "held": held, "trained": trained, "names": names}
     return res
+
+
+def preset_nll(model, ns, presets, names, seed: int = 0, windows_per_instrument: int = 6) -> dict:
+    """Teacher-forced loss (nats/sample) on held-out-pitch windows of instrument a with preset b.
+
+    A check of timbre control that sampling noise cannot mask: the right preset should give
+    the lower loss. Returns the matrix and the share of (a, b != a) pairs where it does.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from livegen.train.wavenet.batches import WindowSampler
+
+    rng = np.random.default_rng(seed + 99)
+    K = len(names)
+    loss = np.zeros((K, K))
+    for a, name in enumerate(names):
+        clips = np.nonzero(ns.heldout & (ns.instrument == ns.names.index(name)))[0]
+        if len(clips) == 0:
+            continue
+        s = WindowSampler(ns, clips, 2560, 512, model.dims.n_harmonics, seed=seed)
+        b = s.sample(windows_per_instrument, rng=rng, shift=False)
+        mask = torch.from_numpy(b.mask)
+        for k, pname in enumerate(names):
+            z = torch.from_numpy(np.repeat(np.asarray(presets[pname], np.float32)[None], len(b.clip), 0))
+            with torch.no_grad():
+                lg = model.decoder(torch.from_numpy(b.x_prev), torch.from_numpy(b.exc),
+                                   model.full_cond(z, torch.from_numpy(b.note_cond)))
+                ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), torch.from_numpy(b.target).reshape(-1),
+                                     reduction="none").reshape(mask.shape)
+            loss[a, k] = float((ce * mask).sum() / mask.sum())
+    pairs = [(a, b) for a in range(K) for b in range(K) if a != b]
+    return {"matrix_nats": [[round(float(v), 4) for v in row] for row in loss],
+            "right_nats": float(np.mean(np.diag(loss))),
+            "wrong_nats": float(np.mean([loss[a, b] for a, b in pairs])) if pairs else None,
+            "pairs_right_lower": int(sum(loss[a, a] < loss[a, b] for a, b in pairs)), "pairs": len(pairs),
+            "windows_per_instrument": windows_per_instrument}
 
 
 def results_markdown(res: dict) -> str:
@@ -168,4 +206,11 @@ def results_markdown(res: dict) -> str:
               f"| instrument pairs where the right preset is closer | {lm['pairs_right_closer']}/{lm['pairs']} |",
               f"| sine at the right pitch with the real RMS envelope | {lm['sine_db']:.2f} |",
               f"| another real instrument, same pitch and velocity | {other} |"]
+    tf = res.get("teacher_forced")
+    if tf:
+        lines += ["", "| teacher-forced loss on held-out-pitch windows (nats/sample) | value |", "|---|---|",
+                  f"| right preset | {tf['right_nats']:.3f} |",
+                  f"| wrong preset (mean over the other presets) | {tf['wrong_nats']:.3f} |",
+                  f"| instrument pairs where the right preset gives the lower loss | "
+                  f"{tf['pairs_right_lower']}/{tf['pairs']} |"]
     return "\n".join(lines) + "\n"
