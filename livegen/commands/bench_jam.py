@@ -161,7 +161,8 @@ def run(args, cfg) -> int:
     err = snd.onsets.errors_ns() / 1e6
     sched = snd.onsets.scheduled[: min(snd.onsets.n, snd.onsets.size)]
     print(f"  responses: {d.generator.counts.responses} of {args.rounds} phrases, moved late "
-          f"{d.generator.counts.moved}, note-ons dropped late {snd.counts.late_dropped}")
+          f"{d.generator.counts.moved}, note-ons dropped late {snd.counts.late_dropped}"
+          + (f" (up to {snd.counts.late_max_ms:.1f} ms late)" if snd.counts.late_dropped else ""))
     rs = [r for r in d.responses if r.kind == "response"]
     if rs:
         print(f"  phrase end -> first beat scheduled: median {_pct([r.ready_ms for r in rs], 50):.1f} ms, max "

@@ -39,6 +39,7 @@ class SenderCounts:
     thru: int = 0
     thru_dropped: int = 0  # pass-through messages dropped because the deque was full
     late_dropped: int = 0  # note-ons that could not be played in time
+    late_max_ms: float = 0.0  # how late the latest of those was
     held_closed: int = 0  # notes ended because they were held too long
     cancelled: int = 0
     errors: int = 0  # the port refused a message (its peer went away)
@@ -201,6 +202,7 @@ class Sender(threading.Thread):
         note = note_on_off(msg)
         if note is not None and note[0] == "on" and now_ns - due_ns > self.late_ns:
             self.counts.late_dropped += 1
+            self.counts.late_max_ms = max(self.counts.late_max_ms, (now_ns - due_ns) / 1e6)
             if not self._responses:
                 self.response_end_beat = None
             # drop its note-off too: the first scheduled off of that pitch on that channel
