@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"checkpoint to evaluate (default {DEFAULT_CHECKPOINT})")
     add_data_arguments(parser)
     parser.add_argument("--orders", default="3,5,7", help="n-gram orders to fit, comma-separated, up to 7 (default 3,5,7)")
+    parser.add_argument("--window", type=int, default=256,
+                        help="held-out tokens are scored in windows of this many, each from scratch (default 256)")
     parser.add_argument("--max-tokens", type=int, default=None, metavar="N",
                         help="score only the first N held-out tokens (default all)")
     parser.add_argument("--prompts", type=int, default=100, help="held-out prompts to continue (default 100)")
@@ -75,10 +77,11 @@ def run(args, cfg=None) -> int:
 
     ngrams: dict = {}
     lik = ev.likelihoods(model, data.train.tokens, data.held_out.tokens, orders=orders,
-                         max_tokens=args.max_tokens, ngrams=ngrams)
+                         window=args.window, max_tokens=args.max_tokens, ngrams=ngrams)
     rows = [["model", "held-out NLL/token (nats)", "perplexity"]]
     rows += [[r.name, f"{r.nll:.4f}", f"{r.perplexity:.3f}"] for r in lik]
-    print("\nLikelihood on the held-out split\n" + _table(rows))
+    print(f"\nLikelihood on the held-out split (windows of {args.window} tokens, each scored from scratch)\n"
+          + _table(rows))
 
     # Continuations of held-out prompts.
     cache = args.cache_dir or default_cache_dir()

@@ -1,11 +1,8 @@
 """Held-out evaluation of the phrase model against baselines.
 
 1. Likelihood: NLL per token (nats) and perplexity on the held-out stream, for
-   the LSTM, a unigram and a Kneser-Ney n-gram fitted on the training stream.
-   The held-out stream is cut into ``segments`` contiguous parts scored in
-   parallel; the LSTM carries its state through each part, the n-gram sees
-   ``order - 1`` tokens back; the first token of each part is not scored by
-   either, so both score exactly the same tokens.
+   the LSTM, a unigram and Kneser-Ney n-grams fitted on the training stream,
+   all scoring exactly the same tokens (see :func:`likelihoods`).
 2. Continuations: prompts of ``prompt_beats`` taken from held-out pieces are
    continued for ``continue_beats`` by each model (and compared with what the
    piece really plays next). Per continuation: the share of its notes in the
@@ -65,24 +62,42 @@ class Likelihood:
 
 
 def likelihoods(model: PhraseLSTM | None, train_stream: np.ndarray, held_stream: np.ndarray, *,
-                orders=(3, 5), segments: int = 16, max_tokens: int | None = None,
-                ngrams: dict | None = None) -> list[Likelihood]:
+                orders=(3, 5, 7), window: int = 256, max_tokens: int | None = None,
+                ngrams: dict | None = None, carried_segments: int = 16) -> list[Likelihood]:
     """NLL per token of each model on the same held-out tokens.
 
-    ``ngrams`` (order -> fitted KneserNey) may be passed in to be reused.
+    The held-out stream is cut into consecutive windows of ``window + 1``
+    tokens (overlapping by one); every model scores tokens 1.. of each window
+    from that window alone: the LSTM from a zero state, the n-grams with their
+    context cut at the window's start. This is how the model is used: primed
+    afresh on a phrase of a few hundred tokens. With ``carried_segments`` the
+    LSTM is also scored carrying its state through that many long segments
+    (a row of its own). ``ngrams`` (order -> fitted KneserNey) may be passed
+    in to be reused.
     """
     held = held_stream[:max_tokens] if max_tokens else held_stream
-    parts = segments_of(held, segments)
-    results = [Likelihood("unigram (add-one)", float(-np.mean(np.concatenate(
-        [Unigram(train_stream).token_logprobs(p) for p in parts]))))]
+    from livegen.train.lstm.dataset import fixed_windows
+
+    windows = fixed_windows(held, window)
+    if len(windows) == 0:
+        raise ValueError(f"held-out stream of {len(held)} tokens is shorter than one window of {window + 1}")
+    uni = Unigram(train_stream)
+    results = [Likelihood("unigram (add-one)", float(-uni.token_logprobs(windows.reshape(-1))[
+        np.arange(windows.size - 1) % windows.shape[1] != windows.shape[1] - 1].mean()))]
     for order in orders:
         kn = (ngrams or {}).get(order) or KneserNey(train_stream, order)
         if ngrams is not None:
             ngrams[order] = kn
-        lp = np.concatenate([kn.token_logprobs(p) for p in parts])
+        lp = np.concatenate([kn.token_logprobs(w) for w in windows])
         results.append(Likelihood(f"{order}-gram (interpolated Kneser-Ney)", float(-lp.mean())))
     if model is not None:
-        results.append(Likelihood("LSTM", float(-lstm_token_logprobs(model, parts).mean())))
+        from livegen.train.lstm.train import nll_per_token
+
+        results.append(Likelihood("LSTM", nll_per_token(model, windows)))
+        if carried_segments:
+            parts = segments_of(held, carried_segments)
+            results.append(Likelihood(f"LSTM, state carried through {carried_segments} segments of "
+                                      f"{len(parts[0])} tokens", float(-lstm_token_logprobs(model, parts).mean())))
     return results
 
 
