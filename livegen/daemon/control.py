@@ -110,17 +110,19 @@ class Control(threading.Thread):
                 for msg in self.parser.feed(data):
                     self.handle(msg, t)
                 handled += 1
-            self.tick(self.clock())
+            self.tick(self.clock(), backlog=bool(queue))
             if queue:  # a flood: the next batch after a breath, so a real-time thread never hogs a core
                 self.stopping.wait(0.0002)
                 self.wake.set()
 
-    def tick(self, now: int) -> None:
-        """Timing checks: the clock's timeout, a phrase ended by silence or length, the state."""
+    def tick(self, now: int, backlog: bool = False) -> None:
+        """Timing checks: the clock's timeout, a phrase ended by silence or length, the state.
+        With input still queued (``backlog``) there is no silence yet: phrases are not ended."""
         self.beat_clock.check_timeout(now)
-        phrase = self.detector.poll(now, self.beat_clock.state.beat_at(now))
-        if phrase is not None:
-            self._phrase_ended(phrase)
+        if not backlog:
+            phrase = self.detector.poll(now, self.beat_clock.state.beat_at(now))
+            if phrase is not None:
+                self._phrase_ended(phrase)
         self._report_state()
 
     def handle(self, msg: bytes, t: int) -> None:
