@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from livegen import config
 from livegen.core.notes import note_on_off

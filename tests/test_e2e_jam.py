@@ -10,7 +10,6 @@ must close every note and exit 0. Bounds are loose: JACK delivers MIDI once a pe
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
