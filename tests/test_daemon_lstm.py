@@ -76,3 +76,9 @@ def test_unknown_kind_or_version_is_refused_naming_the_file(tmp_path, kwargs, me
 def test_a_missing_model_says_how_to_make_one(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist: train and export it"):
         LstmRuntime(tmp_path / "none.onnx")
+
+
+def test_a_missing_export_next_to_a_checkpoint_says_how_to_export_it(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"")
+    with pytest.raises(ModelFileError, match=r"export it from the checkpoint next to it \(python -m export.lstm"):
+        LstmRuntime(tmp_path / "lstm.onnx")

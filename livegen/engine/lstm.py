@@ -81,6 +81,11 @@ class LstmRuntime:
     def __init__(self, path: str | Path, provider: str = "auto", threads: int = 1):
         path = Path(path)
         if not path.is_file():
+            checkpoint = path.with_name("model.pt")
+            if checkpoint.is_file():
+                raise ModelFileError(
+                    f"LSTM model {str(path)!r} does not exist: export it from the checkpoint next to it "
+                    f"(python -m export.lstm {checkpoint} {path})")
             raise ModelFileError(
                 f"LSTM model {str(path)!r} does not exist: train and export it (livegen train lstm, "
                 "python -m export.lstm) or set models.lstm to an exported file")
