@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -48,7 +47,6 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def run(args, cfg=None) -> int:
-    import numpy as np
     import torch
 
     from livegen.core import sampling
