@@ -140,3 +140,11 @@ def test_the_cli_reports_a_bad_file_in_one_line_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("livegen: error: ") and "garbage.mid" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unison_doublings_written_and_read_back_are_one_note(tmp_path):
+    path = tmp_path / "unison.mid"
+    write_notes(path, [Note(0, 1, 65, 80), Note(0, 2, 65, 80), Note(0, 1, 60, 80)])
+    content = read_midi(path)
+    assert [(n.start, n.end, n.pitch) for n in content.notes] == [(0.0, 1.0, 60), (0.0, 1.0, 65)]
+    assert content.stats.notes_merged == 1 and content.stats.orphan_note_offs == 0

@@ -196,3 +196,12 @@ def test_the_stream_encoder_counts_what_it_cannot_use():
     s = enc.stats
     assert (s.orphan_note_offs, s.extra["late_messages"], s.notes_retriggered, s.out_of_range) == (1, 1, 1, 1)
     assert enc.sounding == {60}
+
+
+def test_a_unison_doubling_in_messages_is_one_note_ended_by_the_first_note_off():
+    stats = tk.TokenStats()
+    msgs = [NoteMessage(0.0, True, 65, 80), NoteMessage(0.0, True, 65, 90),
+            NoteMessage(1.0, False, 65), NoteMessage(2.0, False, 65)]
+    notes = tk.notes_from_messages(msgs, stats)
+    assert [(n.start, n.end, n.velocity) for n in notes] == [(0.0, 1.0, 80)]
+    assert (stats.notes_merged, stats.orphan_note_offs, stats.notes_retriggered) == (1, 0, 0)

@@ -186,13 +186,16 @@ def notes_from_messages(messages: Iterable[NoteMessage], stats: TokenStats | Non
     """Pair note-ons with note-offs, per (channel, pitch).
 
     A note-on with velocity 0 is a note-off. A second note-on of a sounding
-    pitch ends the first note there (counted as retriggered). A note-off with
+    pitch ends the first note there (counted as retriggered), unless both
+    start together: a unison doubling is one note, ended by the first
+    note-off (counted as merged; the second note-off is absorbed). A note-off with
     nothing sounding is counted and ignored. Notes still sounding at the end
     close at ``end_time`` (default: the last message's time), counted.
     Messages must be in time order.
     """
     stats = stats if stats is not None else TokenStats()
     sounding: dict[tuple[int, int], tuple[float, int]] = {}
+    doubled: dict[tuple[int, int], int] = {}  # unison note-ons merged, whose note-offs are still to come
     notes: list[Note] = []
     last = 0.0
     for m in messages:
@@ -202,17 +205,24 @@ def notes_from_messages(messages: Iterable[NoteMessage], stats: TokenStats | Non
             continue
         key = (m.channel, m.pitch)
         if m.on and m.velocity > 0:
+            if m.velocity > 127:
+                stats.out_of_range += 1
+                continue
+            if key in sounding and sounding[key][0] == m.time:
+                doubled[key] = doubled.get(key, 0) + 1  # unison doubling: one note
+                stats.notes_merged += 1
+                continue
             if key in sounding:
                 start, vel = sounding.pop(key)
                 notes.append(Note(start, m.time, m.pitch, vel))
                 stats.notes_retriggered += 1
-            if m.velocity > 127:
-                stats.out_of_range += 1
-                continue
             sounding[key] = (m.time, m.velocity)
         else:
             if key not in sounding:
-                stats.orphan_note_offs += 1
+                if doubled.get(key):
+                    doubled[key] -= 1  # the note-off of a merged doubling
+                else:
+                    stats.orphan_note_offs += 1
                 continue
             start, vel = sounding.pop(key)
             notes.append(Note(start, m.time, m.pitch, vel))
