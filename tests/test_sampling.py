@@ -137,3 +137,17 @@ def test_generation_stops_exactly_at_the_requested_time_or_the_token_budget():
     opts = sampling.SamplingOptions(max_tokens_per_beat=10, no_copy=0, key_penalty=0)
     toks = sampling.continue_phrase(never_moves, None, [tk.BOS], beats=4, rng=np.random.default_rng(0), options=opts)
     assert len(toks) == 40
+
+
+def test_draws_follow_the_tempered_and_truncated_distribution():
+    logits = np.full(tk.VOCAB_SIZE, -np.inf)
+    support = [tk.NOTE_ON + 60, tk.NOTE_ON + 62, tk.NOTE_ON + 64, tk.TIME_SHIFT + 11]
+    logits[support] = np.log([0.4, 0.3, 0.2, 0.1])
+    rng = np.random.default_rng(5)
+    n = 40000
+    for temperature, top_p, want in ((1.0, 1.0, [0.4, 0.3, 0.2, 0.1]),
+                                     (1.0, 0.65, [0.4 / 0.7, 0.3 / 0.7, 0, 0]),
+                                     (0.5, 1.0, np.array([16, 9, 4, 1]) / 30)):
+        draws = np.array([sampling.sample_token(logits, rng, temperature, top_p) for _ in range(n)])
+        got = [np.mean(draws == t) for t in support]
+        np.testing.assert_allclose(got, want, atol=0.01)
