@@ -30,7 +30,7 @@ class TrainConfig:
     clip: float = 1.0
     transpose: int = 6  # random transposition in -6..+6 semitones per window
     eval_every: int = 250
-    eval_windows: int = 200  # held-out windows of `length` tokens scored at each eval
+    eval_windows: int = 200  # held-out windows of `length` tokens scored at each eval, spread evenly
     checkpoint_every: int = 250
     seed: int = 0
     threads: int = 1  # torch.set_num_threads: the machine is shared

@@ -97,7 +97,9 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, best_path = out_dir / "train_state.pt", out_dir / "model.pt"
-    held = fixed_windows(data.held_out.tokens, cfg.length, cfg.eval_windows)
+    held = fixed_windows(data.held_out.tokens, cfg.length)
+    if len(held) > cfg.eval_windows:  # evenly spread, so every collection is scored
+        held = held[np.linspace(0, len(held) - 1, cfg.eval_windows).astype(int)]
     if len(held) == 0:
         raise ValueError(f"held-out split has {len(data.held_out.tokens)} tokens, fewer than one window "
                          f"of {cfg.length + 1}; use more data or a shorter --length")
