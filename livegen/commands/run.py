@@ -50,6 +50,9 @@ def run(args, cfg) -> int:
     log.info("clock: beat 0 at monotonic %d ns, %.1f bpm, %d beats to the bar",
              daemon.started_ns, cfg.jam.tempo_bpm, cfg.jam.beats_per_bar)
     time.sleep(0.05)
+    if cfg.jam.realtime:  # the status loop must not hold the interpreter lock while pre-empted
+        from livegen.daemon.realtime import OTHER_PRIORITY, make_realtime
+        make_realtime(OTHER_PRIORITY)
     refused = daemon.sender.realtime_refused or daemon.control.realtime_refused
     if cfg.jam.realtime:
         log.info("real-time priority: %s", refused or "sender and control threads run SCHED_FIFO")
