@@ -57,7 +57,7 @@ def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
     lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={folder}", "audio.backend=jack",
                  "midi.backend=jack", "jam.thru=none", "jam.tempo_bpm=180", "jam.silence_beats=1",
-                 "jam.response_bars=1", "jam.seed=3", "jam.temperature=0.5", "jam.state_cc=-1")
+                 "jam.response_bars=2", "jam.seed=3", "jam.temperature=1.0", "jam.state_cc=-1")
     rec = None
     try:
         lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=30)

@@ -87,8 +87,8 @@ def model(tmp_path_factory):
 def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_on_sigint(jack_server, model):
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
     lg = Livegen(env, f"models.lstm={model}", "audio.enabled=false", "midi.backend=jack",
-                 "jam.tempo_bpm=180", "jam.beats_per_bar=4", "jam.silence_beats=1", "jam.response_bars=1",
-                 "jam.seed=3", "jam.state_cc=-1", "jam.temperature=0.5")
+                 "jam.tempo_bpm=180", "jam.beats_per_bar=4", "jam.silence_beats=1", "jam.response_bars=2",
+                 "jam.seed=3", "jam.state_cc=-1", "jam.temperature=1.0")
     recorder = None
     try:
         anchor = int(lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=20).group(1))
@@ -109,7 +109,7 @@ def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_o
         print(f"internal tempo: first response note {(t - want) / 1e6:+.1f} ms vs its bar-line schedule")
         assert -EARLY_NS < t - want < LATE_NS, (t - want) / 1e6
         n_lines = len(lg.lines)
-        time.sleep(1.4)  # the rest of the bar
+        time.sleep(2.8)  # the rest of the response (2 bars)
 
         # 2. a MIDI clock at 100 bpm: bars count from the player's Start
         player = subprocess.Popen([sys.executable, "tests/e2e_player.py", "--bpm", "100", "--clock",
