@@ -135,7 +135,7 @@ def run(args, cfg) -> int:
                 make_realtime(OTHER_PRIORITY)
             refused = d.sender.realtime_refused or d.control.realtime_refused
             print("  real-time priority: " + ("off (jam.realtime = false)" if not jam.realtime
-                                              else refused or "sender and control threads SCHED_FIFO"))
+                                              else refused or "livegen's threads SCHED_FIFO"))
             sent = []
             for _ in range(args.rounds):
                 before = d.generator.counts.responses

@@ -55,7 +55,7 @@ def run(args, cfg) -> int:
         make_realtime(OTHER_PRIORITY)
     refused = daemon.sender.realtime_refused or daemon.control.realtime_refused
     if cfg.jam.realtime:
-        log.info("real-time priority: %s", refused or "sender and control threads run SCHED_FIFO")
+        log.info("real-time priority: %s", refused or "livegen's threads run SCHED_FIFO (below JACK's)")
     bpb = cfg.jam.beats_per_bar
     screen = sys.stdout.isatty() and not args.log
     last_status = time.monotonic()

@@ -2,10 +2,13 @@
 
 On Linux, ``os.sched_setscheduler(0, SCHED_FIFO, ...)`` called from a thread
 changes that thread only. The priorities stay below JACK's own (10 by default),
-so livegen never pre-empts the audio server; they lift the sender and control
-threads above every ordinary process (a training run, a browser). Without the
-permission (no CAP_SYS_NICE, no rtprio limit) nothing changes, and the reason is
-returned for the log.
+so livegen never pre-empts the audio server; they lift livegen's threads above
+every ordinary process (a training run, a browser). All of them, not only the
+sender: Python threads share one interpreter lock, and an ordinary thread that
+another process pre-empts while it holds the lock keeps the sender waiting (the
+synth's render thread did, up to 43 ms). Without the permission (no
+CAP_SYS_NICE, no rtprio limit) nothing changes, and the reason is returned for
+the log.
 """
 
 from __future__ import annotations
