@@ -92,8 +92,9 @@ class JamConfig:
     spin_us: int = _f(1000, "the sender busy-waits this long before a due message (sub-ms timing); "
                       "0 = sleep only", range=(0, 20000))
     lstm_threads: int = _f(1, "ONNX Runtime threads for the LSTM", range=(1, 8))
-    realtime: bool = _f(True, "run livegen's threads (sender, control, generator, the synth's render "
-                        "thread) with real-time priority (SCHED_FIFO, below JACK's) where the OS permits")
+    realtime: bool = _f(True, "run the daemon's threads (sender, control, generator, status) with "
+                        "real-time priority (SCHED_FIFO, below JACK's) where the OS permits; the synth's "
+                        "render thread: synth.realtime")
     # safety
     max_note_s: float = _f(10.0, "a response note held longer than this is ended", range=(0.1, 300.0))
     loop_window_ms: float = _f(50.0, "input equal to a message livegen sent this recently is its echo "
@@ -131,8 +132,8 @@ class SynthConfig:
     gain: float = _f(1.0, "output gain", range=(0.0, 8.0))
     release_max_s: float = _f(3.0, "longest a released note may ring before its voice is freed",
                               range=(0.05, 30.0))
-    realtime: bool = _f(True, "render with real-time priority (SCHED_FIFO, below the MIDI threads) "
-                        "where the OS permits it")
+    realtime: bool = _f(True, "render (and the kernel's worker threads) with real-time priority "
+                        "(SCHED_FIFO, below the sender and control threads) where the OS permits it")
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def run(args, cfg) -> int:
                 print(f"  holding {hold} notes on the synth during the measurement")
             time.sleep(0.05)
             if jam.realtime:  # this thread plays the DAW's part: as livegen's own threads
-                from livegen.daemon.realtime import OTHER_PRIORITY, make_realtime
+                from livegen.realtime import OTHER_PRIORITY, make_realtime
                 make_realtime(OTHER_PRIORITY)
             refused = d.sender.realtime_refused or d.control.realtime_refused
             print("  real-time priority: " + ("off (jam.realtime = false)" if not jam.realtime

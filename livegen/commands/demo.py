@@ -37,9 +37,9 @@ def _play(player, bpm: float, beats_per_bar: int, clock: bool, stop, t0: int, se
     import heapq
     import time
 
-    from livegen.daemon.realtime import OTHER_PRIORITY, make_realtime
+    from livegen.realtime import OTHER_PRIORITY, make_realtime
 
-    make_realtime(OTHER_PRIORITY)  # a DAW's clock is timely; and see livegen.daemon.realtime
+    make_realtime(OTHER_PRIORITY)  # a DAW's clock is timely; and see livegen.realtime
     beat_ns = 60e9 / bpm
     start = PHRASE_BAR * beats_per_bar
     events = []

@@ -51,7 +51,7 @@ def run(args, cfg) -> int:
              daemon.started_ns, cfg.jam.tempo_bpm, cfg.jam.beats_per_bar)
     time.sleep(0.05)
     if cfg.jam.realtime:  # the status loop must not hold the interpreter lock while pre-empted
-        from livegen.daemon.realtime import OTHER_PRIORITY, make_realtime
+        from livegen.realtime import OTHER_PRIORITY, make_realtime
         make_realtime(OTHER_PRIORITY)
     refused = daemon.sender.realtime_refused or daemon.control.realtime_refused
     if cfg.jam.realtime:

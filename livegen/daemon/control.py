@@ -29,7 +29,7 @@ from livegen.core.clock import BeatClock
 from livegen.core.midiparse import MidiParser
 from livegen.core.notes import note_on_off
 from livegen.core.phrase import PhraseDetector, PhraseRules
-from livegen.daemon.realtime import CONTROL_PRIORITY, make_realtime
+from livegen.realtime import CONTROL_PRIORITY, make_realtime
 from livegen.daemon.schedule import Controls, EchoFilter, cc_length_bars, cc_temperature
 
 log = logging.getLogger("livegen.control")

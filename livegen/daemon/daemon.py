@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from livegen.core.clock import BeatClock
 from livegen.daemon.control import Control
 from livegen.daemon.generator import Generator, Response
-from livegen.daemon.realtime import RENDER_PRIORITY, RENDER_THREAD_PREFIX, raise_thread
 from livegen.daemon.schedule import EchoFilter
 from livegen.daemon.sender import Sender
 from livegen.daemon.sink import sink_status
@@ -113,18 +112,7 @@ class Daemon:
         self.sender.start()
         self.generator.start()
         self.control.start()
-        if self.cfg.jam.realtime:
-            self._raise_render_threads()
-
-    def _raise_render_threads(self) -> None:
-        """The synth's render thread shares the interpreter lock with the sender: at an
-        ordinary priority, other processes pre-empt it while it holds the lock, and the
-        sender waits. Raise it to real-time too, below the sender and control threads."""
-        import threading
-        for t in threading.enumerate():
-            if t.name.startswith(RENDER_THREAD_PREFIX) and t.native_id is not None:
-                refused = raise_thread(t.native_id, RENDER_PRIORITY)
-                log.debug("synth thread %s: %s", t.name, refused or f"SCHED_FIFO {RENDER_PRIORITY}")
+        # the synth's render thread raises itself (synth.realtime, livegen.synth.live)
 
     def stop(self) -> None:
         """Stop the threads (control first), ending every note livegen started."""

@@ -32,7 +32,7 @@ from livegen.core import sampling
 from livegen.core import tokens as tk
 from livegen.core.phrase import Phrase
 from livegen.daemon.prompt import LiveEncoder
-from livegen.daemon.realtime import GENERATOR_PRIORITY, make_realtime
+from livegen.realtime import GENERATOR_PRIORITY, make_realtime
 from livegen.daemon.schedule import move_late, response_bars, response_start
 from livegen.daemon.stream import StreamDecoder, stream_tokens
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livegen.core.notes import OpenNotes, note_on_off
-from livegen.daemon.realtime import SENDER_PRIORITY, make_realtime
+from livegen.realtime import SENDER_PRIORITY, make_realtime
 from livegen.daemon.schedule import EchoFilter, Schedule
 
 log = logging.getLogger("livegen.sender")

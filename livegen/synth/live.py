@@ -27,12 +27,11 @@ from livegen.core.ring import AudioRing
 from livegen.synth.synth import Synth
 
 log = logging.getLogger("livegen.synth")
-RENDER_PRIORITY = 4  # SCHED_FIFO, below livegen's MIDI threads (5, 6) and JACK's own (10)
 
 
 def raise_priority() -> str | None:
     """Real-time priority for the calling render thread; None if granted, else why not."""
-    from livegen.daemon.realtime import make_realtime
+    from livegen.realtime import RENDER_PRIORITY, make_realtime
     return make_realtime(RENDER_PRIORITY)
 
 

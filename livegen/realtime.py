@@ -20,14 +20,14 @@ CONTROL_PRIORITY = 5
 # The generator is the lowest real-time priority: it must not be pre-empted by ordinary
 # processes while it holds the interpreter lock the sender is waiting for.
 GENERATOR_PRIORITY = 1
-# The synth's render thread (livegen.synth), raised by the daemon: an ordinary thread that
-# holds the interpreter lock while other processes pre-empt it keeps the sender waiting
-# for tens of milliseconds (measured: p99 up to +17 ms, max +43 ms late; raised: +0.3 ms).
+# The synth's render thread and the kernel's workers (livegen.synth.live, synth.realtime):
+# an ordinary thread that holds the interpreter lock while other processes pre-empt it keeps
+# the sender waiting for tens of milliseconds (measured: p99 up to +17 ms, max +43 ms late;
+# raised: +0.3 ms), and a busy machine starves the audio (3 underruns a minute, 0 raised).
 RENDER_PRIORITY = 2
 # Other Python threads of a livegen process (the status loop; the demo's and bench's
 # in-process player) for the same reason, at the lowest real-time priority.
 OTHER_PRIORITY = 1
-RENDER_THREAD_PREFIX = "livegen-render"
 
 
 def make_realtime(priority: int) -> str | None:
