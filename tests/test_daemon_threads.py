@@ -329,7 +329,9 @@ def test_a_flooded_phrase_is_answered_from_its_last_notes_in_time():
         for i in range(6000):  # 3000 notes at once: the generator's queue overflows
             inp.queue.append((t, note_on(40 + i % 40) if i % 2 == 0 else note_off(40 + (i - 1) % 40)))
         inp.wake.set()
-        assert wait_for(lambda: d.generator.counts.responses == 1, 6)
+        # 1-2 s on a quiet machine; generous, since two failures in full-suite runs on a loaded
+        # machine came from the deadline, not from a lost phrase
+        assert wait_for(lambda: d.generator.counts.responses == 1, 20)
     finally:
         d.stop()
     assert d.generator.counts.responses == 1 and d.generator.last.start_beat % 2 == 0
