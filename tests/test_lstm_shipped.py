@@ -65,3 +65,15 @@ def test_shipped_lstm_beats_the_kneser_ney_ngram_on_a_held_out_slice():
         recorded = np.load(SLICE)
         assert np.array_equal(recorded["windows"], windows)
         assert abs(float(recorded["ngram_nll"]) - ngram) < 1e-9
+
+
+@pytest.mark.train
+@pytest.mark.skipif(not (SHIPPED.exists() and (SHIPPED.parent / "lstm.onnx").exists()),
+                    reason="no shipped checkpoint and export")
+def test_the_shipped_onnx_file_matches_the_shipped_checkpoint():
+    """The committed lstm.onnx is the committed checkpoint's: the export's own checks (random
+    states at batch 1 and 8, 400 streamed steps against the full forward pass)."""
+    from export.lstm import verify
+    torch.set_num_threads(1)
+    model, _ = load_checkpoint(SHIPPED)
+    assert verify(model, SHIPPED.parent / "lstm.onnx", 400, log=lambda *_: None)

@@ -64,3 +64,15 @@ def test_the_preset_sets_the_timbre(tmp_path):
                 pairs += 1
                 closer += same < dsp.log_mel_distance(audio[a, 1], audio[b, 1])
     assert closer >= 0.75 * pairs, (closer, pairs)
+
+
+@pytest.mark.train
+@pytest.mark.skipif(not (MODEL / "wavenet.pt").exists(), reason="no shipped checkpoint in models/wavenet")
+def test_the_shipped_onnx_files_match_the_shipped_checkpoint():
+    """The committed ONNX files are the committed checkpoint's: the export's own checks
+    (ONNX Runtime against torch at batch 1 and 8, 300 streamed steps against the full pass)."""
+    pytest.importorskip("torch")
+    from export.wavenet import verify
+    from livegen.train.wavenet.model import load_checkpoint
+    model, _ = load_checkpoint(MODEL / "wavenet.pt")
+    assert verify(model.eval(), MODEL, steps=300) == []
