@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from livegen.core import sampling
 from livegen.core import tokens as tk
-from livegen.daemon.stream import StreamDecoder, stream_tokens
+from livegen.core.sampling import stream_tokens
+from livegen.daemon.stream import StreamDecoder
 
 
 class RandomModel:

@@ -154,6 +154,42 @@ def prime(step: StepFn, state: Any, tokens: Sequence[int]) -> tuple[np.ndarray |
     return logits, state
 
 
+def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, rng: np.random.Generator,
+                  options: SamplingOptions = SamplingOptions(), prompt: Sequence[int] = (),
+                  key: Key | None = None, chunk_ticks: int = tk.TICKS_PER_BEAT):
+    """Sample as :func:`generate` does, yielding the new tokens each time ``chunk_ticks``
+    more of time is covered (and at the end); the generator returns the final state.
+
+    The daemon schedules each chunk as soon as it exists, so the first beat of a response
+    is ready long before the last.
+    """
+    penalty = None
+    if key is not None and options.key_penalty > 0:
+        penalty = np.where(out_of_key_mask(key), options.key_penalty, 0.0)
+    guard = CopyGuard(prompt, options.no_copy)
+    budget = max(1, options.max_tokens_per_beat * max(1, ticks) // tk.TICKS_PER_BEAT)
+    out: list[int] = []
+    sent = 0
+    now = 0
+    next_yield = chunk_ticks
+    while now < ticks and len(out) < budget:
+        tok = sample_token(logits, rng, options.temperature, options.top_p, penalty, guard.banned(out))
+        k = tk.shift_ticks(tok)
+        if k and now + k >= ticks:
+            out.extend(tk.time_shift_tokens(ticks - now))
+            break
+        now += k
+        out.append(tok)
+        logits, state = step(tok, state)
+        if now >= next_yield:
+            yield out[sent:]
+            sent = len(out)
+            next_yield = (now // chunk_ticks + 1) * chunk_ticks
+    if len(out) > sent:
+        yield out[sent:]
+    return state
+
+
 def generate(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, rng: np.random.Generator,
              options: SamplingOptions = SamplingOptions(), prompt: Sequence[int] = (),
              key: Key | None = None) -> tuple[list[int], Any]:
@@ -165,23 +201,14 @@ def generate(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, rng: n
     ``options.key_penalty``; ``prompt`` feeds the copy guard.
     Returns (tokens, state after feeding every returned token but the last).
     """
-    penalty = None
-    if key is not None and options.key_penalty > 0:
-        penalty = np.where(out_of_key_mask(key), options.key_penalty, 0.0)
-    guard = CopyGuard(prompt, options.no_copy)
-    budget = max(1, options.max_tokens_per_beat * max(1, ticks) // tk.TICKS_PER_BEAT)
     out: list[int] = []
-    now = 0
-    while now < ticks and len(out) < budget:
-        tok = sample_token(logits, rng, options.temperature, options.top_p, penalty, guard.banned(out))
-        k = tk.shift_ticks(tok)
-        if k and now + k >= ticks:
-            out.extend(tk.time_shift_tokens(ticks - now))
-            break
-        now += k
-        out.append(tok)
-        logits, state = step(tok, state)
-    return out, state
+    chunks = stream_tokens(step, state, logits, ticks=ticks, rng=rng, options=options, prompt=prompt,
+                           key=key, chunk_ticks=max(ticks, 1))
+    while True:
+        try:
+            out.extend(next(chunks))
+        except StopIteration as done:
+            return out, done.value
 
 
 def continue_phrase(step: StepFn, state: Any, prompt_tokens: Sequence[int], *, beats: float,

@@ -34,7 +34,8 @@ from livegen.core.phrase import Phrase
 from livegen.daemon.prompt import LiveEncoder
 from livegen.realtime import GENERATOR_PRIORITY, make_realtime
 from livegen.daemon.schedule import move_late, response_bars, response_start
-from livegen.daemon.stream import StreamDecoder, stream_tokens
+from livegen.core.sampling import stream_tokens
+from livegen.daemon.stream import StreamDecoder
 
 log = logging.getLogger("livegen.generator")
 

@@ -1,8 +1,8 @@
 """Sampling a response beat by beat, so its first notes are scheduled before the rest exists.
 
-:func:`stream_tokens` draws exactly the tokens :func:`livegen.core.sampling.generate`
-draws (same rng, same options, tested), but yields them in chunks as soon as each
-chunk's time has been covered. :class:`StreamDecoder` turns tokens into note
+:func:`livegen.core.sampling.stream_tokens` draws exactly the tokens
+:func:`livegen.core.sampling.generate` draws (generate is built on it), but yields them in
+chunks as soon as each chunk's time has been covered. :class:`StreamDecoder` turns tokens into note
 messages as they come, as :func:`livegen.core.tokens.decode_tokens` would (a note
 shorter than a tick is held one tick; notes left open close at the end).
 
@@ -12,44 +12,7 @@ line then depends on the time to the first beat, not on the response's length.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
-
-import numpy as np
-
-from livegen.core import sampling
 from livegen.core import tokens as tk
-
-
-def stream_tokens(step: sampling.StepFn, state: Any, logits: np.ndarray, *, ticks: int,
-                  rng: np.random.Generator, options: sampling.SamplingOptions = sampling.SamplingOptions(),
-                  prompt: Sequence[int] = (), key: sampling.Key | None = None,
-                  chunk_ticks: int = tk.TICKS_PER_BEAT) -> Iterator[list[int]]:
-    """Yield lists of new tokens, each time ``chunk_ticks`` more of time is covered
-    (and at the end); their concatenation is ``sampling.generate``'s result."""
-    penalty = None
-    if key is not None and options.key_penalty > 0:
-        penalty = np.where(sampling.out_of_key_mask(key), options.key_penalty, 0.0)
-    guard = sampling.CopyGuard(prompt, options.no_copy)
-    budget = max(1, options.max_tokens_per_beat * max(1, ticks) // tk.TICKS_PER_BEAT)
-    out: list[int] = []
-    sent = 0
-    now = 0
-    next_yield = chunk_ticks
-    while now < ticks and len(out) < budget:
-        tok = sampling.sample_token(logits, rng, options.temperature, options.top_p, penalty, guard.banned(out))
-        k = tk.shift_ticks(tok)
-        if k and now + k >= ticks:
-            out.extend(tk.time_shift_tokens(ticks - now))
-            break
-        now += k
-        out.append(tok)
-        logits, state = step(tok, state)
-        if now >= next_yield:
-            yield out[sent:]
-            sent = len(out)
-            next_yield = (now // chunk_ticks + 1) * chunk_ticks
-    if len(out) > sent:
-        yield out[sent:]
 
 
 class StreamDecoder:
