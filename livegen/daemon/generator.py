@@ -31,11 +31,11 @@ import numpy as np
 from livegen.core import sampling
 from livegen.core import tokens as tk
 from livegen.core.phrase import Phrase
-from livegen.daemon.prompt import LiveEncoder
-from livegen.realtime import GENERATOR_PRIORITY, make_realtime
-from livegen.daemon.schedule import move_late, response_bars, response_start
 from livegen.core.sampling import stream_tokens
+from livegen.daemon.prompt import LiveEncoder
+from livegen.daemon.schedule import move_late, response_bars, response_start
 from livegen.daemon.stream import StreamDecoder
+from livegen.realtime import GENERATOR_PRIORITY, make_realtime
 
 log = logging.getLogger("livegen.generator")
 
