@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from livegen.io import audio, jackserver
+from livegen.io import jackserver
 
 JACK_RATE = 16000
 JACK_PERIOD = 256
@@ -31,19 +31,9 @@ def jack_server(tmp_path_factory):
     Sets JACK_DEFAULT_SERVER for this process, so every JACK client the tests
     open (rtmidi, PortAudio) reaches it and no other server.
     """
-    name = f"livegen-test-{os.getpid()}"
     log = tmp_path_factory.mktemp("jack") / "jackd.log"
-    server = jackserver.start(name, JACK_RATE, JACK_PERIOD, str(log))
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    yield server
-    audio.release()  # PortAudio aborts if its JACK server goes first
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with jackserver.serving(f"livegen-test-{os.getpid()}", JACK_RATE, JACK_PERIOD, str(log)) as server:
+        yield server
 
 
 def jack_tool(name: str) -> str:

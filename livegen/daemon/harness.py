@@ -19,7 +19,7 @@ import time
 from livegen.daemon import Daemon
 from livegen.daemon.sink import open_sink
 from livegen.engine.lstm import LstmRuntime
-from livegen.io import audio, jackserver, midi
+from livegen.io import jackserver, midi
 from livegen.io.midiclient import PortPlayer, PortRecorder
 
 log = logging.getLogger("livegen")
@@ -32,19 +32,8 @@ def jack_server(rate: int = 48000, period: int = 256, private: bool = False):
         yield None, f"the running JACK server ({os.environ.get('JACK_DEFAULT_SERVER', 'default')})"
         return
     name = f"livegen-{os.getpid()}-{secrets.token_hex(2)}"
-    server = jackserver.start(name, rate, period)
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    try:
+    with jackserver.serving(name, rate, period) as server:
         yield server, f"a private JACK dummy server {name!r} at {rate} Hz, period {period}"
-    finally:
-        audio.release()  # PortAudio must let go before its server stops
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def load_model(cfg) -> LstmRuntime:

@@ -7,6 +7,7 @@ server or another test run; clients reach it through ``JACK_DEFAULT_SERVER``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -74,6 +75,29 @@ def reclaim_stale_shm(shm: str = "/dev/shm") -> int:
             except OSError:
                 pass
     return removed
+
+
+@contextlib.contextmanager
+def serving(name: str, rate: int = 16000, period: int = 256, log_path: str | None = None):
+    """A private server that this process's JACK clients use, for the length of a block.
+
+    Sets JACK_DEFAULT_SERVER (and JACK_NO_START_SERVER) here and restores them after;
+    PortAudio lets go of the server before it stops (else PortAudio aborts the process).
+    """
+    server = start(name, rate, period, log_path)
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    try:
+        yield server
+    finally:
+        from livegen.io import audio
+        audio.release()
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def missing_tools() -> list[str]:
