@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import mido
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from livegen.core import tokens as tk

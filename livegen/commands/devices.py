@@ -30,7 +30,7 @@ def _midi(cfg, missing: list[str]) -> None:
         print(f"    ports to send to:   {', '.join(outs) or 'none'}")
     try:
         print(f"  midi.backend = {cfg.midi.backend!r} -> {midi.choose_backend(cfg.midi.backend)}")
-    except LivegenError as err:
+    except LivegenError:
         print(f"  midi.backend = {cfg.midi.backend!r} -> none works")
         missing.append(f"MIDI: no backend works for midi.backend = {cfg.midi.backend!r}")
     print(f"  {midi.platform_hint()}")

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field

@@ -19,7 +19,7 @@ Decoder, one sample t (predicting class q[t]):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

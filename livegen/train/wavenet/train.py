@@ -7,10 +7,8 @@ Run as a module for background training:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
