@@ -12,7 +12,7 @@ APT_PACKAGES=(jackd2 libportaudio2 fluidsynth fluid-soundfont-gm)
 
 need_apt() {
     command -v jackd >/dev/null && command -v fluidsynth >/dev/null \
-        && ldconfig -p | grep -q 'libportaudio\.so\.2' \
+        && ldconfig -p | grep 'libportaudio\.so\.2' >/dev/null \
         && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && return 1
     return 0
 }
