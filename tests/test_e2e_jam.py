@@ -78,6 +78,11 @@ def all_closed(messages) -> bool:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
+    # the shipped model where there is one: a random test LSTM sometimes answers a phrase
+    # with two bars of rests (it did in a full-suite run), and then there is no note to time
+    shipped = ROOT / "models" / "lstm" / "lstm.onnx"
+    if shipped.exists():
+        return shipped
     try:
         return step_model(tmp_path_factory.mktemp("e2e") / "lstm.onnx", embed=32, hidden=64, layers=2)
     except ImportError:
