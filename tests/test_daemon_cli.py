@@ -41,3 +41,18 @@ def test_status_screen_and_log_lines():
     text = describe_response(r, 4)
     assert "bar 3 beat 1.00 (beat 8), first note at beat 8.5000" in text and "moved 1 bar(s) late" in text
     assert pitch_name(60) == "C4" and pitch_name(69) == "A4" and bar_beat(3.9999, 4) == "bar 2 beat 1.00"
+
+
+def test_run_and_demo_with_a_bad_timbre_model_stop_before_any_port_opens(tmp_path, capsys):
+    """A corrupt synth model is an error at start-up, naming the file (not MIDI only)."""
+    import shutil
+    bad = tmp_path / "wavenet"
+    shutil.copytree(config.REPO_ROOT / "models" / "wavenet", bad,
+                    ignore=shutil.ignore_patterns("*.pt", "*.png", "eval", "resume"))
+    (bad / "decoder_step.onnx").write_bytes(b"\x08\x01garbage")
+    lstm = config.REPO_ROOT / "models" / "lstm" / "lstm.onnx"
+    for command in (["run", "--log"], ["demo", "--out", str(tmp_path)]):
+        assert cli.main(["--set", f"models.lstm={lstm}", "--set", f"models.wavenet={bad}",
+                         "--set", "midi.backend=jack", *command]) == 2
+        err = capsys.readouterr().err
+        assert "decoder_step.onnx" in err and "Traceback" not in err, err

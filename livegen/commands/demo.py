@@ -76,6 +76,7 @@ def run(args, cfg) -> int:
     from pathlib import Path
 
     from livegen.daemon.harness import Rig, jack_server, load_model
+    from livegen.daemon.sink import load_synth
     from livegen.daemon.status import bar_beat, pitch_name
     from livegen.io.midirecord import write_tracks
 
@@ -89,9 +90,10 @@ def run(args, cfg) -> int:
     beat_ns = 60e9 / bpm
     say = print
     model = load_model(cfg)
+    synth = load_synth(cfg)  # a bad timbre model stops the demo here, before JACK or a port
     with jack_server(48000, 256, private=args.private_jack) as (server, where):
         say(f"livegen demo: JACK: {where}")
-        rig = Rig(cfg, model)
+        rig = Rig(cfg, model, synth)
         try:
             say(f"  LSTM {rig.model.describe()}; audio: "
                 + ("the WaveNet synth" if rig.sink is not None else f"none, MIDI only ({rig.why_no_sink})"))

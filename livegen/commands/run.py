@@ -21,17 +21,18 @@ def run(args, cfg) -> int:
     import time
 
     from livegen.daemon import Daemon
-    from livegen.daemon.sink import open_sink
+    from livegen.daemon.sink import load_synth, open_sink
     from livegen.daemon.status import describe_phrase, describe_response, status_line, status_lines
     from livegen.engine.lstm import LstmRuntime
     from livegen.io import midi
 
     log = logging.getLogger("livegen")
     model = LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
+    synth = load_synth(cfg)  # a bad timbre model stops livegen here, before any port opens
     backend, inp, out = midi.open_ports(cfg.midi)
     sink, why = None, ""
     try:
-        sink, why = open_sink(cfg)
+        sink, why = open_sink(cfg, synth)
         daemon = Daemon(cfg, inp, out, model, sink)
     except BaseException:
         inp.close()

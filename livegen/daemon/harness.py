@@ -42,7 +42,9 @@ def load_model(cfg) -> LstmRuntime:
 
 
 class Rig:
-    def __init__(self, cfg, model: LstmRuntime):
+    def __init__(self, cfg, model: LstmRuntime, synth=None):
+        """``synth``: from :func:`livegen.daemon.sink.load_synth`, loaded before any server or
+        port starts (so a bad model file is one line at start-up); None loads it here."""
         cfg = dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack"))
         self.cfg = cfg
         self.model = model
@@ -50,7 +52,7 @@ class Rig:
         self.sink, self.why_no_sink = None, ""
         self.player = self.recorder = None
         try:
-            self.sink, self.why_no_sink = open_sink(cfg)
+            self.sink, self.why_no_sink = open_sink(cfg, synth)
             self.daemon = Daemon(cfg, self.inp, self.out, self.model, self.sink)
             self.recorder = PortRecorder("jack", "livegen-recorder", cfg.midi.out_port)
             self.player = PortPlayer("jack", "livegen-player", cfg.midi.in_port)

@@ -18,28 +18,29 @@ from livegen.errors import LivegenError
 log = logging.getLogger("livegen.daemon")
 
 
-def open_sink(cfg):
-    """(sink, "") or (None, the reason livegen runs MIDI only). Starts the sink."""
+def open_sink(cfg, synth=None):
+    """(sink, "") or (None, the reason livegen runs MIDI only). Starts the sink.
+
+    ``synth``: the :class:`~livegen.synth.synth.Synth`, loaded before any port opened so
+    that a bad model file stops livegen at start-up (:func:`load_synth`); None loads it
+    here. Only the audio device may be missing: then livegen runs MIDI only.
+    """
     if not cfg.audio.enabled:
         return None, "audio.enabled = false"
+    from livegen.synth import open_live
     try:
-        import livegen.synth as synth_pkg
-    except ImportError as err:
-        return None, f"the synth is not installed ({err})"
-    opener = getattr(synth_pkg, "open_sink", None)
-    try:
-        if opener is not None:
-            return opener(cfg), ""
-        try:
-            from livegen.synth.live import LiveSynth
-            make = synth_pkg.synth_from_config
-        except (ImportError, AttributeError) as err:
-            return None, f"the live synth is not available yet ({err})"
-        sink = LiveSynth(make(cfg), cfg.audio, block=cfg.synth.block)
-        sink.start()
-        return sink, ""
+        return open_live(cfg, synth=synth), ""
     except LivegenError as err:
         return None, str(err)
+
+
+def load_synth(cfg):
+    """The synth of the config (None with audio off); a bad model file raises here."""
+    if not cfg.audio.enabled:
+        return None
+    from livegen.synth import synth_from_config
+    from livegen.synth.live import raise_priority
+    return synth_from_config(cfg, thread_init=raise_priority if cfg.synth.realtime else None)
 
 
 def sink_status(sink) -> dict | None:

@@ -17,15 +17,17 @@ def synth_from_config(cfg, seed: int = 0, thread_init=None):
                  thread_init=thread_init)
 
 
-def open_live(cfg, seed: int = 0):
-    """The synth playing live into the configured audio output, started.
+def open_live(cfg, seed: int = 0, synth=None):
+    """The synth (``synth``, else the config's) playing live into the configured audio
+    output, started.
 
     The daemon's sink: ``send(msg, at_ns)``, ``status()``, ``close()``. Raises a
     LivegenError (ModelFileError, DeviceError, ConfigError) that says what is missing.
     """
     from livegen.synth.live import LiveSynth, raise_priority
-    init = raise_priority if cfg.synth.realtime else None
-    live = LiveSynth(synth_from_config(cfg, seed, thread_init=init), cfg.audio, block=cfg.synth.block,
-                     realtime=cfg.synth.realtime)
+    if synth is None:
+        init = raise_priority if cfg.synth.realtime else None
+        synth = synth_from_config(cfg, seed, thread_init=init)
+    live = LiveSynth(synth, cfg.audio, block=cfg.synth.block, realtime=cfg.synth.realtime)
     live.start()
     return live
