@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from livegen.core.notes import note_on_off
+from livegen.core.notes import left_sounding, note_on_off
 from livegen.io.midiclient import PortRecorder, wait_for_port
 from tests.lstm_models import step_model
 
@@ -60,20 +60,6 @@ class Livegen:
 
 def first_on(messages, after_ns):
     return next((t, m) for t, m in messages if t > after_ns and note_on_off(m) and note_on_off(m)[0] == "on")
-
-
-def all_closed(messages) -> bool:
-    open_ = {}
-    for _, m in messages:
-        n = note_on_off(m)
-        if n and n[0] == "on":
-            open_[(n[1], n[2])] = open_.get((n[1], n[2]), 0) + 1
-        elif n and open_.get((n[1], n[2])):
-            open_[(n[1], n[2])] -= 1
-        elif m[0] & 0xF0 == 0xB0 and m[1] == 123:
-            for key in [k for k in open_ if k[0] == m[0] & 0x0F]:
-                open_[key] = 0
-    return not any(open_.values())
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +127,7 @@ def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_o
             player.wait()
         time.sleep(0.2)
         got = recorder.snapshot()
-        assert all_closed(got)
+        assert not left_sounding(got)
         assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for _, m in got[-16:])  # All Notes Off at the end
         assert any("every note closed" in line for line in lg.lines)
     finally:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from livegen.commands.bench_soak import open_notes
+from livegen.core.notes import left_sounding
 from livegen.core.performance import performance
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.train]
@@ -18,7 +18,7 @@ def test_the_performance_closes_every_note_it_opens_and_is_seeded():
     events = list(performance(60, seed=3))
     assert events == list(performance(60, seed=3)) and events != list(performance(60, seed=4))
     assert [t for t, _ in events] == sorted(t for t, _ in events)
-    assert open_notes(events) == {}
+    assert left_sounding(events) == {}
     kinds = {m[0] & 0xF0 if m[0] < 0xF0 else m[0] for _, m in events}
     assert {0x90, 0x80, 0xB0, 0xF8, 0xFA} <= kinds
 
@@ -26,7 +26,7 @@ def test_the_performance_closes_every_note_it_opens_and_is_seeded():
 def test_open_notes_counts_and_all_notes_off_closes_a_channel():
     msgs = [(0, bytes([0x90, 60, 100])), (0, bytes([0x91, 61, 100])), (0, bytes([0x90, 60, 0])),
             (0, bytes([0x90, 62, 100])), (0, bytes([0xB0, 123, 0]))]
-    assert open_notes(msgs) == {(1, 61): 1}
+    assert left_sounding(msgs) == {(1, 61): 1}
 
 
 def test_short_soak_leaves_no_stuck_note_and_flat_memory(jack_server, tmp_path):

@@ -44,23 +44,9 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def open_notes(messages) -> dict[tuple[int, int], int]:
-    """Notes left sounding by a message stream (All Notes Off closes a channel)."""
-    sounding: dict[tuple[int, int], int] = {}
-    for _, m in messages:
-        kind, ch = m[0] & 0xF0, m[0] & 0x0F
-        if kind == 0x90 and len(m) > 2 and m[2] > 0:
-            sounding[ch, m[1]] = sounding.get((ch, m[1]), 0) + 1
-        elif kind in (0x80, 0x90) and len(m) > 2:
-            if sounding.get((ch, m[1]), 0) > 0:
-                sounding[ch, m[1]] -= 1
-        elif kind == 0xB0 and len(m) > 2 and m[1] in (120, 123):
-            sounding = {k: v for k, v in sounding.items() if k[0] != ch}
-    return {k: v for k, v in sounding.items() if v}
-
-
 def run(args, cfg) -> int:
     from livegen.commands.bench_synth import cpu_name
+    from livegen.core.notes import left_sounding
     from livegen.core.performance import performance
     from livegen.daemon.harness import jack_server
     from livegen.io.midiclient import PortPlayer, PortRecorder, wait_for_port
@@ -114,7 +100,7 @@ def run(args, cfg) -> int:
     underruns = re.findall(r"underruns (\d+)", status[-1]) if status else []
     moved = sum(1 for ln in lines if "bar(s) late" in ln)
     responses = sum(1 for ln in lines if re.search(r"livegen: (response|variation|loop): ", ln))
-    stuck = open_notes(received)
+    stuck = left_sounding(received)
     notes_out = sum(1 for _, m in received if m[0] & 0xF0 == 0x90 and len(m) > 2 and m[2])
     third = max(1, len(memory) // 3)
     grow = (sorted(memory[-third:])[third // 2] - sorted(memory[:third])[third // 2]) if memory else float("nan")

@@ -25,6 +25,24 @@ def note_on_off(msg: bytes) -> tuple[str, int, int] | None:
     return None
 
 
+def left_sounding(messages) -> dict[tuple[int, int], int]:
+    """(channel, pitch) -> count of notes a stream of (time, message) leaves sounding.
+
+    An off ends one note of its pitch; All Notes Off ends every note of its channel.
+    Empty: every note that started was ended.
+    """
+    sounding: dict[tuple[int, int], int] = {}
+    for _, m in messages:
+        note = note_on_off(m)
+        if note and note[0] == "on":
+            sounding[note[1], note[2]] = sounding.get((note[1], note[2]), 0) + 1
+        elif note and sounding.get((note[1], note[2])):
+            sounding[note[1], note[2]] -= 1
+        elif len(m) > 2 and m[0] & 0xF0 == 0xB0 and m[1] == ALL_NOTES_OFF:
+            sounding = {k: v for k, v in sounding.items() if k[0] != m[0] & 0x0F}
+    return {k: v for k, v in sounding.items() if v}
+
+
 class OpenNotes:
     def __init__(self) -> None:
         self._open: dict[tuple[int, int], list[int]] = {}  # (channel, pitch) -> start times (ns)
