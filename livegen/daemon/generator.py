@@ -11,17 +11,20 @@ It also loops the last response (on bar lines, back to back) and plays
 variations of it (:meth:`Generator.mutate`: sampled again from the LSTM state
 primed on the same phrase).
 
-All requests are ``put_nowait`` into a bounded queue (a full queue drops the
-request and counts it; a phrase whose notes were dropped is primed again from
-the whole phrase at its end). The model is reached only through
+Requests go into an :class:`Inbox` without blocking. The phrase's notes are
+the only thing it may drop: once one is dropped (the generator fell behind a
+flood), no later note of that phrase is sent, so what was primed is always the
+phrase's beginning and its end primes the rest (its last notes, if the rest is
+long). A phrase's begin and end, a cancel and a stop always go through; a
+generator that finds a long backlog of notes stops priming them one by one. The model is reached only through
 ``model.initial_state()`` and ``model.step(token, state) -> (logits, state)``.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -69,6 +72,38 @@ class GeneratorCounts:
     aborted: int = 0  # responses cut short while being sampled (interrupt, panic, stop)
 
 
+class Inbox:
+    """The generator's requests, never blocking the sender (the control thread).
+
+    ``put(item, droppable)``: a droppable item (a note, a variation request) is refused
+    when ``size`` items wait; the others (begin, end, cancel, stop) are refused only
+    past ``4 * size``, which a machine of phrases cannot reach without the generator
+    being dead. ``get(timeout)`` returns the oldest item or None.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: collections.deque = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+
+    def put(self, item, droppable: bool) -> bool:
+        with self._ready:
+            if len(self._items) >= (self.size if droppable else 4 * self.size):
+                return False
+            self._items.append(item)
+            self._ready.notify()
+        return True
+
+    def get(self, timeout: float):
+        with self._ready:
+            if not self._items:
+                self._ready.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass
 class _Primed:
     """The LSTM after a phrase and the gap to its response: what a variation starts from."""
@@ -94,12 +129,14 @@ class Generator(threading.Thread):
         self.clock = clock
         self.counts = GeneratorCounts()
         self.stopping = threading.Event()
-        self._inbox: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._inbox = Inbox(queue_size)
+        self._notes_dropped = False  # owned by the control thread: this phrase lost a note
         self.rng = np.random.default_rng(jam.seed or None)
         self.last: Response | None = None
         # owned by this thread
         self._encoder: LiveEncoder | None = None
-        self._fed = 0  # phrase messages primed so far
+        self._fed = 0  # phrase messages primed so far (always the phrase's first ones)
+        self._lagging = False  # a backlog of notes: the rest of this phrase is primed at its end
         self._state = None
         self._logits: np.ndarray | None = None
         self._primed: _Primed | None = None
@@ -109,28 +146,31 @@ class Generator(threading.Thread):
         self._aborted = False  # a response was cut short: what it scheduled must go
 
     # -- other threads (control) -------------------------------------------------------
-    def _put(self, item) -> None:
-        try:
-            self._inbox.put_nowait(item)
-        except queue.Full:
-            self.counts.requests_dropped += 1
+    def _put(self, item, droppable: bool = False) -> bool:
+        if self._inbox.put(item, droppable):
+            return True
+        self.counts.requests_dropped += 1
+        return False
 
     def begin(self, beat: float, interrupt: bool) -> None:
         """The player started a phrase at ``beat``; ``interrupt``: it ends any response
         still to come (the control thread cancelled what was playing)."""
         if interrupt:
             self._abort = True  # a response being sampled stops at its next beat
+        self._notes_dropped = False
         self._put(("begin", beat, interrupt))
 
     def note(self, msg) -> None:
-        """A NoteMessage of the phrase being played."""
-        self._put(("note", msg))
+        """A NoteMessage of the phrase being played. After one is dropped, the phrase's
+        later notes are not sent either: its end primes them, in order."""
+        if not self._notes_dropped and not self._put(("note", msg), droppable=True):
+            self._notes_dropped = True
 
     def end(self, phrase: Phrase) -> None:
         self._put(("end", phrase))
 
     def mutate(self) -> None:
-        self._put(("mutate",))
+        self._put(("mutate",), droppable=True)
 
     def cancelled(self) -> None:
         """The response was cancelled (panic, mute, transport stop)."""
@@ -148,9 +188,8 @@ class Generator(threading.Thread):
         if self.jam.realtime:
             make_realtime(GENERATOR_PRIORITY)
         while not self.stopping.is_set():
-            try:
-                item = self._inbox.get(timeout=0.05)
-            except queue.Empty:
+            item = self._inbox.get(timeout=0.05)
+            if item is None:
                 self._maybe_loop()
                 continue
             kind = item[0]
@@ -185,12 +224,19 @@ class Generator(threading.Thread):
             self._cancel_own()
         self._encoder = LiveEncoder(beat)
         self._fed = 0
+        self._lagging = False
         self._state = self.model.initial_state()
         self._step([tk.BOS])
 
     def _note(self, m) -> None:
-        if self._encoder is None:
+        if self._encoder is None or self._lagging:
             return
+        if len(self._inbox) > MAX_CATCH_UP:  # a flood: its end primes the phrase's last notes
+            self._lagging = True
+            return
+        self._feed(m)
+
+    def _feed(self, m) -> None:
         self._step(self._encoder.feed(m.time, m.on, m.pitch, m.velocity))
         self._fed += 1
 
@@ -208,7 +254,7 @@ class Generator(threading.Thread):
             self._begin(rest[0].time, False)
             enc = self._encoder
         for m in rest:
-            self._note(m)
+            self._feed(m)
         self._step(enc.close_all(phrase.end_beat))
         self._encoder = None
         controls = self.controls()
