@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from livegen.fileio import atomic_path
+
 KIND = "livegen.lstm"
 FORMAT_VERSION = "1"
 TOLERANCE = 2e-4  # max |logit difference|; float32 through 4 layers and a few hundred steps
@@ -55,20 +57,22 @@ def export(model, path: Path, blob: dict) -> None:
     step = SingleStep(model).eval()
     d = model.dims
     example = (torch.zeros(2, dtype=torch.long), torch.zeros(d.layers, 2, d.hidden), torch.zeros(d.layers, 2, d.hidden))
-    torch.onnx.export(
-        step, example, str(path), input_names=["token", "h_in", "c_in"], output_names=["logits", "h_out", "c_out"],
-        dynamic_axes={"token": {0: "batch"}, "h_in": {1: "batch"}, "c_in": {1: "batch"},
-                      "logits": {0: "batch"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}},
-        opset_version=17, dynamo=False)
-    proto = onnx.load(str(path))
-    meta = {"kind": KIND, "format_version": FORMAT_VERSION, "dims": json.dumps(blob["dims"]),
-            "vocab": json.dumps(blob["vocab"]), "step": str(blob.get("step", "")),
-            "source": "livegen phrase LSTM (export/lstm.py)"}
-    del proto.metadata_props[:]
-    for k, v in meta.items():
-        proto.metadata_props.add(key=k, value=v)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    with atomic_path(path) as tmp:  # a failed or interrupted export leaves the old file
+        torch.onnx.export(
+            step, example, str(tmp), input_names=["token", "h_in", "c_in"],
+            output_names=["logits", "h_out", "c_out"],
+            dynamic_axes={"token": {0: "batch"}, "h_in": {1: "batch"}, "c_in": {1: "batch"},
+                          "logits": {0: "batch"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}},
+            opset_version=17, dynamo=False)
+        proto = onnx.load(str(tmp))
+        meta = {"kind": KIND, "format_version": FORMAT_VERSION, "dims": json.dumps(blob["dims"]),
+                "vocab": json.dumps(blob["vocab"]), "step": str(blob.get("step", "")),
+                "source": "livegen phrase LSTM (export/lstm.py)"}
+        del proto.metadata_props[:]
+        for k, v in meta.items():
+            proto.metadata_props.add(key=k, value=v)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
 
 
 def _session(path: Path):

@@ -191,7 +191,9 @@ def _write_wav(path, samples, rate: int) -> None:
     import numpy as np
 
     pcm = (np.clip(np.asarray(samples, np.float32).reshape(-1), -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
+    from livegen.fileio import atomic_path
+
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(int(rate))

@@ -21,6 +21,7 @@ from typing import Sequence
 
 from livegen.core.tokens import Note, NoteMessage, TokenStats, notes_from_messages
 from livegen.errors import DataError
+from livegen.fileio import atomic_path
 
 DRUM_CHANNEL = 9
 
@@ -129,6 +130,7 @@ def write_notes(path: str | Path, notes: Sequence[Note], *, ticks_per_beat: int 
     mid = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
     mid.tracks.append(track)
     try:
-        mid.save(str(path))
+        with atomic_path(path) as tmp:
+            mid.save(str(tmp))
     except OSError as err:
         raise DataError(f"{path}: cannot write MIDI file: {err.strerror or err}") from err

@@ -11,6 +11,8 @@ import json
 import time
 from pathlib import Path
 
+from livegen import fileio
+
 HELP = "evaluate a phrase LSTM checkpoint on the held-out split against n-gram baselines"
 
 DEFAULT_CHECKPOINT = Path("models/lstm/model.pt")
@@ -114,7 +116,7 @@ def run(args, cfg=None) -> int:
           f"steered: key penalty {args.key_penalty} nats, no-copy {args.no_copy})\n" + _table(rows))
     print(f"\n({time.monotonic() - t0:.0f} s)")
     if args.json:
-        args.json.write_text(json.dumps({
+        fileio.write_text(args.json, json.dumps({
             "checkpoint": str(args.checkpoint), "data": info,
             "likelihood": [{"name": r.name, "nll": r.nll, "perplexity": r.perplexity} for r in lik],
             "continuations": [vars(s) for s in stats],

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from livegen import fileio
 from livegen.errors import ModelFileError
 from livegen.train.lstm.dataset import TokenData, fixed_windows, random_batch
 from livegen.train.lstm.model import PhraseLSTM, load_checkpoint, read_checkpoint, save_checkpoint
@@ -133,7 +134,7 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         if history["best"] is None or nll < history["best"][1]:
             history["best"] = (step, nll)
             checkpoint(best_path, full=False)
-        (out_dir / "history.json").write_text(json.dumps(history))
+        fileio.write_text(out_dir / "history.json", json.dumps(history))
         plot_curves(history, out_dir / "curves.png",
                     f"PhraseLSTM {cfg.dims.layers}x{cfg.dims.hidden}, best held-out {history['best'][1]:.3f}")
         bar.write(f"step {step}: held-out NLL {nll:.4f} (ppl {math.exp(nll):.2f}), lr {lr:.2e}, "

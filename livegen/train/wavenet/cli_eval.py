@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livegen import fileio
+
 HELP = "evaluate the WaveNet on held-out notes: pitch (YIN), right- vs wrong-preset log-mel distance, sine baseline"
 
 
@@ -40,7 +42,8 @@ def run(args, cfg) -> int:
     from livegen.train.wavenet import data as wdata
     from livegen.train.wavenet.evaluate import EvalOptions, evaluate, results_markdown
     from livegen.train.wavenet.model import load_checkpoint
-    from livegen.train.wavenet.presets import instrument_presets, load_presets
+    from livegen.engine.wavenet_files import load_presets
+    from livegen.train.wavenet.presets import instrument_presets
 
     if args.temperature < 0:
         raise ConfigError(f"--temperature {args.temperature} must be >= 0")
@@ -50,7 +53,7 @@ def run(args, cfg) -> int:
     ns = wdata.NoteSet.load(args.data) if args.data else wdata.load_or_render(wdata.RenderSpec())[0]
     ppath = args.presets or args.checkpoint.parent / "presets.json"
     if ppath.exists():
-        presets = load_presets(ppath)
+        presets = load_presets(ppath, model.dims.z_dim)
     else:
         presets = {k: np.asarray(v, np.float32) for k, v in instrument_presets(model, ns).items()}
     o = EvalOptions(temperature=args.temperature, seed=args.seed, pitches_per_set=args.pitches_per_set,
@@ -63,8 +66,8 @@ def run(args, cfg) -> int:
         from livegen.train.wavenet.figures import plot_spectrograms
 
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(res, indent=1))
-        (args.out / "results.md").write_text(md)
+        fileio.write_text(args.out / "results.json", json.dumps(res, indent=1))
+        fileio.write_text(args.out / "results.md", md)
         pairs = []
         held = audio["held"]
         for i in held[:: max(1, len(held) // 4)][:4]:

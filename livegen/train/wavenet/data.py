@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livegen import fileio
 from livegen.core import dsp
 from livegen.errors import DataError
 
@@ -283,7 +284,7 @@ def load_or_render(spec: RenderSpec, soundfont: str = DEFAULT_SOUNDFONT, progres
         return NoteSet.load(path), path
     ns = render_noteset(spec, soundfont, progress)
     ns.save(path)
-    (path.with_suffix(".json")).write_text(json.dumps(asdict(spec), indent=1))
+    fileio.write_text(path.with_suffix(".json"), json.dumps(asdict(spec), indent=1))
     return ns, path
 
 

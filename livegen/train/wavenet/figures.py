@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from livegen.core import dsp
+from livegen.fileio import atomic_path
 
 
 def plot_curves(log_paths: list[Path], out: Path) -> None:
@@ -38,7 +39,8 @@ def plot_curves(log_paths: list[Path], out: Path) -> None:
     a2.grid(alpha=0.3)
     fig.suptitle("WaveNet autoencoder training")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -62,5 +64,6 @@ def plot_spectrograms(pairs: list[tuple[str, np.ndarray, np.ndarray]], out: Path
     for ax in axes[-1]:
         ax.set_xlabel("seconds")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
