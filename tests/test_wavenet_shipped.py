@@ -24,12 +24,12 @@ pytestmark = [pytest.mark.train, pytest.mark.slow,
 def test_shipped_model_plays_in_tune_including_unrendered_pitches():
     from livegen.train.wavenet.generate import render_notes
     from livegen.train.wavenet.model import load_checkpoint
-    from livegen.train.wavenet.presets import load_presets
+    from livegen.engine.wavenet_files import load_presets
 
     torch.set_num_threads(1)
     model, _ = load_checkpoint(CKPT)
     model.eval()
-    presets = load_presets(PRESETS)
+    presets = load_presets(PRESETS, model.dims.z_dim)
     names = sorted(presets)
     # 45.5 and 70.3 lie between rendered pitches; 50 and 66 are held-out pitches of the default set
     pitches = [45.5, 50.0, 66.0, 70.3]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livegen import fileio
 from livegen.core import dsp
 from livegen.errors import ModelFileError
 
@@ -132,18 +133,37 @@ class WaveNetFiles:
                                  f"({err})") from err
 
 
-def load_presets(path: Path, z_dim: int) -> dict[str, np.ndarray]:
-    """presets.json: {"name": [z values...]}; each must have z_dim numbers."""
+def load_presets(path: Path, z_dim: int | None, allow_empty: bool = False) -> dict[str, np.ndarray]:
+    """presets.json: {"name": [z values...]}; each must have ``z_dim`` finite numbers
+    (None: the model is not known here, so all presets must just have the same length)."""
     try:
         data = json.loads(Path(path).read_text())
+    except FileNotFoundError as err:
+        raise ModelFileError(f"no presets file {path}") from err
     except (OSError, ValueError) as err:
         raise ModelFileError(f"{path}: not a readable presets file ({err})") from err
-    if not isinstance(data, dict) or not data:
-        raise ModelFileError(f"{path}: presets must be a JSON object of name -> list of {z_dim} numbers")
+    numbers = f"{z_dim} numbers" if z_dim is not None else "numbers"
+    if not isinstance(data, dict) or not (data or allow_empty):
+        raise ModelFileError(f"{path}: presets must be a JSON object of name -> list of {numbers}")
     presets = {}
     for name, z in data.items():
-        z = np.asarray(z, dtype=np.float32) if isinstance(z, list) else None
-        if z is None or z.shape != (z_dim,) or not np.all(np.isfinite(z)):
-            raise ModelFileError(f"{path}: preset {name!r} must be a list of {z_dim} finite numbers")
+        try:
+            z = np.asarray(z, dtype=np.float32) if isinstance(z, list) else None
+        except (TypeError, ValueError):
+            z = None
+        ok = z is not None and z.ndim == 1 and z.size > 0 and bool(np.all(np.isfinite(z)))
+        if ok and z_dim is None:
+            z_dim = z.size  # the first preset sets the length for the others
+        if not ok or z.shape != (z_dim,):
+            numbers = f"{z_dim} finite numbers" if z_dim else "finite numbers"
+            raise ModelFileError(f"{path}: preset {name!r} must be a list of {numbers}")
         presets[name] = z
     return presets
+
+
+def save_presets(path: Path, presets: dict) -> None:
+    """Write presets.json atomically (name -> z, 6 decimals)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fileio.write_text(path, json.dumps({k: [round(float(v), 6) for v in z] for k, z in presets.items()},
+                                       indent=1) + "\n")

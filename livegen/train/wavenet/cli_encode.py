@@ -26,7 +26,8 @@ def run(args, cfg) -> int:
     from livegen.core import dsp
     from livegen.train.wavenet.data import read_wav
     from livegen.train.wavenet.model import load_checkpoint
-    from livegen.train.wavenet.presets import encode_audio, load_presets, save_presets
+    from livegen.engine.wavenet_files import load_presets, save_presets
+    from livegen.train.wavenet.presets import encode_audio
 
     x, sr = read_wav(args.wav, dsp.SAMPLE_RATE)
     peak = float(np.abs(x).max())
@@ -40,7 +41,7 @@ def run(args, cfg) -> int:
     if args.print_only:
         return 0
     path = args.presets or args.checkpoint.parent / "presets.json"
-    presets = {k: list(map(float, v)) for k, v in load_presets(path).items()} if path.exists() else {}
+    presets = {k: list(map(float, v)) for k, v in load_presets(path, len(z), allow_empty=True).items()} if path.exists() else {}
     presets[name] = [float(v) for v in z]
     save_presets(path, presets)
     print(f"preset {name!r} written to {path}")

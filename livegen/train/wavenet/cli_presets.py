@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args, cfg) -> int:
     from livegen.train.wavenet import data as wdata
     from livegen.train.wavenet.model import load_checkpoint
-    from livegen.train.wavenet.presets import instrument_presets, save_presets
+    from livegen.engine.wavenet_files import save_presets
+    from livegen.train.wavenet.presets import instrument_presets
 
     if args.from_run:
         from livegen.train.wavenet.model import save_checkpoint

@@ -6,14 +6,10 @@ object mapping each name to a list of z_dim numbers.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from livegen.core import dsp
-from livegen.errors import ModelFileError
 
 ENC_WINDOW = 2048
 
@@ -44,23 +40,3 @@ def instrument_presets(model, ns, clips=None) -> dict[str, list[float]]:
         if m.any():
             out[name] = [float(v) for v in codes[m].mean(0)]
     return out
-
-
-def save_presets(path: Path, presets: dict[str, list[float]]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: [round(float(v), 6) for v in z] for k, z in presets.items()},
-                               indent=1) + "\n")
-
-
-def load_presets(path: Path) -> dict[str, np.ndarray]:
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ModelFileError(f"no presets file {path}") from err
-    except (OSError, ValueError) as err:
-        raise ModelFileError(f"{path}: not a readable presets file ({err})") from err
-    if not isinstance(raw, dict):
-        raise ModelFileError(f"{path}: presets must be a JSON object of name -> list of numbers")
-    return {k: np.asarray(v, np.float32) for k, v in raw.items()}
