@@ -165,39 +165,6 @@ def test_transpose_tokens_moves_notes_only_and_refuses_to_leave_the_range():
     assert tk.transpose_tokens(toks, -61) is None
 
 
-def messages_of(notes):
-    """Note-on/off messages in the order encode_notes puts events: by time, offs first, ons by pitch."""
-    msgs = [NoteMessage(n.start, True, n.pitch, n.velocity) for n in notes]
-    msgs += [NoteMessage(n.end, False, n.pitch) for n in notes]
-    return sorted(msgs, key=lambda m: (round(m.time * T), m.on, m.pitch))
-
-
-@settings(max_examples=150, deadline=None)
-@given(grid_notes())
-def test_the_stream_encoder_gives_the_tokens_of_the_whole_phrase(notes):
-    enc = tk.StreamEncoder(bos=True)
-    toks = []
-    for m in messages_of(notes):
-        toks += enc.feed(m)
-    assert toks == tk.encode_notes(notes, bos=True)
-    assert enc.sounding == frozenset()
-    end = max(n.end for n in notes) + 2
-    assert tk.tokens_duration_ticks(toks + enc.advance(end)) == round(end * T)
-
-
-def test_the_stream_encoder_counts_what_it_cannot_use():
-    enc = tk.StreamEncoder(origin=10.0)
-    assert enc.feed(NoteMessage(10.5, True, 60, 100)) == [tk.TIME_SHIFT + 11, tk.VELOCITY + tk.velocity_bin(100),
-                                                          tk.NOTE_ON + 60]
-    assert enc.feed(NoteMessage(10.75, False, 61)) == []  # nothing sounding at 61
-    assert enc.feed(NoteMessage(10.25, True, 62, 100)) == []  # earlier than the last message
-    assert enc.feed(NoteMessage(11.0, True, 60, 100)) == [tk.TIME_SHIFT + 11, tk.NOTE_OFF + 60, tk.NOTE_ON + 60]
-    assert enc.feed(NoteMessage(11.0, True, 300, 100)) == []
-    s = enc.stats
-    assert (s.orphan_note_offs, s.extra["late_messages"], s.notes_retriggered, s.out_of_range) == (1, 1, 1, 1)
-    assert enc.sounding == {60}
-
-
 def test_a_unison_doubling_in_messages_is_one_note_ended_by_the_first_note_off():
     stats = tk.TokenStats()
     msgs = [NoteMessage(0.0, True, 65, 80), NoteMessage(0.0, True, 65, 90),

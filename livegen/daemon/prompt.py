@@ -4,7 +4,8 @@
 phrase model's tokens (livegen.core.tokens), so the generator thread can feed the
 LSTM note by note and a phrase's end never waits for the whole prompt.
 
-It gives exactly the tokens ``encode_notes`` gives for the whole phrase (tested
+It is livegen's one live tokenizer, and it gives exactly the tokens ``encode_notes``
+gives for the whole phrase (tested
 with chords, overlaps and notes shorter than a tick): events are held back until
 time moves past their tick, then emitted in the offline order (note-offs first,
 then note-ons by pitch), and a note-off in its note-on's tick moves to the next
