@@ -4,12 +4,11 @@
 phrase model's tokens (livegen.core.tokens), so the generator thread can feed the
 LSTM note by note and a phrase's end never waits for the whole prompt.
 
-It is livegen's one live tokenizer, and it gives exactly the tokens ``encode_notes``
-gives for the whole phrase (tested
-with chords, overlaps and notes shorter than a tick): events are held back until
-time moves past their tick, then emitted in the offline order (note-offs first,
-then note-ons by pitch), and a note-off in its note-on's tick moves to the next
-tick, as offline. So a chord played in any order primes the model the way the
+It is livegen's one live tokenizer, and it gives exactly the tokens
+``encode_notes`` gives for the whole phrase (tested with chords, overlaps and
+notes shorter than a tick): events are held back until time moves past their
+tick, then emitted in the offline order (note-offs first, then note-ons by
+pitch), and a note-off in its note-on's tick moves to the next tick, as offline. So a chord played in any order primes the model the way the
 training data was written; the cost is that a tick's events reach the LSTM with
 the next event (or at the phrase's end).
 
