@@ -8,12 +8,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(jackd2 libportaudio2 fluidsynth fluid-soundfont-gm)
+# libjack-jackd2-dev, libasound2-dev and pkg-config: python-rtmidi is built from source against
+# the system's libjack (see setup_python)
+APT_PACKAGES=(jackd2 libportaudio2 fluidsynth fluid-soundfont-gm libjack-jackd2-dev libasound2-dev pkg-config)
 
 need_apt() {
     command -v jackd >/dev/null && command -v fluidsynth >/dev/null \
         && ldconfig -p | grep 'libportaudio\.so\.2' >/dev/null \
-        && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && return 1
+        && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && pkg-config --exists jack alsa 2>/dev/null \
+        && return 1
     return 0
 }
 
@@ -31,13 +34,22 @@ setup_system() {
 
 setup_python() {
     local python=${PYTHON:-python3}
-    local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    local stamp=".venv/.installed-$(cat pyproject.toml dev.sh | sha256sum | cut -c1-16)"
     [ -f "$stamp" ] && return 0
     echo "dev.sh: installing livegen and its Python dependencies into .venv" >&2
     [ -x .venv/bin/python ] || "$python" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-    # torch==2.13.0 comes from the [train] extra (a CPU wheel of it is on our machines)
-    .venv/bin/python -m pip install -q -e '.[train,test]' 2>&1 | grep -v '^WARNING: Location' || true
+    # torch==2.13.0 comes from the [train] extra (a CPU wheel of it is on our machines).
+    # python-rtmidi from source: its PyPI wheel carries its own libjack (1.9.22), a second JACK
+    # client library in a process whose PortAudio uses the system's (the server's version);
+    # built here (about 15 s) it links the system's libjack and ALSA
+    .venv/bin/python -m pip install -q --no-binary python-rtmidi -e '.[train,test]' 2>&1 \
+        | grep -v '^WARNING: Location' || true
+    if .venv/bin/python -c 'import livegen.io.midi as m, sys; sys.exit(m.rtmidi_bundles_libjack() is None)'; then
+        .venv/bin/python -m pip install -q --no-binary python-rtmidi --force-reinstall --no-deps \
+            "python-rtmidi==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("python-rtmidi"))')" \
+            2>&1 | grep -v '^WARNING: Location' || true
+    fi
     .venv/bin/python -c 'import livegen.cli, torch, onnxruntime, rtmidi, sounddevice, music21' \
         || { echo "dev.sh: the Python install failed" >&2; exit 1; }
     rm -f .venv/.installed-* && touch "$stamp"

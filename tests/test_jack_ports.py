@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -120,3 +121,16 @@ def test_stale_jack_shm_is_removed_when_no_server_runs(tmp_path, monkeypatch):
         (tmp_path / name).write_bytes(b"x")
     assert jackserver.reclaim_stale_shm(str(tmp_path)) == 3
     assert [p.name for p in tmp_path.iterdir()] == ["other"]
+
+
+def test_one_jack_client_library_serves_midi_and_audio_in_a_process():
+    # PyPI's python-rtmidi wheel carries its own libjack (of another JACK version than
+    # Debian's server); next to PortAudio's that made two libjack builds in one process.
+    # ./dev.sh builds python-rtmidi against the system's: one library, the server's version.
+    code = ("import rtmidi, sounddevice\n"
+            "print(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'libjack' in l}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-1000:]
+    libs = eval(out.stdout.strip())
+    assert len(libs) == 1, (f"libjack builds mapped: {libs}; python-rtmidi carries its own "
+                            f"({midi.rtmidi_bundles_libjack()}): run ./dev.sh setup")

@@ -18,6 +18,11 @@ def _midi(cfg, missing: list[str]) -> None:
     print("MIDI (python-rtmidi)")
     compiled = midi.compiled_backends()
     print(f"  compiled in: {', '.join(compiled) or 'none'}")
+    bundled = midi.rtmidi_bundles_libjack()
+    print("  JACK client library: " + (f"its own copy, {bundled}: two libjack builds in one process with "
+                                       "PortAudio's; ./dev.sh setup (or pip install --no-binary "
+                                       "python-rtmidi python-rtmidi) builds it against the system's"
+                                       if bundled else "the system's"))
     for backend in compiled:
         reason = midi.probe(backend)
         if reason:

@@ -40,6 +40,22 @@ def _rtmidi():
     return rtmidi
 
 
+def rtmidi_bundles_libjack() -> str | None:
+    """The JACK client library python-rtmidi carries with it (PyPI's manylinux wheel does),
+    or None when it uses the system's. With its own copy, a livegen process holds two
+    libjack builds at once (PortAudio loads the system's), the wheel's possibly of another
+    JACK version than the server; ``./dev.sh`` builds python-rtmidi from source instead."""
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("rtmidi")
+    if spec is None or not spec.origin:
+        return None
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    found = sorted(glob.glob(os.path.join(site, "python_rtmidi*", "libjack*")))
+    return found[0] if found else None
+
+
 def compiled_backends() -> list[str]:
     """Backends compiled into this python-rtmidi, by config name."""
     rtmidi = _rtmidi()
