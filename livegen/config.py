@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livegen.core.clock import MAX_BPM, MIN_BPM
 from livegen.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class JamConfig:
-    tempo_bpm: float = _f(120.0, "tempo when no MIDI clock arrives", range=(20.0, 400.0))
+    tempo_bpm: float = _f(120.0, "tempo when no MIDI clock arrives", range=(MIN_BPM, MAX_BPM))
     beats_per_bar: int = _f(4, "beats in a bar; responses start on bar boundaries", range=(1, 32))
     follow_clock: bool = _f(True, "follow the DAW's MIDI clock (0xF8) when one arrives")
     temperature: float = _f(1.0, "LSTM sampling temperature", range=(0.05, 5.0))

@@ -372,3 +372,33 @@ def test_a_flooded_phrase_is_answered_from_its_last_notes_in_time():
     # primed on the phrase's last notes only, not on 3000 notes one by one
     assert d.generator.counts.reprimed >= 1
     assert model.steps < 3 * MAX_CATCH_UP + r.tokens + 50
+
+
+def test_all_notes_off_ends_a_phrase_a_stuck_key_kept_open():
+    d, inp, out = make({"max_phrase_beats": 64.0})
+    d.start()
+    try:
+        inp.put(note_on(48))  # never released by the DAW
+        play(inp, [60, 62, 64])
+        time.sleep(0.5)
+        assert d.control.state == "listening" and d.generator.counts.responses == 0
+        inp.put(bytes((0xB0, 123, 0)))  # the DAW stops: All Notes Off
+        assert wait_for(lambda: d.generator.counts.responses == 1, 3)  # not after 64 beats (16 s)
+    finally:
+        d.stop()
+    assert not left_sounding(out.messages())
+
+
+def test_midi_start_discards_a_phrase_being_played():
+    d, inp, out = make()
+    d.start()
+    try:
+        inp.put(note_on(60))
+        assert wait_for(lambda: d.control.state == "listening", 1)
+        inp.put(b"\xfa")  # a new timeline: the half-played phrase's beats mean nothing in it
+        assert wait_for(lambda: d.control.detector.discarded == 1 and d.control.state == "idle", 1)
+        inp.put(note_off(60))
+        time.sleep(0.6)
+        assert d.control.counts.phrases == 0 and d.control.state == "idle"
+    finally:
+        d.stop()

@@ -74,3 +74,23 @@ def test_silence_in_seconds():
     d = PhraseDetector(PhraseRules(silence_s=0.4, min_notes=1))
     assert play(d, [(0, [0x90, 60, 100]), (0.5, [0x80, 60, 0]), (1.0, None)]) == []  # 0.25 s
     assert len(play(d, [(1.4, None)])) == 1  # 0.45 s after the note-off
+
+
+def test_all_notes_off_releases_the_keys_held_on_its_channel():
+    # a key the DAW never released (stuck) would keep livegen listening until max_beats;
+    # the DAW's stop or panic sends All Notes Off (123) or All Sound Off (120)
+    d = PhraseDetector(PhraseRules(silence_beats=1.0, max_beats=32, min_notes=2))
+    assert play(d, [(0, [0x90, 60, 100]), (0.5, [0x91, 64, 100]), (1, [0x90, 62, 100]), (1.5, [0x80, 62, 0]),
+                    (3, None), (3, [0xB1, 123, 0]), (3.5, None)]) == []
+    assert d.held == {(0, 60): 1}  # channel 2's key released, channel 1's still held
+    [p] = play(d, [(4, [0xB0, 120, 0]), (4.5, None), (5.1, None)])
+    assert p.reason == "silence" and p.end_beat == 4 and p.notes == 3
+    assert [(m.time, m.pitch) for m in p.messages if not m.on] == [(1.5, 62), (3, 64), (4, 60)]
+
+
+def test_reset_forgets_the_phrase_being_played():
+    d = PhraseDetector(PhraseRules(silence_beats=1.0, min_notes=1))
+    play(d, [(0, [0x90, 60, 100]), (0.5, [0x90, 62, 100])])
+    d.reset()  # MIDI Start: a new timeline
+    assert not d.listening and d.discarded == 1
+    assert play(d, [(0.2, [0x80, 60, 0]), (3, None)]) == [] and not d.listening  # its note-off starts nothing

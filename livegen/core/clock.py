@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 TICKS_PER_BEAT = 24
 NS = 1_000_000_000
+# a MIDI clock's tempo is kept within what jam.tempo_bpm allows: ticks bunched by a busy
+# driver, a flood or a stalled sequencer never make livegen play at 2 million or 2 bpm
+MIN_BPM, MAX_BPM = 20.0, 400.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class BeatClock:
         if len(self._intervals) < 2:
             return
         bpm = 60 * NS / (sum(self._intervals) / len(self._intervals) * TICKS_PER_BEAT)
+        bpm = min(MAX_BPM, max(MIN_BPM, bpm))
         s = self.state
         if self._midi_running:
             # the tick says where we are; follow it smoothly (a small phase correction

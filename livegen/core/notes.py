@@ -11,6 +11,7 @@ Owned by the thread that sends to one output (the MIDI sender, the synth).
 from __future__ import annotations
 
 ALL_NOTES_OFF = 123
+ALL_SOUND_OFF = 120
 
 
 def note_on_off(msg: bytes) -> tuple[str, int, int] | None:

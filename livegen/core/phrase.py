@@ -3,14 +3,17 @@
 A phrase starts with a note-on and ends on the first of: a silence (no key
 held) of ``silence_beats`` beats or ``silence_s`` seconds, the ``end_cc``
 controller, or ``max_beats`` beats of length. A phrase with fewer than
-``min_notes`` notes is ignored (and counted). Owned by the control thread.
+``min_notes`` notes is ignored (and counted). All Notes Off or All Sound Off
+(controllers 123, 120) releases the keys held on its channel, as a DAW's stop or
+panic means; :meth:`PhraseDetector.reset` forgets a phrase whose timeline is gone
+(MIDI Start, Song Position). Owned by the control thread.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from livegen.core.notes import note_on_off
+from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.tokens import NoteMessage
 
 NS = 1_000_000_000
@@ -46,6 +49,7 @@ class PhraseDetector:
     last_beat: float = 0.0  # the last note event
     last_ns: int = 0
     ignored: int = 0  # phrases too short to answer
+    discarded: int = 0  # phrases whose timeline jumped while they were played
 
     @property
     def listening(self) -> bool:
@@ -55,6 +59,8 @@ class PhraseDetector:
         """A message from the player; returns a phrase if this message ended one."""
         if len(msg) >= 3 and msg[0] & 0xF0 == 0xB0 and msg[1] == self.rules.end_cc and msg[2] >= 64:
             return self._end(beat, "cc") if self.messages else None
+        if len(msg) >= 3 and msg[0] & 0xF0 == 0xB0 and msg[1] in (ALL_NOTES_OFF, ALL_SOUND_OFF):
+            return self._release_channel(msg[0] & 0x0F, now_ns, beat)
         note = note_on_off(msg)
         if note is None:
             return None
@@ -76,6 +82,24 @@ class PhraseDetector:
         if beat - self.start_beat >= self.rules.max_beats:
             return self._end(beat, "max_length")
         return None
+
+    def _release_channel(self, channel: int, now_ns: int, beat: float) -> Phrase | None:
+        """Note-offs for every key held on ``channel`` (All Notes Off)."""
+        keys = [key for key in self.held if key[0] == channel]
+        if not keys:
+            return None
+        for key in keys:
+            self.messages += [NoteMessage(beat, False, key[1], 0, channel)] * self.held.pop(key)
+        self.last_beat, self.last_ns = beat, now_ns
+        if beat - self.start_beat >= self.rules.max_beats:
+            return self._end(beat, "max_length")
+        return None
+
+    def reset(self) -> None:
+        """Forget the phrase being played (its beats belong to a timeline that is gone)."""
+        if self.messages:
+            self.discarded += 1
+        self.messages, self.held = [], {}
 
     def poll(self, now_ns: int, beat: float) -> Phrase | None:
         """Called regularly: returns a phrase that ended by silence or length."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from livegen.core.clock import BeatClock
 from livegen.core.midiparse import MidiParser
-from livegen.core.notes import note_on_off
+from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.phrase import PhraseDetector, PhraseRules
 from livegen.realtime import CONTROL_PRIORITY, make_realtime
 from livegen.daemon.schedule import Controls, EchoFilter, cc_length_bars, cc_temperature
@@ -133,6 +133,8 @@ class Control(threading.Thread):
             self.beat_clock.on_message(status, t, msg[1:])
             if status in (0xFA, 0xFC, 0xF2) and self.jam.follow_clock:
                 self._cancel_response()  # Stop, or a new position: what was to come is off the map
+                if status != 0xFC:
+                    self.detector.reset()  # a phrase being played: its beats are off the map too
             return
         if status >= 0xF0:
             return  # sysex and other system messages: not ours
@@ -153,6 +155,8 @@ class Control(threading.Thread):
         if note_on_off(msg) is not None:
             self.counts.notes += 1
             self._feed_detector(msg, t)
+        elif kind == 0xB0 and len(msg) >= 3 and msg[1] in (ALL_NOTES_OFF, ALL_SOUND_OFF):
+            self._feed_detector(msg, t)  # the DAW's stop or panic: its held keys are released
 
     def _feed_detector(self, msg: bytes, t: int) -> None:
         det = self.detector
@@ -167,8 +171,9 @@ class Control(threading.Thread):
                 self._answering_since = 0
                 self.counts.interrupts += 1
             self.generator.begin(beat, interrupt)
-        if phrase is None and len(det.messages) > before:
-            self.generator.note(det.messages[-1])
+        if phrase is None:
+            for m in det.messages[before:]:
+                self.generator.note(m)
         if phrase is not None:
             self._phrase_ended(phrase)
 
