@@ -1,0 +1,82 @@
+"""SIGTERM or SIGINT at any moment closes every note livegen sent, and livegen exits 0.
+
+`livegen run` in its own process on a private JACK server, a player port in the test
+sending notes through JACK (passed through to livegen's output: ``jam.thru = both``),
+a recorder on livegen's output port. The signal comes at a random moment (printed, to reproduce it) inside
+each stage of a jam: while the player holds a chord (passed-through notes sounding),
+around the end of the phrase (the LSTM generating), and while the response plays.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import pytest
+
+from livegen.core.notes import left_sounding, note_on_off
+from livegen.io.midiclient import PortPlayer, PortRecorder, wait_for_port
+from tests.test_e2e_jam import ROOT, Livegen, model  # noqa: F401 - model is a fixture
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+BEAT_S = 0.25  # 240 bpm
+
+
+@pytest.mark.parametrize("stage,sig", [("holding", signal.SIGTERM), ("phrase_end", signal.SIGINT),
+                                       ("responding", signal.SIGTERM)])
+def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig):  # noqa: F811
+    rng = random.Random(f"{stage}-{time.time_ns()}")
+    env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
+    lg = Livegen(env, f"models.lstm={model}", "audio.enabled=false", "midi.backend=jack",
+                 "jam.tempo_bpm=240", "jam.beats_per_bar=2", "jam.silence_beats=1", "jam.response_bars=2",
+                 "jam.thru=both", "jam.state_cc=-1", "jam.seed=5", "jam.temperature=1.0")
+    recorder = player = None
+    try:
+        lg.wait_line(r"clock: beat 0 at monotonic", timeout=20)
+        wait_for_port("jack", "livegen-out:out", output=True)
+        recorder = PortRecorder("jack", f"sig-rec-{stage}", "livegen-out:out")
+        player = PortPlayer("jack", f"sig-player-{stage}", "livegen:in")
+        time.sleep(0.1)
+        for p in (60, 64, 67):  # a chord, held
+            player.send(bytes((0x90, p, 100)))
+        delay = None
+        if stage == "holding":
+            delay = rng.uniform(0.05, 0.4)
+            time.sleep(delay)
+        else:
+            time.sleep(0.3)
+            for p in (60, 64, 67):
+                player.send(bytes((0x80, p, 0)))
+            for p in (62, 65):
+                player.send(bytes((0x90, p, 90)))
+                time.sleep(0.1)
+                player.send(bytes((0x80, p, 0)))
+            if stage == "phrase_end":  # the phrase ends after a beat of silence
+                delay = BEAT_S + rng.uniform(-0.05, 0.1)
+                time.sleep(delay)
+            else:
+                lg.wait_line(r"response: ", timeout=10)
+                wait_sounding = time.monotonic() + 3
+                while time.monotonic() < wait_sounding and not left_sounding(recorder.snapshot()):
+                    time.sleep(0.005)  # until a response note sounds
+                delay = rng.uniform(0.0, 0.5)
+                time.sleep(delay)
+        sounding = left_sounding(recorder.snapshot())
+        lg.proc.send_signal(sig)
+        assert lg.proc.wait(10) == 0, "\n".join(lg.lines)
+        time.sleep(0.2)
+        got = recorder.snapshot()
+    finally:
+        for port in (player, recorder):
+            if port is not None:
+                port.close()
+        if lg.proc.poll() is None:
+            lg.proc.kill()
+            lg.proc.wait()
+    print(f"{stage}: {sig.name} {delay:.3f} s into the stage, {sum(sounding.values())} notes sounding")
+    if stage in ("holding", "responding"):
+        assert sounding, f"the test meant to signal while notes sound ({stage})"
+    assert any(note_on_off(m) for _, m in got)
+    assert not left_sounding(got), left_sounding(got)
+    assert any("every note closed" in line for line in lg.lines)
