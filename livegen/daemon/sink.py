@@ -53,3 +53,14 @@ def sink_status(sink) -> dict | None:
         return {k: getattr(sink, k) for k in ("voices", "load", "underruns") if hasattr(sink, k)}
     except Exception:  # the status line must never take the daemon down
         return None
+
+
+def abandon_sink(sink) -> None:
+    """Stop the sink after its audio server went away: ``abandon()`` where the sink has one
+    (it lets go of the stream without touching it), else ``close()``."""
+    if sink is None:
+        return
+    if hasattr(sink, "abandon"):
+        sink.abandon()
+    else:
+        sink.close()

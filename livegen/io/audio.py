@@ -169,6 +169,11 @@ class AudioOutput:
         self.stream.stop()
         self.stream.close()
 
+    def abandon(self) -> None:
+        """Let go of the stream without touching PortAudio: its JACK server is gone (or
+        going), and stop or close could hang. The process should exit or exec next."""
+        abandon_portaudio()
+
 
 def abandon_portaudio() -> None:
     """Forget PortAudio after its JACK server died under an open stream.

@@ -158,9 +158,10 @@ class VirtualInput:
             wake.set()
 
     def close(self) -> None:
-        self._port.cancel_callback()
-        self._port.close_port()
-        self._port.delete()
+        with captured_stderr():  # libjack's "Server is not running" when its server died
+            self._port.cancel_callback()
+            self._port.close_port()
+            self._port.delete()
 
 
 class VirtualOutput:
@@ -182,8 +183,9 @@ class VirtualOutput:
         self._port.send_message(message)
 
     def close(self) -> None:
-        self._port.close_port()
-        self._port.delete()
+        with captured_stderr():  # libjack's "Server is not running" when its server died
+            self._port.close_port()  # waits up to 1 s for the process callback of a dead server
+            self._port.delete()
 
 
 def open_ports(midi_cfg) -> tuple[str, VirtualInput, VirtualOutput]:

@@ -91,6 +91,7 @@ class LiveSynth:
         lat = sorted(self.latencies_ms)
         return {"voices": self.voices, "load": round(self.load, 3), "underruns": self.underruns,
                 "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
+                "audio_backend": self.output.backend,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
 
@@ -116,6 +117,14 @@ class LiveSynth:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self.output.close()
+
+    def abandon(self) -> None:
+        """Stop rendering and let go of the audio stream whose JACK server went away
+        (closing it could hang PortAudio; see :meth:`AudioOutput.abandon`)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.output.abandon()
 
     # -- the render thread ----------------------------------------------------------
     def _run(self) -> None:
