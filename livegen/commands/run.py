@@ -1,4 +1,8 @@
-"""``livegen run``: the jam daemon, until SIGINT or SIGTERM."""
+"""``livegen run``: the jam daemon, until SIGINT or SIGTERM.
+
+When its JACK server goes away, livegen stops its threads, waits for a server of the
+same name and re-executes itself (:mod:`livegen.daemon.jackrestart`).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,18 @@ def add_arguments(parser) -> None:
 def run(args, cfg) -> int:
     import logging
     import signal
-    import sys
     import threading
     import time
 
-    from livegen.daemon import Daemon
-    from livegen.daemon.sink import load_synth, open_sink
-    from livegen.daemon.status import describe_phrase, describe_response, status_line, status_lines
+    from livegen.daemon import Daemon, jackrestart
+    from livegen.daemon.sink import abandon_sink, load_synth, open_sink
     from livegen.engine.lstm import LstmRuntime
     from livegen.io import midi
 
     log = logging.getLogger("livegen")
+    restarts = jackrestart.restarts()
+    if restarts:
+        log.info("restarted after the JACK server came back (%d time%s)", restarts, "s" if restarts > 1 else "")
     model = LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
     synth = load_synth(cfg)  # a bad timbre model stops livegen here, before any port opens
     backend, inp, out = midi.open_ports(cfg.midi)
@@ -40,8 +45,13 @@ def run(args, cfg) -> int:
         if sink is not None:
             sink.close()
         raise
+    watch = jackrestart.JackWatch(backend, sink)
+    if watch.why_not_watched:
+        log.info("%s", watch.why_not_watched)
     audio = "synth" if sink is not None else f"MIDI only: {why}"
     ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({backend})"
+    if restarts:
+        ports += f"; restarted {restarts} time{'s' if restarts > 1 else ''} after JACK came back"
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -57,31 +67,103 @@ def run(args, cfg) -> int:
     refused = daemon.sender.realtime_refused or daemon.control.realtime_refused
     if cfg.jam.realtime:
         log.info("real-time priority: %s", refused or "livegen's threads run SCHED_FIFO (below JACK's)")
+    lost = None
+    try:
+        lost = _status_loop(args, cfg, daemon, watch, stop, ports, audio)
+    finally:
+        daemon.stop()  # every open note is closed, All Notes Off per channel (lost on a dead server)
+        st = daemon.status()
+        if lost:
+            abandon_sink(sink)  # stopping or closing a stream of a dead server could hang
+        else:
+            inp.close()
+            out.close()
+            if sink is not None:
+                sink.close()
+            log.info("stopped: %d phrases, %d responses, every note closed", st.phrases, st.responses)
+    if not lost:
+        return 0
+    return _wait_and_come_back(args, watch.server, lost, st, stop, restarts, (inp, out))
+
+
+def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str | None:
+    """The status screen or log lines until a signal (None) or until the JACK server is
+    lost (why, logged)."""
+    import logging
+    import sys
+    import time
+
+    from livegen.daemon.status import describe_phrase, describe_response, status_line, status_lines
+
+    log = logging.getLogger("livegen")
     bpb = cfg.jam.beats_per_bar
     screen = sys.stdout.isatty() and not args.log
     last_status = time.monotonic()
-    try:
-        while not stop.wait(0.2):
-            if screen:
-                lines = status_lines(daemon.status(), ports=ports, audio=audio, beats_per_bar=bpb)
-                sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
-                sys.stdout.flush()
-                daemon.phrases.clear()
-                daemon.responses.clear()
-                continue
-            while daemon.phrases:
-                log.info("%s", describe_phrase(daemon.phrases.popleft(), bpb))
-            while daemon.responses:
-                log.info("%s", describe_response(daemon.responses.popleft(), bpb))
-            if args.status_every > 0 and time.monotonic() - last_status > args.status_every:
-                last_status = time.monotonic()
-                log.info("%s", status_line(daemon.status()))
-    finally:
-        daemon.stop()  # every open note is closed, All Notes Off per channel
-        st = daemon.status()
-        inp.close()
-        out.close()
-        if sink is not None:
-            sink.close()
-        log.info("stopped: %d phrases, %d responses, every note closed", st.phrases, st.responses)
+    while not stop.wait(0.2):
+        lost = watch.lost()
+        if lost:
+            log.info("JACK server %r lost (%s): stopping; notes still sounding cannot be closed on a dead "
+                     "server (it took livegen's ports with it)", watch.server, lost)
+            return lost
+        if screen:
+            lines = status_lines(daemon.status(), ports=ports, audio=audio, beats_per_bar=bpb)
+            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
+            sys.stdout.flush()
+            daemon.phrases.clear()
+            daemon.responses.clear()
+            continue
+        while daemon.phrases:
+            log.info("%s", describe_phrase(daemon.phrases.popleft(), bpb))
+        while daemon.responses:
+            log.info("%s", describe_response(daemon.responses.popleft(), bpb))
+        if args.status_every > 0 and time.monotonic() - last_status > args.status_every:
+            last_status = time.monotonic()
+            log.info("%s", status_line(daemon.status()))
+    return None
+
+
+def _wait_and_come_back(args, server: str, lost: str, st, stop, restarts: int, ports) -> int:
+    """Wait for a JACK server named ``server``; then re-execute livegen (never returns), or,
+    on SIGINT or SIGTERM while waiting, exit 0."""
+    import logging
+    import os
+    import sys
+    import time
+
+    from livegen.daemon import jackrestart
+    from livegen.daemon.status import waiting_lines
+    from livegen.errors import DeviceError
+    from livegen.io import jackwatch
+
+    log = logging.getLogger("livegen")
+    jackrestart.ordinary_scheduling()  # nothing real-time happens while waiting
+    screen = sys.stdout.isatty() and not args.log
+    log.info("JACK server lost: waiting for it (a server named %r; %d phrases and %d responses so far; "
+             "Ctrl-C stops)", server, st.phrases, st.responses)
+    files = jackwatch.own_client_files(server)
+    removed = jackwatch.reclaim_client_files(server, files)
+    if removed:
+        log.debug("removed %d client files the lost server left: %s", removed, ", ".join(files))
+    last_line = time.monotonic()
+
+    def tick(waited: float) -> None:
+        nonlocal last_line
+        if screen:
+            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(waiting_lines(server, lost, waited, st.phrases,
+                                                                       st.responses)) + "\n")
+            sys.stdout.flush()
+        elif args.status_every > 0 and time.monotonic() - last_line > args.status_every:
+            last_line = time.monotonic()
+            log.info("JACK server lost: waiting for it (%.0f s so far)", waited)
+
+    if jackrestart.wait_for_server(server, stop, tick):
+        log.info("JACK server %r is back: restarting livegen in place (pid %d)", server, os.getpid())
+        try:
+            jackrestart.reexec(restarts + 1)
+        except OSError as err:  # the interpreter is gone (an upgrade removed it?)
+            raise DeviceError(f"cannot restart livegen in place ({err}): start it again") from err
+    for port in ports:  # clients of the dead server: closing them takes rtmidi about a second
+        port.close()
+    log.info("stopped while waiting for the JACK server: %d phrases, %d responses before it went",
+             st.phrases, st.responses)
     return 0

@@ -70,3 +70,14 @@ def status_line(st) -> str:
     return (f"status: {st.state}, {st.bpm:.1f} bpm ({st.clock_source}), phrases {st.phrases}, "
             f"responses {st.responses}, echoes {st.counts['echoes']}, input dropped "
             f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}")
+
+
+def waiting_lines(server: str, reason: str, waited_s: float, phrases: int, responses: int) -> list[str]:
+    """The status screen while the JACK server is gone (livegen run, livegen.daemon.jackrestart)."""
+    return [
+        "livegen   JACK server lost: waiting for it",
+        f"server    {server!r}: lost {waited_s:.0f} s ago ({reason})",
+        (f"stopped   after {phrases} phrases and {responses} responses; notes sounding then could not be "
+         "closed (the server took the ports with it)"),
+        "          livegen comes back by itself when a server of that name starts; Ctrl-C stops",
+    ]

@@ -1,0 +1,152 @@
+"""The JACK server goes away under `livegen run` and comes back: livegen comes back with it.
+
+Each test starts a private JACK dummy server of its own (the session's server must not
+die) and keeps every JACK client of it out of the test's process (`livegen run`, the
+player and the recorder run in processes of their own), because a process whose server
+died cannot open JACK clients again: that is why livegen re-executes itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from livegen.core.notes import left_sounding, note_on_off
+from livegen.io import jackserver, jackwatch
+from tests.conftest import JACK_PERIOD, JACK_RATE, jack_tool
+from tests.test_e2e_jam import ROOT, Livegen, model  # noqa: F401 - model is a fixture
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+PORTS = ("livegen:in", "livegen-out:out", "livegen-synth:out_0")
+
+
+def wavenet_folder(tmp_path) -> Path:
+    shipped = ROOT / "models" / "wavenet"
+    if (shipped / "presets.json").is_file():
+        return shipped
+    from tests import test_e2e_audio  # needs torch, to export a tiny model
+    return test_e2e_audio.wavenet_folder(tmp_path)[0]
+
+
+def left_behind(name: str) -> list[str]:
+    """Files of JACK server ``name`` in /dev/shm: its socket and its clients' semaphores."""
+    own = (f"jack_{name}_", f"jack_sem.{os.getuid()}_{name}_")
+    return sorted(f for f in os.listdir(jackwatch.SERVER_DIR) if f.startswith(own))
+
+
+def ports(server) -> list[str]:
+    out = subprocess.run([jack_tool("jack_lsp")], env=server.env(), capture_output=True, text=True, timeout=10)
+    return out.stdout.split()
+
+
+def wait_ports(server, wanted, timeout: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        have = ports(server)
+        if all(p in have for p in wanted) or time.monotonic() > deadline:
+            return have
+        time.sleep(0.2)
+
+
+def start_server(name: str, tmp_path):
+    return jackserver.start(name, JACK_RATE, JACK_PERIOD, str(tmp_path / f"{name}.log"))
+
+
+def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # noqa: F811
+    t_start = time.monotonic()
+    name = f"lgrestart-{os.getpid()}"
+    server = start_server(name, tmp_path)
+    env = {**server.env(), "PYTHONPATH": str(ROOT)}
+    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={wavenet_folder(tmp_path)}", "audio.backend=jack",
+                 "midi.backend=jack", "jam.thru=none", "jam.tempo_bpm=180", "jam.silence_beats=1",
+                 "jam.response_bars=2", "jam.seed=3", "jam.temperature=1.0", "jam.state_cc=-1")
+    recorder = None
+    try:
+        lg.wait_line(r"clock: beat 0 at monotonic", timeout=40)
+        assert all(p in wait_ports(server, PORTS) for p in PORTS), ports(server)
+        fds_before = len(os.listdir(f"/proc/{lg.proc.pid}/fd"))
+
+        server.stop()  # SIGTERM, as qjackctl stops it
+        lost = lg.wait_line(r"JACK server '(.+)' lost \((.+)\): stopping; notes still sounding cannot be closed",
+                            timeout=10)
+        assert lost.group(1) == name
+        lg.wait_line(r"JACK server lost: waiting for it", timeout=10)
+        time.sleep(0.5)
+        assert left_behind(name) == [], "livegen's JACK client files of the lost server are still there"
+        assert lg.proc.poll() is None
+
+        server = start_server(name, tmp_path)  # the same name again
+        back = lg.wait_line(r"JACK server '.+' is back: restarting livegen in place \(pid (\d+)\)", timeout=15)
+        assert int(back.group(1)) == lg.proc.pid  # re-executed in place: the PID a service manager knows
+        lg.wait_line(r"restarted after the JACK server came back \(1 time\)", timeout=10)
+        n = next(i for i, line in enumerate(lg.lines) if "restarted after the JACK server" in line)
+        lg.wait_line(r"clock: beat 0 at monotonic", start=n, timeout=40)
+        assert not any("MIDI only" in line for line in lg.lines[n:] if "listening on" in line), lg.lines
+        have = wait_ports(server, PORTS)
+        assert all(p in have for p in PORTS), have
+        fds_after = len(os.listdir(f"/proc/{lg.proc.pid}/fd"))
+        assert fds_after <= fds_before + 2, (fds_before, fds_after)  # nothing inherited from the lost run
+
+        # livegen answers a phrase again, and SIGINT closes every note it sent since
+        recorder = subprocess.Popen([sys.executable, "tests/e2e_recorder.py", "--from", "livegen-out:out"],
+                                    cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert recorder.stdout.readline().strip() == "ready", recorder.stderr.read()
+        player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", "180"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert player.returncode == 0, player.stderr
+        lg.wait_line(r"response: \d+ notes", start=n, timeout=15)
+        time.sleep(1.0)  # into the response
+        lg.proc.send_signal(signal.SIGINT)
+        assert lg.proc.wait(15) == 0, "\n".join(lg.lines)
+        recorder.send_signal(signal.SIGTERM)
+        out, _ = recorder.communicate(timeout=15)
+        got = [(t, bytes.fromhex(m)) for t, m in json.loads(out.splitlines()[-1])["got"]]
+        recorder = None
+    finally:
+        for proc in (recorder, lg.proc):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        server.stop()
+    assert any(note_on_off(m) and note_on_off(m)[0] == "on" for _, m in got), "no response note recorded"
+    assert not left_sounding(got), left_sounding(got)
+    assert any("every note closed" in line for line in lg.lines)
+    assert left_behind(name) == []
+    print(f"restart test: {time.monotonic() - t_start:.1f} s; {len(got)} messages recorded after the restart")
+
+
+@pytest.mark.parametrize("audio", ["midi_only", "synth"])
+def test_sigint_while_waiting_for_the_server_exits_at_once(tmp_path, model, audio):  # noqa: F811
+    name = f"lgwait-{audio}-{os.getpid()}"
+    server = start_server(name, tmp_path)
+    env = {**server.env(), "PYTHONPATH": str(ROOT)}
+    sound = ([f"models.wavenet={wavenet_folder(tmp_path)}", "audio.backend=jack"] if audio == "synth"
+             else ["audio.enabled=false"])
+    lg = Livegen(env, f"models.lstm={model}", "midi.backend=jack", *sound)
+    try:
+        lg.wait_line(r"clock: beat 0 at monotonic", timeout=40)
+        server.stop()
+        # MIDI only, the server's socket is the only sign (rtmidi reports nothing)
+        lg.wait_line(r"JACK server lost: waiting for it", timeout=10)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        lg.proc.send_signal(signal.SIGINT)
+        assert lg.proc.wait(10) == 0, "\n".join(lg.lines)
+        took = time.monotonic() - t0
+    finally:
+        if lg.proc.poll() is None:
+            lg.proc.kill()
+            lg.proc.wait()
+        server.stop()
+    print(f"{audio}: exit {took:.2f} s after SIGINT while waiting")
+    assert took < 5.0
+    assert any("stopped while waiting for the JACK server" in line for line in lg.lines), lg.lines
+    assert not any("Traceback" in line for line in lg.lines), lg.lines
+    assert left_behind(name) == []
