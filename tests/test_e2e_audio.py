@@ -24,7 +24,7 @@ jack = pytest.importorskip("jack", reason="needs JACK-Client (pip install JACK-C
 from livegen.errors import DeviceError  # noqa: E402
 from livegen.io.jackrec import PortRecorder  # noqa: E402
 from tests.lstm_models import step_model  # noqa: E402
-from tests.test_e2e_jam import Livegen  # noqa: E402
+from tests.test_e2e_jam import SYNTH_JAM, Livegen  # noqa: E402
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.train]
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,9 +46,7 @@ def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
     shipped = ROOT / "models" / "lstm" / "lstm.onnx"  # a random test LSTM may answer with rests
     model = shipped if shipped.exists() else step_model(tmp_path / "lstm.onnx", embed=32, hidden=64, layers=2)
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
-    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={folder}", "audio.backend=jack",
-                 "midi.backend=jack", "jam.thru=none", "jam.tempo_bpm=180", "jam.silence_beats=1",
-                 "jam.response_bars=2", "jam.seed=3", "jam.temperature=1.0", "jam.state_cc=-1")
+    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={folder}", *SYNTH_JAM)
     rec = None
     try:
         lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=30)

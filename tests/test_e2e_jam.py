@@ -27,6 +27,10 @@ from tests.lstm_models import step_model
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 EARLY_NS, LATE_NS = 20_000_000, 80_000_000
+# a jam with the synth on JACK (the audio e2e and the JACK restart test): --set values
+SYNTH_JAM = ("audio.backend=jack", "midi.backend=jack", "jam.thru=none", "jam.tempo_bpm=180",
+             "jam.silence_beats=1", "jam.response_bars=2", "jam.seed=3", "jam.temperature=1.0",
+             "jam.state_cc=-1")
 
 
 class Livegen:

@@ -21,7 +21,7 @@ import pytest
 from livegen.core.notes import left_sounding, note_on_off
 from livegen.io import jackserver, jackwatch
 from tests.conftest import JACK_PERIOD, JACK_RATE, jack_tool
-from tests.test_e2e_jam import ROOT, Livegen, model  # noqa: F401 - model is a fixture
+from tests.test_e2e_jam import ROOT, SYNTH_JAM, Livegen, model  # noqa: F401 - model is a fixture
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 PORTS = ("livegen:in", "livegen-out:out", "livegen-synth:out_0")
@@ -64,9 +64,7 @@ def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # n
     name = f"lgrestart-{os.getpid()}"
     server = start_server(name, tmp_path)
     env = {**server.env(), "PYTHONPATH": str(ROOT)}
-    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={wavenet_folder(tmp_path)}", "audio.backend=jack",
-                 "midi.backend=jack", "jam.thru=none", "jam.tempo_bpm=180", "jam.silence_beats=1",
-                 "jam.response_bars=2", "jam.seed=3", "jam.temperature=1.0", "jam.state_cc=-1")
+    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={wavenet_folder(tmp_path)}", *SYNTH_JAM)
     recorder = None
     try:
         lg.wait_line(r"clock: beat 0 at monotonic", timeout=40)
