@@ -112,18 +112,19 @@ class LiveSynth:
         self.output.start()
         self._thread.start()
 
-    def close(self) -> None:
+    def _stop_rendering(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+    def close(self) -> None:
+        self._stop_rendering()
         self.output.close()
 
     def abandon(self) -> None:
         """Stop rendering and let go of the audio stream whose JACK server went away
         (closing it could hang PortAudio; see :meth:`AudioOutput.abandon`)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self._stop_rendering()
         self.output.abandon()
 
     # -- the render thread ----------------------------------------------------------
