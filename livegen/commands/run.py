@@ -30,8 +30,9 @@ def run(args, cfg) -> int:
 
     log = logging.getLogger("livegen")
     restarts = jackrestart.restarts()
+    times = f"{restarts} time{'s' if restarts > 1 else ''}"
     if restarts:
-        log.info("restarted after the JACK server came back (%d time%s)", restarts, "s" if restarts > 1 else "")
+        log.info("restarted after the JACK server came back (%s)", times)
     model = LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
     synth = load_synth(cfg)  # a bad timbre model stops livegen here, before any port opens
     backend, inp, out = midi.open_ports(cfg.midi)
@@ -51,7 +52,7 @@ def run(args, cfg) -> int:
     audio = "synth" if sink is not None else f"MIDI only: {why}"
     ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({backend})"
     if restarts:
-        ports += f"; restarted {restarts} time{'s' if restarts > 1 else ''} after JACK came back"
+        ports += f"; restarted {times} after JACK came back"
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

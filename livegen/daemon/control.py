@@ -174,7 +174,7 @@ class Control(threading.Thread):
         if phrase is None:
             for m in det.messages[before:]:
                 self.generator.note(m)
-        if phrase is not None:
+        else:
             self._phrase_ended(phrase)
 
     def _phrase_ended(self, phrase) -> None:

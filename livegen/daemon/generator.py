@@ -16,8 +16,9 @@ the only thing it may drop: once one is dropped (the generator fell behind a
 flood), no later note of that phrase is sent, so what was primed is always the
 phrase's beginning and its end primes the rest (its last notes, if the rest is
 long). A phrase's begin and end, a cancel and a stop always go through; a
-generator that finds a long backlog of notes stops priming them one by one. The model is reached only through
-``model.initial_state()`` and ``model.step(token, state) -> (logits, state)``.
+generator that finds a long backlog of notes stops priming them one by one.
+The model is reached only through ``model.initial_state()`` and
+``model.step(token, state) -> (logits, state)``.
 """
 
 from __future__ import annotations
