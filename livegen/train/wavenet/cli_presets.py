@@ -9,7 +9,7 @@ HELP = "build presets.json (instrument name -> z) from a checkpoint and its note
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=Path("models/wavenet/wavenet.pt"),
+    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/wavenet/wavenet.pt"),
                         help="model checkpoint (default %(default)s)")
     parser.add_argument("--data", type=Path, default=None, help="note set .npz (default: the rendered default set)")
     parser.add_argument("--out", type=Path, default=None, help="presets file (default: presets.json beside the checkpoint)")
