@@ -6,6 +6,7 @@ The torchrun runs use tiny models and one thread per process (OMP_NUM_THREADS=1,
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -68,7 +69,7 @@ def test_each_rank_gets_an_equal_share_of_the_global_batch():
 def test_header_names_processes_machines_and_backend():
     assert distributed.header(fake(0, 2)) == "distributed: 2 processes, gloo, cpu"
     d = Dist(0, 8, 0, 4, "nccl", torch.device("cuda", 0))
-    assert distributed.header(d) == "distributed: 8 processes on 2 machines, nccl, cuda"
+    assert distributed.header(d) == f"distributed: 8 processes on 2 machines, nccl, cuda; rank 0 on {socket.gethostname()}"
 
 
 def test_dropout_seeds_differ_between_ranks_and_steps_and_repeat():

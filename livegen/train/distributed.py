@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,7 +40,7 @@ from livegen.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 #: Collectives, and the barrier before the data set is read, wait this long for
 #: the slowest rank. Parsing the music21 corpus took 26 minutes here
-#: (models/lstm/RESULTS.md), longer than torch's default of 30 minutes allows
+#: (livegen/models/lstm/RESULTS.md), longer than torch's default of 30 minutes allows
 #: for comfortably.
 TIMEOUT = timedelta(hours=2)
 
@@ -122,11 +123,14 @@ def teardown(d: Dist) -> None:
 
 
 def header(d: Dist) -> str:
-    """The training log's first line."""
+    """The training log's first line (with several machines, it names rank 0's: the
+    output folder is written there)."""
     if d.backend is None:
         return f"distributed: no, one process on {d.device.type}"
-    where = f" on {d.machines} machines" if d.machines > 1 else ""
-    return f"distributed: {d.world_size} processes{where}, {d.backend}, {d.device.type}"
+    if d.machines == 1:
+        return f"distributed: {d.world_size} processes, {d.backend}, {d.device.type}"
+    return (f"distributed: {d.world_size} processes on {d.machines} machines, {d.backend}, {d.device.type}; "
+            f"rank 0 on {socket.gethostname()}")
 
 
 def rank_slice(n: int, d: Dist, name: str = "--batch") -> slice:
