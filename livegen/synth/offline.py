@@ -50,9 +50,20 @@ def render_events(synth: Synth, events: list[tuple[int, bytes]], tail_s: float =
         n = max(synth.frame, min(block, nxt - pos))
         out.append(synth.render(n))
         pos += n
-        if pos > end + synth.release_max + block:
+        if pos > end + int(synth.release_max_s * synth.sample_rate) + block:
             break
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def render_note(synth: Synth, pitch: int, velocity: int, hold_s: float, total_s: float,
+                channel: int = 0) -> np.ndarray:
+    """One note from silence: key held ``hold_s`` seconds, ``total_s`` seconds of audio."""
+    n_hold = max(1, int(round(hold_s * synth.sample_rate)))
+    n_total = max(n_hold, int(round(total_s * synth.sample_rate)))
+    synth.handle(bytes([0x90 | channel, pitch, velocity]))
+    a = synth.render(n_hold)
+    synth.handle(bytes([0x80 | channel, pitch, 0]))
+    return np.concatenate([a, synth.render(n_total - n_hold)])
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:

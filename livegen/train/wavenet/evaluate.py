@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livegen.core import dsp
-from livegen.core.pitch import cents, note_pitch
+from livegen.train.pitch import cents, note_pitch
 
 
 @dataclass
