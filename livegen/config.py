@@ -139,8 +139,8 @@ class SynthConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    lstm: str = _f("models/lstm/lstm.onnx", "the phrase model (ONNX), relative to the config file")
-    wavenet: str = _f("models/wavenet", "folder of the timbre model's ONNX files and presets")
+    lstm: str = _f("livegen/models/lstm/lstm.onnx", "the phrase model (ONNX), relative to the config file")
+    wavenet: str = _f("livegen/models/wavenet", "folder of the timbre model's ONNX files and presets")
     provider: str = _f("auto", "ONNX Runtime provider: auto uses CUDA where present, else the CPU",
                        choices=("auto", "cpu", "cuda"))
 

@@ -47,10 +47,10 @@ def test_run_and_demo_with_a_bad_timbre_model_stop_before_any_port_opens(tmp_pat
     """A corrupt synth model is an error at start-up, naming the file (not MIDI only)."""
     import shutil
     bad = tmp_path / "wavenet"
-    shutil.copytree(config.REPO_ROOT / "models" / "wavenet", bad,
+    shutil.copytree(config.REPO_ROOT / "livegen" / "models" / "wavenet", bad,
                     ignore=shutil.ignore_patterns("*.pt", "*.png", "eval", "resume"))
     (bad / "decoder_step.onnx").write_bytes(b"\x08\x01garbage")
-    lstm = config.REPO_ROOT / "models" / "lstm" / "lstm.onnx"
+    lstm = config.REPO_ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"
     for command in (["run", "--log"], ["demo", "--out", str(tmp_path)]):
         assert cli.main(["--set", f"models.lstm={lstm}", "--set", f"models.wavenet={bad}",
                          "--set", "midi.backend=jack", *command]) == 2

@@ -70,7 +70,7 @@ def first_on(messages, after_ns):
 def model(tmp_path_factory):
     # the shipped model where there is one: a random test LSTM sometimes answers a phrase
     # with two bars of rests (it did in a full-suite run), and then there is no note to time
-    shipped = ROOT / "models" / "lstm" / "lstm.onnx"
+    shipped = ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"
     if shipped.exists():
         return shipped
     try:

@@ -17,10 +17,10 @@ from livegen.core.tokens import Note
 from livegen.io.midifile import write_notes
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "wavenet"
+MODEL = ROOT / "livegen" / "models" / "wavenet"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (MODEL / "decoder_step.onnx").exists() or not (MODEL / "presets.json").exists(),
-    reason="no shipped timbre model in models/wavenet")]
+    reason="no shipped timbre model in livegen/models/wavenet")]
 
 PITCHES = (48, 55, 62, 69)  # one note a beat at 120 bpm: 0.5 s each, 0.4 s held
 
@@ -67,7 +67,7 @@ def test_the_preset_sets_the_timbre(tmp_path):
 
 
 @pytest.mark.train
-@pytest.mark.skipif(not (MODEL / "wavenet.pt").exists(), reason="no shipped checkpoint in models/wavenet")
+@pytest.mark.skipif(not (MODEL / "wavenet.pt").exists(), reason="no shipped checkpoint in livegen/models/wavenet")
 def test_the_shipped_onnx_files_match_the_shipped_checkpoint():
     """The committed ONNX files are the committed checkpoint's: the export's own checks
     (ONNX Runtime against torch at batch 1 and 8, 300 streamed steps against the full pass)."""

@@ -1,4 +1,4 @@
-"""The shipped WaveNet (models/wavenet/wavenet.pt + presets.json), if present, plays notes in tune."""
+"""The shipped WaveNet (livegen/models/wavenet/wavenet.pt + presets.json), if present, plays notes in tune."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from livegen.core import dsp  # noqa: E402
 from livegen.core.pitch import cents, note_pitch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CKPT = ROOT / "models" / "wavenet" / "wavenet.pt"
-PRESETS = ROOT / "models" / "wavenet" / "presets.json"
+CKPT = ROOT / "livegen" / "models" / "wavenet" / "wavenet.pt"
+PRESETS = ROOT / "livegen" / "models" / "wavenet" / "presets.json"
 
 pytestmark = [pytest.mark.train, pytest.mark.slow,
               pytest.mark.skipif(not (CKPT.exists() and PRESETS.exists()), reason="no shipped WaveNet")]

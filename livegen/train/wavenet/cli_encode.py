@@ -11,7 +11,7 @@ HELP = "encode a WAV file into a timbre preset (z) and add it to a presets file"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("wav", type=Path, help="a WAV file (any rate; resampled to 16 kHz, downmixed to mono)")
     parser.add_argument("--name", default=None, help="preset name (default: the file's stem)")
-    parser.add_argument("--checkpoint", type=Path, default=Path("models/wavenet/wavenet.pt"),
+    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/wavenet/wavenet.pt"),
                         help="model checkpoint (default %(default)s)")
     parser.add_argument("--presets", type=Path, default=None,
                         help="presets file to add the preset to (default: presets.json beside the checkpoint)")
