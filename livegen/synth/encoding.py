@@ -38,3 +38,32 @@ def encoder_input(x: np.ndarray, sample_rate: int, hop: int, n_frames: int, n_me
     spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
     mel = spec @ mel_filterbank(sample_rate, n_fft, n_mels).T
     return (np.maximum(10.0 * np.log10(mel + 1e-12), FLOOR_DB) / 40.0).astype(np.float32)
+
+
+def note_starts(x: np.ndarray, sample_rate: int, max_notes: int = 16) -> list[int]:
+    """Where notes begin in a recording: the 10 ms RMS rising past 1/30 of its peak after at
+    least 50 ms below it (the first loud sample if there is no such rise)."""
+    win = max(1, sample_rate // 100)
+    n = len(x) // win
+    if n == 0:
+        return [0]
+    rms = np.sqrt(np.mean(x[:n * win].reshape(n, win).astype(np.float64) ** 2, axis=1))
+    loud = rms > rms.max() / 30.0
+    starts, quiet = [], 5
+    for i, v in enumerate(loud):
+        if v and quiet >= 5:
+            starts.append(i * win)
+        quiet = 0 if v else quiet + 1
+    return starts[:max_notes] or [int(np.argmax(np.abs(x) > np.abs(x).max() / 30.0))]
+
+
+def encode_audio(files, x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A recording (mono, at the model's rate) -> z (Z,): the mean code of its notes, each
+    encoded from its start as in training."""
+    d = files.dims
+    if sample_rate != files.sample_rate:
+        raise ValueError(f"audio at {sample_rate} Hz; the encoder wants {files.sample_rate} Hz")
+    hop = int(round(d["frame_s"] * sample_rate)) * d["enc_hop"]
+    mel = np.stack([encoder_input(x[s:], sample_rate, hop, d["enc_frames"], d["n_mels"])
+                    for s in note_starts(x, sample_rate)])
+    return files.encode(mel).mean(axis=0).astype(np.float32)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import wave
-from pathlib import Path
 
 import numpy as np
 
 from livegen.core.tokens import Note
-from livegen.fileio import atomic_path
+from livegen.io.wavfile import write_wav  # noqa: F401  (livegen.synth.offline.write_wav)
 from livegen.synth.synth import Synth
 
 
@@ -64,13 +62,3 @@ def render_note(synth: Synth, pitch: int, velocity: int, hold_s: float, total_s:
     a = synth.render(n_hold)
     synth.handle(bytes([0x80 | channel, pitch, 0]))
     return np.concatenate([a, synth.render(n_total - n_hold)])
-
-
-def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
-    """16-bit mono WAV, written atomically (a crash leaves the old file or none)."""
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())

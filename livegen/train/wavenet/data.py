@@ -258,39 +258,7 @@ def load_or_render(spec: RenderSpec, soundfont: str = DEFAULT_SOUNDFONT, progres
 # WAV input
 
 
-def read_wav(path: Path | str, target_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Read a WAV as mono float32 in [-1, 1]; resample to target_rate if given.
-
-    Raises DataError with the file name for a missing or unreadable file.
-    """
-    from scipy.io import wavfile
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such WAV file: {path}")
-    try:
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unknown chunks
-            sr, data = wavfile.read(path)
-    except Exception as err:  # scipy raises ValueError, EOFError, even UnboundLocalError
-        raise DataError(f"cannot read {path} as a WAV file: {err}") from err
-    if data.dtype == np.uint8:
-        x = (data.astype(np.float32) - 128.0) / 128.0
-    elif np.issubdtype(data.dtype, np.integer):
-        x = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
-    else:
-        x = data.astype(np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    if x.size == 0:
-        raise DataError(f"{path} contains no audio")
-    if target_rate is not None and sr != target_rate:
-        from scipy.signal import resample_poly
-        g = math.gcd(int(sr), int(target_rate))
-        x = resample_poly(x, target_rate // g, sr // g).astype(np.float32)
-        sr = target_rate
-    return x, int(sr)
+from livegen.io.wavfile import read_wav  # noqa: E402  (one WAV reader)
 
 
 _NAME_RE = re.compile(r"^(?P<inst>.+?)[-_](?P<pitch>\d{2,3})[-_](?P<vel>\d{1,3})$")

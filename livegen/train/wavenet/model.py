@@ -257,7 +257,7 @@ class SpectralLoss:
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         total = 0.0
-        for n in self.sizes:
+        for n in (n for n in self.sizes if n <= pred.shape[-1]):  # a short crop skips the largest
             a, b = self.mags(pred, n), self.mags(target, n)
             total = total + (a - b).abs().mean() + (torch.log(a + self.eps) - torch.log(b + self.eps)).abs().mean()
         return total
@@ -277,12 +277,17 @@ def save_checkpoint(path, model: TimbreModel, **extra) -> None:
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[TimbreModel, dict]:
+    import pickle
+    import struct
+    import zipfile
+
     from livegen.errors import ModelFileError
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError as err:
         raise ModelFileError(f"no such checkpoint: {path}") from err
-    except (RuntimeError, OSError, ValueError, EOFError) as err:  # torch's errors for a bad file
+    except (RuntimeError, OSError, ValueError, EOFError, struct.error, pickle.UnpicklingError,
+            zipfile.BadZipFile) as err:  # what torch.load raises for a damaged file
         raise ModelFileError(f"cannot read checkpoint {path}: {err}") from err
     if not isinstance(ck, dict) or ck.get("kind") != KIND:
         what = ck.get("kind") if isinstance(ck, dict) else type(ck).__name__

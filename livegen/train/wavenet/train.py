@@ -126,7 +126,6 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
     pitch_clips = prng.choice(valid_clips, size=min(o.pitch_notes, len(valid_clips)), replace=False)
 
     log = open(out / "log.jsonl", "a")
-    gen = torch.Generator().manual_seed(o.seed * 7919 + step)
     t0, run_loss, t_start = time.time(), [], time.time()
     while step < o.steps:
         if o.minutes and time.time() - t_start > 60 * o.minutes:
@@ -136,6 +135,7 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
             g["lr"] = lr_at(step, o)
         model.train()
         b = batcher.draw(o.batch, step)
+        gen = torch.Generator().manual_seed(o.seed * 1_000_003 + step)  # z noise: a function of the step
         loss = loss_fn(batch_audio(model, synth, b, o.z_noise, gen), torch.from_numpy(b.target))
         opt.zero_grad(set_to_none=True)
         loss.backward()
