@@ -20,8 +20,8 @@ import torch
 from livegen.train.pitch import cents, note_pitch
 from livegen.train.wavenet import data as wdata
 from livegen.train.wavenet.batches import Batch, NoteBatcher
-from livegen.train.wavenet.model import (Dims, SpectralLoss, Synthesis, TimbreModel, load_checkpoint,
-                                         save_checkpoint)
+from livegen.train.wavenet.model import (Dims, SpectralLoss, Synthesis, TimbreModel, controls,
+                                         load_checkpoint, save_checkpoint)
 from livegen.train.wavenet.options import TrainOptions, build_parser, options_from_args
 
 
@@ -38,13 +38,13 @@ def conditioning(z: torch.Tensor, note: torch.Tensor) -> torch.Tensor:
 
 
 def batch_audio(model: TimbreModel, synth: Synthesis, b: Batch, z_noise: float = 0.0,
-                gen: torch.Generator | None = None) -> torch.Tensor:
+                gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rendered crops (B, T), the codes z (B, Z) they were rendered with, the raw controls)."""
     z = model.encoder(torch.from_numpy(b.mel))
-    if z_noise > 0:
-        z = z + z_noise * torch.randn(z.shape, generator=gen)
-    raw = model.decoder(conditioning(z, torch.from_numpy(b.note)))
+    zn = z + z_noise * torch.randn(z.shape, generator=gen) if z_noise > 0 else z
+    raw = model.decoder(conditioning(zn, torch.from_numpy(b.note)))
     return synth.render(raw, torch.from_numpy(b.f0), torch.from_numpy(b.c0), b.target.shape[1] // synth.hop,
-                        torch.from_numpy(b.uniforms))
+                        torch.from_numpy(b.uniforms)), z, raw
 
 
 @torch.no_grad()
@@ -111,7 +111,15 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
         torch.manual_seed(o.seed)
         model = TimbreModel(dims_from(o, ns.sample_rate))
         opt = torch.optim.Adam(model.parameters(), lr=o.lr)
-        step, best = 0, math.inf
+        step, best, ck = 0, math.inf, {}
+    # which instrument a code z comes from, read back by a linear layer (training only): a
+    # cross-entropy on it makes z carry the instrument from the first steps, so the decoder
+    # learns to use z instead of rendering the average instrument
+    id_head = torch.nn.Linear(model.dims.z_dim, len(ns.names))
+    id_opt = torch.optim.Adam(id_head.parameters(), lr=o.lr)
+    if "id_head" in ck:
+        id_head.load_state_dict(ck["id_head"])
+        id_opt.load_state_dict(ck["id_optimizer"])
     d = model.dims
     synth, loss_fn = Synthesis(d), SpectralLoss()
     n_params = sum(p.numel() for p in model.decoder.parameters())
@@ -134,17 +142,28 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, o)
         model.train()
+        for g in id_opt.param_groups:
+            g["lr"] = lr_at(step, o)
         b = batcher.draw(o.batch, step)
         gen = torch.Generator().manual_seed(o.seed * 1_000_003 + step)  # z noise: a function of the step
-        loss = loss_fn(batch_audio(model, synth, b, o.z_noise, gen), torch.from_numpy(b.target))
+        y, z, raw = batch_audio(model, synth, b, o.z_noise, gen)
+        spectral = loss_fn(y, torch.from_numpy(b.target))
+        ident = torch.nn.functional.cross_entropy(id_head(z), torch.from_numpy(ns.instrument[b.clips]))
+        # the pitch deviation is free to make vibrato or an attack's bend, but pays for drifting:
+        # a spectral loss's gradient in frequency is weak and noisy, and the notes are in tune
+        dev = controls(raw, d)[2] / d.max_dev_cents
+        loss = spectral + o.id_weight * ident + o.dev_weight * (dev ** 2).mean()
         opt.zero_grad(set_to_none=True)
+        id_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        id_opt.step()
         step += 1
-        run_loss.append(loss.item())
+        run_loss.append((spectral.item(), ident.item()))
         if step % 25 == 0:
-            rec = {"step": step, "loss": float(np.mean(run_loss)), "lr": lr_at(step, o),
+            rec = {"step": step, "loss": float(np.mean([r[0] for r in run_loss])),
+                   "id_loss": float(np.mean([r[1] for r in run_loss])), "lr": lr_at(step, o),
                    "sec": round(time.time() - t0, 1)}
             run_loss = []
             log.write(json.dumps(rec) + "\n")
@@ -154,7 +173,7 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
         if step % o.eval_every == 0 or step == o.steps:
             model.eval()
             with torch.no_grad():
-                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb), torch.from_numpy(vb.target)))
+                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb)[0], torch.from_numpy(vb.target)))
                                     for vb in valid_batches]))
             te = time.time()
             pt = in_tune_rate(model, ns, vbatcher, pitch_clips, seed=step)
@@ -169,9 +188,11 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
                                 names=ns.names)
         if step % o.ckpt_every == 0 or step == o.steps:
             save_checkpoint(last, model, step=step, optimizer=opt.state_dict(), best_valid=best,
-                            options=vars(o), names=ns.names)
+                            options=vars(o), names=ns.names, id_head=id_head.state_dict(),
+                            id_optimizer=id_opt.state_dict())
     save_checkpoint(last, model, step=step, optimizer=opt.state_dict(), best_valid=best,
-                    options=vars(o), names=ns.names)
+                    options=vars(o), names=ns.names, id_head=id_head.state_dict(),
+                    id_optimizer=id_opt.state_dict())
     log.close()
     return out / "best.pt"
 
