@@ -67,8 +67,11 @@ def _export(module, args, path: Path, inputs, outputs, dynamic, meta) -> None:
 
 
 def export(model, outdir: Path) -> None:
+    """Write encoder.onnx and decoder_step.onnx into ``outdir`` (no checks: see :func:`verify`)."""
+    outdir = Path(outdir)
     d = model.dims
     model.eval()
+    outdir.mkdir(parents=True, exist_ok=True)
     L, C = len(d.dilations), d.channels
     _export(model.encoder, (torch.zeros(1, d.enc_frames, d.n_mels),), outdir / "encoder.onnx",
             ["mel"], ["z"], {"mel": {0: "batch"}, "z": {0: "batch"}}, metadata(d, "encoder"))
