@@ -116,12 +116,11 @@ class JamConfig:
 
 @dataclass(frozen=True)
 class SynthConfig:
-    voices: int = _f(8, "polyphony limit of the WaveNet synth", range=(1, 64))
-    temperature: float = _f(0.8, "WaveNet sampling temperature; 0 = most likely sample",
-                            range=(0.0, 2.0))
-    engine: str = _f("auto", "decoder engine: the compiled kernel (c), ONNX Runtime (onnx), or auto",
-                     choices=("auto", "c", "onnx"))
-    threads: int = _f(2, "threads the compiled kernel splits the voices over", range=(1, 16))
+    voices: int = _f(16, "polyphony limit of the synth", range=(1, 64))
+    temperature: float = _f(1.0, "how much of the model's noise part sounds: 1 = as trained, "
+                            "0 = harmonics only", range=(0.0, 2.0))
+    threads: int = _f(1, "ONNX Runtime threads of the decoder step (one run per 4 ms frame for "
+                         "all voices; 1 is fastest below ~32 voices)", range=(1, 16))
     block: int = _f(256, "samples rendered per block at the model's rate (a multiple of 64)",
                     range=(64, 4096))
     preset: str = _f("", "timbre preset of every channel; empty = the model's first preset")
@@ -133,8 +132,8 @@ class SynthConfig:
     gain: float = _f(1.0, "output gain", range=(0.0, 8.0))
     release_max_s: float = _f(3.0, "longest a released note may ring before its voice is freed",
                               range=(0.05, 30.0))
-    realtime: bool = _f(True, "render (and the kernel's worker threads) with real-time priority "
-                        "(SCHED_FIFO, below the sender and control threads) where the OS permits it")
+    realtime: bool = _f(True, "render with real-time priority (SCHED_FIFO, below the sender and "
+                        "control threads) where the OS permits it")
 
 
 @dataclass(frozen=True)

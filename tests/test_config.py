@@ -111,10 +111,10 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path, capsys):
 
 
 def test_cli_in_a_real_process_reports_bad_set_cleanly():
-    proc = subprocess.run([sys.executable, "-m", "livegen", "--set", "synth.engine=gpu", "config"],
+    proc = subprocess.run([sys.executable, "-m", "livegen", "--set", "models.provider=gpu", "config"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "synth.engine = 'gpu': must be one of 'auto', 'c', 'onnx'" in proc.stderr
+    assert "models.provider = 'gpu': must be one of 'auto', 'cpu', 'cuda'" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -123,7 +123,7 @@ def test_config_command_shows_what_is_in_force(capsys):
     out = capsys.readouterr().out
     assert "[jam]\ntempo_bpm = 96.0" in out
     assert cli.main(["config", "--reference"]) == 0
-    assert "synth.voices = 8  [1..64]" in capsys.readouterr().out
+    assert "synth.voices = 16  [1..64]" in capsys.readouterr().out
 
 
 def test_readme_documents_every_key():
