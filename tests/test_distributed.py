@@ -135,7 +135,7 @@ def test_main_first_runs_rank_0_alone_first_and_never_leaves_the_others_waiting(
 
 def write_midi_folder(folder: Path, count: int = 8) -> Path:
     from livegen.io.midifile import write_notes
-    from test_lstm_train import scale_pieces
+    from tests.test_lstm_train import scale_pieces
 
     folder.mkdir()
     for p in scale_pieces(count, seed=3):
@@ -203,3 +203,55 @@ def test_two_processes_equal_one_on_the_same_global_batch_also_when_resumed(tmp_
     assert max_difference(a["model"], b["model"]) < 1e-6, (max_difference(a["model"], b["model"]), moved)
     for (_, x), (_, y) in zip(a["history"]["held_out"], b["history"]["held_out"]):
         assert abs(x - y) < 1e-5
+
+
+# -- the timbre model ---------------------------------------------------------------
+
+TIMBRE = ["--batch", "4", "--crop-frames", "8", "--eval-every", "3", "--ckpt-every", "3", "--pitch-notes", "2",
+          "--channels", "8", "--layers", "3", "--n-harmonics", "16", "--noise-bands", "8", "--z-dim", "4",
+          "--threads", "1", "--no-progress"]
+
+
+def mean_difference(a: dict, b: dict) -> float:
+    """The largest, over the tensors, of the mean absolute difference."""
+    assert a.keys() == b.keys()
+    return max(float((a[k] - b[k]).abs().mean()) for k in a)
+
+
+@pytest.mark.slow
+def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports(tmp_path):
+    """The two-process run stops at step 3 (--steps 3) and resumes to step 6; the one-process
+    run goes straight to 6 (the learning rate is constant before --decay-start, so both follow
+    one schedule). The z noise is drawn for the global batch, so it is equal too.
+
+    A few weights of this model are sensitive to summation order (the spectral loss takes logs
+    of near-silent STFT bins): one process on 1 or on 2 threads ends 5e-5 apart at most, 4e-7
+    apart on average per tensor; the two-process run ended 3e-4 / 1.2e-6 from the one-process
+    run, and a run that trained on rank 0's rows alone (--batch 2) 1e-2 / 2e-3. So the test
+    compares the mean difference per tensor."""
+    from tests.test_wavenet_data import synthetic_noteset
+
+    synthetic_noteset(pitches=(55, 57, 60, 62, 64)).save(tmp_path / "notes.npz")
+    data = ["train", "wavenet", "--data", str(tmp_path / "notes.npz"), *TIMBRE]
+    one = python("-m", "livegen", *data, "--out", str(tmp_path / "one"), "--steps", "6", cwd=tmp_path)
+    assert one.returncode == 0, one.stdout
+    assert one.stdout.splitlines()[:2] == ["distributed: no, one process on cpu", "global batch: 4 notes per step"]
+    for steps in ("3", "6"):
+        two = torchrun("-m", "livegen", *data, "--out", str(tmp_path / "two"), "--steps", steps, cwd=tmp_path)
+        assert two.returncode == 0, two.stdout
+        lines = two.stdout.splitlines()
+        assert lines[:2] == ["distributed: 2 processes, gloo, cpu", "global batch: 4 notes per step, 2 per process"]
+    assert two.stdout.count("resumed from") == 1 and "at step 3" in two.stdout  # rank 1 quiet
+    assert two.stdout.count('"valid_loss"') == 1  # step 6: evaluated once, by rank 0
+    out = tmp_path / "two"
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.jsonl"]
+    a = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
+    b = torch.load(out / "last.pt", weights_only=True)
+    assert (a["step"], b["step"]) == (6, 6)
+    assert (a["options"]["world_size"], b["options"]["world_size"]) == (1, 2)
+    assert torch.load(out / "best.pt", weights_only=True)["options"]["world_size"] == 2
+    assert mean_difference(a["state_dict"], b["state_dict"]) < 2e-5
+    assert max_difference(a["id_head"], b["id_head"]) < 1e-6
+    exported = python("-m", "export.wavenet", str(out / "best.pt"), str(tmp_path / "timbre"), cwd=ROOT)
+    assert exported.returncode == 0, exported.stdout
+    assert (tmp_path / "timbre" / "decoder_step.onnx").exists()
