@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "and a WaveNet synth on virtual MIDI ports.")
     parser.add_argument("--version", action="version", version=f"livegen {__version__}")
     parser.add_argument("--config", metavar="PATH",
-                        help="config file (default: ./config.toml, else the repository's config.toml)")
+                        help="config file (default: ./config.toml, else "
+                             "$XDG_CONFIG_HOME/livegen/config.toml, else the built-in defaults)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         dest="overrides", help="override one config value; may be repeated")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
