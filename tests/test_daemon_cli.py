@@ -6,7 +6,8 @@ from livegen import cli, config
 from livegen.core import tokens as tk
 from livegen.daemon.daemon import Status
 from livegen.daemon.generator import Response
-from livegen.daemon.status import bar_beat, describe_response, pitch_name, status_line, status_lines
+from livegen.core.notes import pitch_name
+from livegen.daemon.status import bar_beat, describe_response, status_line, status_lines
 
 
 def test_run_and_demo_without_a_model_say_how_to_make_one(tmp_path, capsys):

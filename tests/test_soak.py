@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from livegen.core.notes import left_sounding
-from livegen.core.performance import performance
+from livegen.commands.soak_performance import performance
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.train]
 

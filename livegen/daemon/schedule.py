@@ -16,9 +16,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
-from livegen.core.clock import next_bar
-
-NS = 1_000_000_000
+from livegen.core.clock import NS, next_bar
 
 
 # -- bars --------------------------------------------------------------------------
