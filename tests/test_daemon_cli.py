@@ -51,3 +51,13 @@ def test_run_and_demo_with_a_bad_timbre_model_stop_before_any_port_opens(tmp_pat
                          "--set", "midi.backend=jack", *command]) == 2
         err = capsys.readouterr().err
         assert "decoder_step.onnx" in err and "Traceback" not in err, err
+
+
+def test_without_a_timbre_model_folder_livegen_runs_midi_only_and_says_so(tmp_path):
+    from livegen.daemon.harness import load_models
+    cfg = config.load(None, [f"models.wavenet={tmp_path / 'no-model'}"])
+    models = load_models(cfg)
+    assert models.lstm is not None and models.synth is None
+    assert models.why_no_synth == f"no timbre model folder {str(tmp_path / 'no-model')!r} (models.wavenet)"
+    off = load_models(config.load(None, ["audio.enabled=false"]))
+    assert off.synth is None and off.why_no_synth == "audio.enabled = false"

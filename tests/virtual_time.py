@@ -182,11 +182,10 @@ class VirtualInbox(Inbox):
 
     def put(self, item, droppable: bool) -> bool:
         with self._vt.cv:
-            if len(self._items) >= (self.size if droppable else 4 * self.size):
-                return False
-            self._items.append(item)
-            self._ready_event.set()
-        return True
+            put = super().put(item, droppable)  # its lock is never contended: one thread runs at a time
+            if put:
+                self._ready_event.set()
+        return put
 
     def get(self, timeout: float):
         with self._vt.cv:
