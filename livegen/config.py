@@ -224,7 +224,8 @@ def _absolute(value: str, base_dir: Path) -> str:
 def _check_jam(jam: JamConfig) -> list[str]:
     """What no single key can say: controller numbers (keys cc_* and *_cc) that collide."""
     errors, seen = [], {}
-    for key in (f.name for f in dataclasses.fields(JamConfig) if f.name.startswith("cc_") or f.name.endswith("_cc")):
+    names = [f.name for f in dataclasses.fields(JamConfig)]
+    for key in (n for n in names if n.startswith("cc_") or n.endswith("_cc")):
         value = getattr(jam, key)
         if value < 0:
             continue

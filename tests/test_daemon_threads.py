@@ -343,7 +343,8 @@ def test_tempo_change_moves_what_is_still_to_come(tb):
 
 
 def test_a_phrase_started_while_the_answer_is_being_generated_cancels_it(tb):
-    d, inp, out = make(tb, {"response_bars": 2}, model=PatternModel(step_s=0.005, sleep=tb.sleep))  # ~0.4 s to generate
+    slow = PatternModel(step_s=0.005, sleep=tb.sleep)  # ~0.4 s to generate
+    d, inp, out = make(tb, {"response_bars": 2}, model=slow)
     d.start()
     try:
         play(tb, inp, [60, 62])

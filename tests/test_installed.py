@@ -42,7 +42,8 @@ def test_the_readme_lists_what_pip_install_installs():
     readme = (ROOT / "README.md").read_text()
     line = re.search(r"`pip install \.` \(([^):]*)[):]", readme)
     assert line, "README: the `pip install .` line with its list of dependencies"
-    listed = [name.strip() for name in re.split(r",|\band\b", line.group(1).replace("\n", " ")) if name.strip()]
+    listed = [name.strip() for name in re.split(r",|\band\b", line.group(1).replace("\n", " "))]
+    listed = [name for name in listed if name]
     assert sorted(n.lower() for n in listed) == sorted(n.lower() for n in dependency_names()), listed
 
 
@@ -78,7 +79,8 @@ def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path):
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)])
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(_run([str(python), "-c", purelib]).stdout.strip())
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "livegen-test-deps.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
 
