@@ -16,7 +16,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
-from livegen.core.clock import NS, next_bar
+from livegen.core.clock import next_bar
 
 
 # -- bars --------------------------------------------------------------------------
