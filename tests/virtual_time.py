@@ -208,4 +208,8 @@ def virtualize(daemon, vt: VirtualTime) -> None:
     g._inbox = VirtualInbox(g._inbox.size, vt)
     c.stopping = vt.event()
     assert isinstance(c.wake, VirtualEvent), "give the input port wake = vt.event()"
+    for t in (s, g, c):  # a real event left (a thread renamed or added one) would wait in real time
+        real = [k for k, v in vars(t).items() if k not in ("_started", "_tstate_lock")
+                and isinstance(v, (threading.Event, threading.Condition, Inbox)) and not isinstance(v, VirtualInbox)]
+        assert not real, f"{t.name}: {real} still real: make them virtual here"
     vt.adopt(s, g, c)
