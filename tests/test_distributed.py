@@ -212,23 +212,16 @@ TIMBRE = ["--batch", "4", "--crop-frames", "8", "--eval-every", "3", "--ckpt-eve
           "--threads", "1", "--no-progress"]
 
 
-def mean_difference(a: dict, b: dict) -> float:
-    """The largest, over the tensors, of the mean absolute difference."""
-    assert a.keys() == b.keys()
-    return max(float((a[k] - b[k]).abs().mean()) for k in a)
-
-
 @pytest.mark.slow
 def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports(tmp_path):
     """The two-process run stops at step 3 (--steps 3) and resumes to step 6; the one-process
     run goes straight to 6 (the learning rate is constant before --decay-start, so both follow
     one schedule). The z noise is drawn for the global batch, so it is equal too.
 
-    A few weights of this model are sensitive to summation order (the spectral loss takes logs
-    of near-silent STFT bins): one process on 1 or on 2 threads ends 5e-5 apart at most, 4e-7
-    apart on average per tensor; the two-process run ended 3e-4 / 1.2e-6 from the one-process
-    run, and a run that trained on rank 0's rows alone (--batch 2) 1e-2 / 2e-3. So the test
-    compares the mean difference per tensor."""
+    The float tolerance, measured: one process on 1 and on 2 threads ends 2e-5 apart at most
+    (the model's weights) and 4e-6 (the instruments' codes); the two-process run ended 1.8e-5
+    and 3.5e-6 from the one-process run, and a run on rank 0's rows alone (--batch 2) 1e-2
+    and 3e-3."""
     from tests.test_wavenet_data import synthetic_noteset
 
     synthetic_noteset(pitches=(55, 57, 60, 62, 64)).save(tmp_path / "notes.npz")
@@ -250,8 +243,8 @@ def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports
     assert (a["step"], b["step"]) == (6, 6)
     assert (a["options"]["world_size"], b["options"]["world_size"]) == (1, 2)
     assert torch.load(out / "best.pt", weights_only=True)["options"]["world_size"] == 2
-    assert mean_difference(a["state_dict"], b["state_dict"]) < 2e-5
-    assert max_difference(a["id_head"], b["id_head"]) < 1e-6
+    assert max_difference(a["state_dict"], b["state_dict"]) < 1e-4
+    assert max_difference(a["z_table"], b["z_table"]) < 1e-4
     exported = python("-m", "export.wavenet", str(out / "best.pt"), str(tmp_path / "timbre"), cwd=ROOT)
     assert exported.returncode == 0, exported.stdout
     assert (tmp_path / "timbre" / "decoder_step.onnx").exists()

@@ -16,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="presets file to add the preset to (default: presets.json of the "
                              "model folder, models.wavenet)")
     parser.add_argument("--print-only", action="store_true", help="print z, write nothing")
+    parser.add_argument("--refine", type=int, default=48, metavar="N",
+                        help="then move z by N trial renders of the recording's own notes, starting "
+                             "from the best of the encoder's code and the presets (0 = the encoder's "
+                             "code alone; default %(default)s, about a second each)")
 
 
 def run(args, cfg) -> int:
@@ -33,6 +37,11 @@ def run(args, cfg) -> int:
     if peak > 1.0:
         x = x / peak
     z = encode_audio(files, x, sr)
+    if args.refine > 0:
+        from livegen.synth.encoding import refine
+        z, d0, d = refine(files, x, sr, z, list(files.presets.values()), steps=args.refine)
+        if d == d:  # not nan: the recording had pitched notes to compare
+            print(f"refined: spectral distance to the recording {d0:.3f} (encoder) -> {d:.3f}")
     name = args.name or args.wav.stem
     print(json.dumps({name: [round(float(v), 6) for v in z]}))
     if args.print_only:

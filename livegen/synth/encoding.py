@@ -67,3 +67,94 @@ def encode_audio(files, x: np.ndarray, sample_rate: int) -> np.ndarray:
     mel = np.stack([encoder_input(x[s:], sample_rate, hop, d["enc_frames"], d["n_mels"])
                     for s in note_starts(x, sample_rate)])
     return files.encode(mel).mean(axis=0).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------
+# analysis by synthesis: refine an encoded code by rendering the recording's own notes
+
+
+def spectral_distance(a: np.ndarray, b: np.ndarray, sizes=(2048, 512, 128)) -> float:
+    """Mean L1 distance of log magnitudes (natural log, floor 1e-5) over FFT sizes, after
+    scaling both to the same RMS (so the distance is about timbre, not level)."""
+    n = min(len(a), len(b))
+    a = a[:n] / max(float(np.sqrt(np.mean(a[:n] ** 2))), 1e-9)
+    b = b[:n] / max(float(np.sqrt(np.mean(b[:n] ** 2))), 1e-9)
+    total = 0.0
+    for size in sizes:
+        if n < size:
+            continue
+        hop = size // 4
+        idx = np.arange(size)[None, :] + hop * np.arange(1 + (n - size) // hop)[:, None]
+        w = np.hanning(size)
+        sa = np.abs(np.fft.rfft(a[idx] * w, axis=1))
+        sb = np.abs(np.fft.rfft(b[idx] * w, axis=1))
+        total += float(np.mean(np.abs(np.log(sa + 1e-5) - np.log(sb + 1e-5))))
+    return total
+
+
+def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 4, max_s: float = 1.0):
+    """(start, length, MIDI pitch) of up to ``max_notes`` pitched notes of a recording; the
+    length is how long the note stays within 30 dB of its peak (10 ms RMS), at most max_s."""
+    from livegen.train.pitch import note_pitch
+    starts = note_starts(x, sample_rate)
+    win = max(1, sample_rate // 100)
+    out = []
+    for k, s in enumerate(starts):
+        end = min(starts[k + 1] if k + 1 < len(starts) else len(x), s + int(max_s * sample_rate))
+        m = (end - s) // win
+        if m == 0:
+            continue
+        rms = np.sqrt(np.mean(x[s:s + m * win].reshape(m, win).astype(np.float64) ** 2, axis=1))
+        loud = np.nonzero(rms > rms.max() / 30.0)[0]
+        n = int((loud[-1] + 1) * win)
+        f0 = note_pitch(x[s:s + n], sample_rate, 0.05, None)
+        if n > 0.2 * sample_rate and np.isfinite(f0):
+            out.append((s, n, int(round(69 + 12 * np.log2(f0 / 440.0)))))
+        if len(out) == max_notes:
+            break
+    return out
+
+
+def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=(), steps: int = 48,
+           seed: int = 0, temperature: float = 1.0, sigma: float = 0.25) -> tuple[np.ndarray, float, float]:
+    """Move z so that the recording's own notes, rendered by the synth, come closer to it.
+
+    Starts from the best of ``z0`` (the encoder's code) and ``candidates`` (e.g. the presets),
+    then a (1+1) evolution strategy of ``steps`` renders (the noise's seed fixed, so the
+    distance is a function of z). Returns (z, distance at z0, distance at z). Without pitched
+    notes in the recording, returns z0."""
+    from livegen.synth.synth import Synth
+    notes = recording_notes(x, sample_rate)
+    if not notes:
+        return z0, float("nan"), float("nan")
+
+    def distance(z):
+        # the key is held for the whole note, and only its first 70% is compared: where the
+        # player let go is not known, the timbre of the attack and the sustain is
+        synth = Synth(files, sample_rate=sample_rate, voices=1, seed=seed, temperature=temperature)
+        synth.set_channel_z(0, z)
+        total = 0.0
+        for s, n, pitch in notes:
+            synth.handle(bytes([0x90, pitch, 100]))
+            m = int(0.7 * n)
+            y = synth.render(m)
+            synth.handle(bytes([0x80, pitch, 0]))
+            synth.render(synth.frame * 60)  # let the release end before the next note
+            total += spectral_distance(y, x[s:s + m])
+        return total / len(notes)
+
+    d0 = distance(z0)
+    best_z, best = np.asarray(z0, np.float32), d0
+    for c in candidates:
+        d = distance(c)
+        if d < best:
+            best_z, best = np.asarray(c, np.float32), d
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        z = np.clip(best_z + sigma * rng.standard_normal(best_z.shape), -1.0, 1.0).astype(np.float32)
+        d = distance(z)
+        if d < best:
+            best_z, best, sigma = z, d, sigma * 1.5
+        else:
+            sigma *= 0.85
+    return best_z, d0, best

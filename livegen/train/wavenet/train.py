@@ -45,30 +45,47 @@ def conditioning(z: torch.Tensor, note: torch.Tensor) -> torch.Tensor:
     return torch.cat([z[:, None, :].expand(-1, note.shape[1], -1), note], dim=-1)
 
 
-def batch_audio(model: TimbreModel, synth: Synthesis, b: Batch, z_noise: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(rendered crops (B, T), the codes z (B, Z) they were rendered with, the raw controls);
-    ``z_noise`` (B, Z) is added to z before decoding (training)."""
-    dev = next(model.parameters()).device
-    z = model.encoder(torch.from_numpy(b.mel).to(dev))
+class TimbreTable(torch.nn.Module):
+    """One timbre code per training instrument, learned with the decoder (training only; the
+    shipped presets are its rows). Codes are bounded like the encoder's: tanh."""
+
+    def __init__(self, n: int, z_dim: int):
+        super().__init__()
+        self.weight = torch.nn.Parameter(0.5 * torch.randn(n, z_dim))
+
+    def forward(self, instrument: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.weight[instrument])
+
+
+def batch_audio(model: TimbreModel, synth: Synthesis, b: Batch, z: torch.Tensor,
+                z_noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The crops rendered with codes z (B, Z): (audio (B, T), raw controls); ``z_noise`` (B, Z)
+    is added to z first (training)."""
+    dev = z.device
     zn = z + z_noise.to(dev) if z_noise is not None else z
     raw = model.decoder(conditioning(zn, torch.from_numpy(b.note).to(dev)))
     return synth.render(raw, torch.from_numpy(b.f0).to(dev), torch.from_numpy(b.c0).to(dev),
-                        b.target.shape[1] // synth.hop, torch.from_numpy(b.uniforms).to(dev)), z, raw
+                        b.target.shape[1] // synth.hop, torch.from_numpy(b.uniforms).to(dev)), raw
+
+
+def encode(model: TimbreModel, b: Batch) -> torch.Tensor:
+    """The encoder's codes (B, Z) of the batch's other notes."""
+    return model.encoder(torch.from_numpy(b.mel).to(next(model.parameters()).device))
 
 
 class TrainStep(torch.nn.Module):
     """A training step's forward in one module, so that DDP averages the gradients of all it
-    trains: the model and the instrument read-out ``id_head``."""
+    trains: the model and the instruments' codes."""
 
-    def __init__(self, model: TimbreModel, id_head: torch.nn.Linear, synth: Synthesis):
+    def __init__(self, model: TimbreModel, table: TimbreTable, synth: Synthesis):
         super().__init__()
-        self.model, self.id_head, self.synth = model, id_head, synth
+        self.model, self.table, self.synth = model, table, synth
 
-    def forward(self, b: Batch, z_noise: torch.Tensor | None):
-        """-> (rendered crops, raw controls, instrument logits (B, instruments))."""
-        y, z, raw = batch_audio(self.model, self.synth, b, z_noise)
-        return y, raw, self.id_head(z)
+    def forward(self, b: Batch, instrument: torch.Tensor, z_noise: torch.Tensor | None):
+        """-> (rendered crops, raw controls, the codes z they were rendered with, the encoder's codes)."""
+        z = self.table(instrument)
+        y, raw = batch_audio(self.model, self.synth, b, z, z_noise)
+        return y, raw, z, encode(self.model, b)
 
 
 @torch.no_grad()
@@ -105,6 +122,14 @@ def in_tune_rate(model, ns, batcher, clips, seed: int) -> dict:
     ok = np.isfinite(errs) & (np.abs(errs) <= 50)
     return {"in_tune": float(ok.mean()),
             "median_abs_cents": float(np.nanmedian(np.abs(errs))) if np.isfinite(errs).any() else None}
+
+
+@torch.no_grad()
+def presets_of(table: TimbreTable, names: list[str]) -> dict[str, list[float]]:
+    """The learned codes as presets (the 8 shipped instruments first)."""
+    from livegen.train.wavenet.presets import preset_order
+    z = table(torch.arange(len(names), device=table.weight.device)).cpu().numpy()
+    return {n: [float(v) for v in z[names.index(n)]] for n in preset_order(names)}
 
 
 def dims_from(o: TrainOptions, sample_rate: int) -> Dims:
@@ -153,17 +178,17 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
         model = TimbreModel(dims_from(o, ns.sample_rate)).to(dist.device)
         opt = torch.optim.Adam(model.parameters(), lr=o.lr)
         step, best, ck = 0, math.inf, {}
-    # which instrument a code z comes from, read back by a linear layer (training only): a
-    # cross-entropy on it makes z carry the instrument from the first steps, so the decoder
-    # learns to use z instead of rendering the average instrument
-    id_head = torch.nn.Linear(model.dims.z_dim, len(ns.names)).to(dist.device)
-    id_opt = torch.optim.Adam(id_head.parameters(), lr=o.lr)
-    if "id_head" in ck:
-        id_head.load_state_dict(ck["id_head"])
-        id_opt.load_state_dict(ck["id_optimizer"])
+    # the decoder is conditioned on a learned code per instrument (a strong, clean signal from
+    # the first step); the encoder learns to reach that code from another note of the instrument
+    # (so a user's own sound lands in the same space), without pulling the codes toward itself
+    table = TimbreTable(len(ns.names), model.dims.z_dim).to(dist.device)
+    table_opt = torch.optim.Adam(table.parameters(), lr=o.lr)
+    if "z_table" in ck:
+        table.load_state_dict(ck["z_table"])
+        table_opt.load_state_dict(ck["z_table_optimizer"])
     d = model.dims
     synth, loss_fn = Synthesis(d, device=dist.device), SpectralLoss()
-    stepper = distributed.wrap(TrainStep(model, id_head, synth), dist)  # train through this
+    stepper = distributed.wrap(TrainStep(model, table, synth), dist)  # train through this
     instrument = torch.from_numpy(ns.instrument).to(dist.device)
     n_params = sum(p.numel() for p in model.decoder.parameters())
     print(f"{o.threads} threads per process; decoder {n_params} parameters, "
@@ -182,8 +207,8 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
     def checkpoint() -> None:
         if dist.is_main:
             save_checkpoint(last, model, step=step, optimizer=opt.state_dict(), best_valid=best,
-                            options=options, names=ns.names, id_head=id_head.state_dict(),
-                            id_optimizer=id_opt.state_dict())
+                            options=options, names=ns.names, z_table=table.state_dict(),
+                            z_table_optimizer=table_opt.state_dict(), presets=presets_of(table, ns.names))
 
     t0, run_loss, t_start = time.time(), [], time.time()
     while step < o.steps:
@@ -193,31 +218,31 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
         for g in opt.param_groups:
             g["lr"] = lr_at(step, o)
         stepper.train()
-        for g in id_opt.param_groups:
+        for g in table_opt.param_groups:
             g["lr"] = lr_at(step, o)
         b = batcher.draw(o.batch, step).rows(rows)  # the step's global batch, this rank's rows
         gen = torch.Generator().manual_seed(o.seed * 1_000_003 + step)  # z noise: a function of the step
         noise = o.z_noise * torch.randn((o.batch, d.z_dim), generator=gen)[rows] if o.z_noise > 0 else None
-        y, raw, id_logits = stepper(b, noise)
+        y, raw, z, enc = stepper(b, instrument[torch.from_numpy(b.clips).to(dist.device)], noise)
         spectral = loss_fn(y, torch.from_numpy(b.target).to(dist.device))
-        ident = torch.nn.functional.cross_entropy(id_logits, instrument[torch.from_numpy(b.clips).to(dist.device)])
+        ident = ((enc - z.detach()) ** 2).sum(-1).mean()
         # the pitch deviation is free to make vibrato or an attack's bend, but pays for drifting:
         # a spectral loss's gradient in frequency is weak and noisy, and the notes are in tune
         dev = controls(raw, d)[2] / d.max_dev_cents
         loss = spectral + o.id_weight * ident + o.dev_weight * (dev ** 2).mean()
         opt.zero_grad(set_to_none=True)
-        id_opt.zero_grad(set_to_none=True)
+        table_opt.zero_grad(set_to_none=True)
         loss.backward()  # under DDP: the gradients averaged over the ranks
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        id_opt.step()
+        table_opt.step()
         step += 1
         run_loss.append((spectral.item(), ident.item()))
         if step % 25 == 0:
             spec_sum, id_sum = distributed.sum_over_ranks([sum(r[0] for r in run_loss), sum(r[1] for r in run_loss)],
                                                           dist)
             n = len(run_loss) * dist.world_size
-            rec = {"step": step, "loss": spec_sum / n, "id_loss": id_sum / n, "lr": lr_at(step, o),
+            rec = {"step": step, "loss": spec_sum / n, "encoder_loss": id_sum / n, "lr": lr_at(step, o),
                    "sec": round(time.time() - t0, 1)}
             run_loss = []
             if dist.is_main:
@@ -228,12 +253,16 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
         if dist.is_main and (step % o.eval_every == 0 or step == o.steps):
             model.eval()
             with torch.no_grad():
-                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb)[0],
-                                                  torch.from_numpy(vb.target).to(dist.device)))
-                                    for vb in valid_batches]))
+                target = [torch.from_numpy(vb.target).to(dist.device) for vb in valid_batches]
+                codes = [instrument[torch.from_numpy(vb.clips).to(dist.device)] for vb in valid_batches]
+                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb, table(c))[0], t))
+                                    for vb, c, t in zip(valid_batches, codes, target)]))
+                # held-out pitches rendered with the encoder's code of another note instead
+                ve = float(np.mean([float(loss_fn(batch_audio(model, synth, vb, encode(model, vb))[0], t))
+                                    for vb, t in zip(valid_batches, target)]))
             te = time.time()
             pt = in_tune_rate(model, ns, vbatcher, pitch_clips, seed=step)
-            rec = {"step": step, "valid_loss": vl, "heldout_in_tune": pt["in_tune"],
+            rec = {"step": step, "valid_loss": vl, "valid_loss_encoded": ve, "heldout_in_tune": pt["in_tune"],
                    "heldout_median_cents": pt["median_abs_cents"], "eval_sec": round(time.time() - te, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -241,7 +270,7 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
             if vl < best:
                 best = vl
                 save_checkpoint(out / "best.pt", model, step=step, valid_loss=vl, options=options,
-                                names=ns.names)
+                                names=ns.names, presets=presets_of(table, ns.names))
         if step % o.ckpt_every == 0 or step == o.steps:
             checkpoint()
     checkpoint()
