@@ -247,4 +247,4 @@ def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports
     assert max_difference(a["z_table"], b["z_table"]) < 1e-4
     exported = python("-m", "export.wavenet", str(out / "best.pt"), str(tmp_path / "timbre"), cwd=ROOT)
     assert exported.returncode == 0, exported.stdout
-    assert (tmp_path / "timbre" / "decoder_step.onnx").exists()
+    assert all((tmp_path / "timbre" / f).exists() for f in ("encoder.onnx", "decoder_step.onnx", "presets.json"))
