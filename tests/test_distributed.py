@@ -243,6 +243,11 @@ def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports
     assert (a["step"], b["step"]) == (6, 6)
     assert (a["options"]["world_size"], b["options"]["world_size"]) == (1, 2)
     assert torch.load(out / "best.pt", weights_only=True)["options"]["world_size"] == 2
+    from livegen.train.wavenet.model import Dims, TimbreModel
+
+    torch.manual_seed(0)
+    start = TimbreModel(Dims.from_dict(a["dims"])).state_dict()  # the weights both began from (seed 0)
+    assert max_difference(a["state_dict"], start) > 1e-3
     assert max_difference(a["state_dict"], b["state_dict"]) < 1e-4
     assert max_difference(a["z_table"], b["z_table"]) < 1e-4
     exported = python("-m", "export.wavenet", str(out / "best.pt"), str(tmp_path / "timbre"), cwd=ROOT)
