@@ -112,7 +112,8 @@ def note_features(x: np.ndarray, f0: float, hold: int, sample_rate: int) -> np.n
     p, freqs = power_spectrum(x[a:b], sample_rate)
     total = max(float(p.sum()), 1e-30)
     bands = [p[(freqs >= lo) & (freqs < hi)].sum() / total for lo, hi in zip(OCTAVE_EDGES[:-1], OCTAVE_EDGES[1:])]
-    fl = p[(freqs >= 100.0) & (freqs <= 8000.0)] + 1e-20
+    fl = p[(freqs >= 100.0) & (freqs <= 8000.0)]
+    fl = fl + 1e-10 * max(float(fl.max()), 1e-30)  # floored 100 dB under the peak: level-free
     flatness = 10.0 * (np.mean(np.log10(fl)) - np.log10(np.mean(fl)))
     env = rms_envelope_db(x, sample_rate)
     hop = ENVELOPE_HOP_S
