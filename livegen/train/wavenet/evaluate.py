@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from livegen.core.pitch import cents, note_pitch
+from livegen.errors import DataError
 from livegen.train import timbre_metrics as tm
 
 PRESET_NAMES = ("piano", "epiano", "vibraphone", "organ", "guitar", "violin", "trumpet", "flute")
@@ -84,12 +85,13 @@ class RealNotes:
         self.gains: list[float] = []
         for ns in sets:
             if int(ns.sample_rate) != self.sample_rate:
-                raise ValueError(f"note sets at {ns.sample_rate} and {self.sample_rate} Hz cannot be mixed")
+                raise DataError(f"note sets at {ns.sample_rate} and {self.sample_rate} Hz cannot be mixed")
             keys = [(ns.names[ns.instrument[i]], int(round(ns.pitch[i])), int(ns.velocity[i])) for i in range(len(ns))]
             common = [(k, i) for i, k in enumerate(keys) if k[0] == level_by and k in self._where]
             if self._where and not common:
-                raise ValueError(f"a later note set has no {level_by} notes in common with the first; "
-                                 f"it cannot be brought to the same level")
+                raise DataError(f"a note set of {', '.join(ns.names)} has no {level_by} notes in common "
+                                f"with the first set, so it cannot be brought to the same level; "
+                                f"render {level_by} with it")
             gain = 1.0
             if common:
                 num = sum(float(np.sum(self.clip(*k).astype(np.float64) ** 2)) for k, _ in common)
@@ -229,7 +231,7 @@ def train_classifier(notes: RealNotes, names=PRESET_NAMES):
             X.append(tm.note_features(notes.clip(name, p, v), _hz(p), notes.hold(name, p, v), sr))
             y.append(k)
     if not X:
-        raise ValueError(f"no real notes of {names} at trained pitches to train the classifier on")
+        raise DataError(f"no real notes of {', '.join(names)} at trained pitches to train the classifier on")
     return tm.Classifier.fit(np.stack(X), np.asarray(y), len(names)), len(X)
 
 
@@ -281,10 +283,12 @@ def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(
     t_start = time.perf_counter()
     sr = notes.sample_rate
     if renderer.sample_rate != sr:
-        raise ValueError(f"the renderer plays at {renderer.sample_rate} Hz, the real notes are at {sr} Hz")
+        raise DataError(f"the model plays at {renderer.sample_rate} Hz but the real notes are at {sr} Hz; "
+                        f"evaluate it on a note set rendered at {renderer.sample_rate} Hz")
     names = [n for n in PRESET_NAMES if all(notes.has(n, p, o.velocity) for p in o.test_pitches)]
     if len(names) < 2:
-        raise ValueError(f"need real notes of at least 2 of {PRESET_NAMES} at pitches {o.test_pitches}")
+        raise DataError(f"need real notes of at least 2 of {', '.join(PRESET_NAMES)} at velocity {o.velocity} "
+                        f"and pitches {o.test_pitches}")
     v = o.velocity
     R = _Renders(renderer)
     codes = {n: renderer.preset(n) for n in names}
