@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from livegen.core.pitch import cents, note_pitch
+from livegen.train.pitch import cents, note_pitch
 from livegen.errors import DataError
 from livegen.train import timbre_metrics as tm
 
