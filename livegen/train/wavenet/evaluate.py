@@ -41,7 +41,7 @@ class EvalOptions:
         ("piano", "flute"), ("flute", "piano"), ("organ", "guitar"), ("guitar", "organ"),
         ("violin", "vibraphone"), ("vibraphone", "violin"), ("trumpet", "epiano"), ("epiano", "trumpet"))
     morph_steps: int = 6
-    morph_pitches: tuple[int, ...] = (54, 66)
+    morph_pitches: tuple[int, ...] = (62,)
     steal_pitches: tuple[int, int] = (62, 66)  # the first note, then the one that steals its voice
     steal_at_s: float = 0.5
     tolerance_cents: float = 50.0
@@ -211,7 +211,9 @@ class ModelRenderer:
         return np.concatenate(parts).astype(np.float32)
 
     def mix(self, a, b, m):
-        return ((1.0 - m) * np.asarray(a, np.float64) + m * np.asarray(b, np.float64)).astype(np.float32)
+        from livegen.synth.synth import mix_z
+
+        return mix_z(a, b, m)
 
     def encode(self, name, clips):
         from livegen.synth.encoding import encode_audio
@@ -415,7 +417,8 @@ def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(
         for p in o.morph_pitches:
             probs = []
             for m in steps:
-                x = render(("morph", a, b, round(float(m), 4)), renderer.mix(codes[a], codes[b], float(m)), p, b)
+                key = ("preset", a) if m == 0.0 else ("preset", b) if m == 1.0 else ("morph", a, b, round(float(m), 4))
+                x = render(key, renderer.mix(codes[a], codes[b], float(m)), p, b)
                 probs.append(float(clf.proba(feats(x, b, p)[None])[0, names.index(b)]))
             seqs.append({"from": a, "to": b, "pitch": p, "probability_of_target": [round(q, 4) for q in probs],
                          "monotonic": tm.rises_monotonically(probs, o.morph_tolerance)})
