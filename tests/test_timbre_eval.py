@@ -191,7 +191,8 @@ def note_sets():
             ToyNoteSet(("piano",) + ev.UNSEEN_NAMES, gain=0.5, pitches=TEST_PITCHES + (44, 48, 56, 60, 64, 72))]
 
 
-OPTIONS = ev.EvalOptions(test_pitches=TEST_PITCHES, morph_pitches=(62,), steal_pitches=(60, 64))
+OPTIONS = ev.EvalOptions(test_pitches=TEST_PITCHES, unseen_pitches=TEST_PITCHES, morph_pitches=(62,),
+                         steal_pitches=(60, 64))
 
 
 @pytest.fixture(scope="module")

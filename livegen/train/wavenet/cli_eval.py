@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=None,
                         help="synth temperature (default: the config's synth.temperature)")
     parser.add_argument("--seed", type=int, default=0, help="synth seed (default %(default)s)")
+    parser.add_argument("--refine", type=int, default=0, metavar="N",
+                        help="encode-unseen: after the encoder, N steps of livegen encode's analysis by "
+                             "synthesis (default %(default)s: the encoder alone; each step renders 4 notes)")
     parser.add_argument("--velocity", type=int, default=o.velocity, help="velocity of every note (default %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for results.json, results.md and spectrograms.png (default: print only)")
@@ -64,6 +67,8 @@ def run(args, cfg) -> int:
     temperature = cfg.synth.temperature if args.temperature is None else args.temperature
     if not 0.0 <= temperature <= 2.0:
         raise ConfigError(f"--temperature {temperature}: allowed 0..2")
+    if args.refine < 0:
+        raise ConfigError(f"--refine {args.refine}: allowed 0 or more")
     if not 1 <= args.velocity <= 127:
         raise ConfigError(f"--velocity {args.velocity}: allowed 1..127")
     notes = load_real_notes(args.data, args.unseen)
@@ -74,8 +79,10 @@ def run(args, cfg) -> int:
         from livegen.engine.timbre_files import TimbreFiles
 
         folder = args.model or Path(cfg.models.wavenet)
-        renderer = ModelRenderer(TimbreFiles.load(folder), temperature=temperature, seed=args.seed)
-        source = f"model {folder}, temperature {temperature}, seed {args.seed}"
+        renderer = ModelRenderer(TimbreFiles.load(folder), temperature=temperature, seed=args.seed,
+                                 refine_steps=args.refine)
+        source = (f"model {folder}, temperature {temperature}, seed {args.seed}, "
+                  f"encode-unseen refine steps {args.refine}")
     res = evaluate(renderer, notes, EvalOptions(velocity=args.velocity))
     res["source"] = source
     audio = res.pop("_audio")

@@ -37,6 +37,7 @@ class EvalOptions:
     velocity: int = 85
     test_pitches: tuple[int, ...] = (42, 50, 54, 62, 66, 70, 74, 78)  # held out of training
     encode_pitches: tuple[int, ...] = (44, 48, 56, 60, 64, 72)  # unseen instruments' notes to encode
+    unseen_pitches: tuple[int, ...] = (50, 62, 70, 78)  # test pitches of encode-unseen (every preset renders)
     morph_pairs: tuple[tuple[str, str], ...] = (
         ("piano", "flute"), ("flute", "piano"), ("organ", "guitar"), ("guitar", "organ"),
         ("violin", "vibraphone"), ("vibraphone", "violin"), ("trumpet", "epiano"), ("epiano", "trumpet"))
@@ -53,6 +54,7 @@ class Renderer(Protocol):
 
     name: str
     sample_rate: int
+    preset_names: list[str]  # every preset it ships
 
     def preset(self, name: str) -> Any: ...
 
@@ -137,6 +139,7 @@ class RealRenderer:
     def __init__(self, notes: RealNotes):
         self.notes = notes
         self.sample_rate = notes.sample_rate
+        self.preset_names = [n for n in PRESET_NAMES if notes.notes(n, heldout=True)]
 
     def preset(self, name: str) -> dict[str, float]:
         return {name: 1.0}
@@ -172,13 +175,16 @@ class RealRenderer:
 
 class ModelRenderer:
     """The shipped (or any) model folder through ``livegen.synth``: a fresh synth per note, so
-    every note starts from silence with the same seed."""
+    every note starts from silence with the same seed. ``encode`` is ``livegen encode``'s: the
+    ONNX encoder on each note, then ``refine_steps`` of its analysis by synthesis (0: none)."""
 
-    def __init__(self, files, temperature: float = 1.0, seed: int = 0, voices: int = 8):
+    def __init__(self, files, temperature: float = 1.0, seed: int = 0, voices: int = 8, refine_steps: int = 0):
         self.files = files
         self.sample_rate = int(files.sample_rate)
         self.temperature, self.seed, self.voices = temperature, seed, voices
+        self.refine_steps = refine_steps
         self.name = "model"
+        self.preset_names = list(files.presets)
 
     def _synth(self, voices: int, z):
         from livegen.synth.synth import Synth
@@ -216,9 +222,15 @@ class ModelRenderer:
         return mix_z(a, b, m)
 
     def encode(self, name, clips):
-        from livegen.synth.encoding import encode_audio
+        from livegen.synth.encoding import encode_audio, refine
 
-        return np.mean([encode_audio(self.files, c, self.sample_rate) for c in clips], axis=0).astype(np.float32)
+        z = np.mean([encode_audio(self.files, c, self.sample_rate) for c in clips], axis=0).astype(np.float32)
+        if self.refine_steps > 0:  # on one recording of the notes, 0.2 s of silence apart
+            gap = np.zeros(int(0.2 * self.sample_rate), np.float32)
+            x = np.concatenate([np.concatenate([c, gap]) for c in clips])
+            z, _, _ = refine(self.files, x, self.sample_rate, z, list(self.files.presets.values()),
+                             steps=self.refine_steps)
+        return z
 
 
 # ----------------------------------------------------------------------------
@@ -368,13 +380,14 @@ def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(
     # encode-unseen
     progress(f"eval [{renderer.name}]: encode-unseen")
     unseen = {}
+    every = {b: codes[b] if b in codes else renderer.preset(b) for b in renderer.preset_names}
     for u in UNSEEN_NAMES:
-        if not all(notes.has(u, p, v) for p in o.test_pitches + o.encode_pitches):
+        if not all(notes.has(u, p, v) for p in o.unseen_pitches + o.encode_pitches):
             continue
         code = renderer.encode(u, [notes.clip(u, p, v) for p in o.encode_pitches])
-        enc = float(np.mean([distance(("encoded", u), code, p, u) for p in o.test_pitches]))
-        shipped = {b: float(np.mean([distance(("preset", b), codes[b], p, u) for p in o.test_pitches]))
-                   for b in names}
+        enc = float(np.mean([distance(("encoded", u), code, p, u) for p in o.unseen_pitches]))
+        shipped = {b: float(np.mean([distance(("preset", b), z, p, u) for p in o.unseen_pitches]))
+                   for b, z in every.items()}
         best = min(shipped, key=shipped.get)
         unseen[u] = {"encoded": enc, "nearest_shipped": best, "nearest_shipped_distance": shipped[best],
                      "shipped": shipped, "closer_than_every_shipped": bool(enc < shipped[best])}
@@ -519,7 +532,9 @@ def results_markdown(res: dict) -> str:
                      f"| {h['real_db']:.1f} | {h['rendered_db']:.1f} | {e['real_db']:.1f} | {e['rendered_db']:.1f} "
                      f"| {c['steal_per_instrument'][n]:.2f} |")
     if res["encode_unseen"]:
-        lines += ["", "Encode-unseen: MR-STFT distance to the real notes at the test pitches:", "",
+        lines += ["", f"Encode-unseen: MR-STFT distance to the real notes at pitches {tuple(o['unseen_pitches'])}, "
+                  f"against each of the {len(next(iter(res['encode_unseen'].values()))['shipped'])} shipped presets:",
+                  "",
                   "| instrument | encoded preset | nearest shipped preset | |", "|---|---|---|---|"]
         for u, r in res["encode_unseen"].items():
             lines.append(f"| {u} | {r['encoded']:.3f} | {r['nearest_shipped']} {r['nearest_shipped_distance']:.3f} "
