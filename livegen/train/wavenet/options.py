@@ -23,7 +23,7 @@ class TrainOptions:
     max_shift: float = 0.4
     onset_share: float = 0.3
     z_noise: float = 0.05  # std of Gaussian noise added to z in training (a smoother timbre space)
-    id_weight: float = 1.0  # weight of the instrument cross-entropy on z
+    id_weight: float = 1.0  # weight of the encoder's squared distance to the instrument's code
     dev_weight: float = 2.0  # weight of the mean squared pitch deviation (as a share of its bound)
     seed: int = 0
     data: str | None = None  # a NoteSet .npz; default: the rendered default set
@@ -49,7 +49,7 @@ HELP = {
     "onset_share": "share of crops that start at the note-on",
     "z_noise": "std of the noise added to z in training", "seed": "seed of weights and batches",
     "dev_weight": "weight of the penalty on the pitch deviation (mean square, as a share of its bound)",
-    "id_weight": "weight of the loss that makes z tell the instrument (a linear read-out, training only)",
+    "id_weight": "weight of the encoder's squared distance to the instrument's learned code",
     "data": "note set .npz (default: the rendered default set)",
     "channels": "decoder channels", "layers": "decoder layers (dilations 1, 2, 4, ... frames)",
     "n_harmonics": "harmonics of the oscillator bank", "noise_bands": "bands of the noise filter",

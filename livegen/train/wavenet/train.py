@@ -37,14 +37,25 @@ def conditioning(z: torch.Tensor, note: torch.Tensor) -> torch.Tensor:
     return torch.cat([z[:, None, :].expand(-1, note.shape[1], -1), note], dim=-1)
 
 
-def batch_audio(model: TimbreModel, synth: Synthesis, b: Batch, z_noise: float = 0.0,
-                gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(rendered crops (B, T), the codes z (B, Z) they were rendered with, the raw controls)."""
-    z = model.encoder(torch.from_numpy(b.mel))
+class TimbreTable(torch.nn.Module):
+    """One timbre code per training instrument, learned with the decoder (training only; the
+    shipped presets are its rows). Codes are bounded like the encoder's: tanh."""
+
+    def __init__(self, n: int, z_dim: int):
+        super().__init__()
+        self.weight = torch.nn.Parameter(0.5 * torch.randn(n, z_dim))
+
+    def forward(self, instrument: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.weight[instrument])
+
+
+def batch_audio(model: TimbreModel, synth: Synthesis, b: Batch, z: torch.Tensor, z_noise: float = 0.0,
+                gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The crops rendered with codes z (B, Z): (audio (B, T), raw controls)."""
     zn = z + z_noise * torch.randn(z.shape, generator=gen) if z_noise > 0 else z
     raw = model.decoder(conditioning(zn, torch.from_numpy(b.note)))
     return synth.render(raw, torch.from_numpy(b.f0), torch.from_numpy(b.c0), b.target.shape[1] // synth.hop,
-                        torch.from_numpy(b.uniforms)), z, raw
+                        torch.from_numpy(b.uniforms)), raw
 
 
 @torch.no_grad()
@@ -80,6 +91,14 @@ def in_tune_rate(model, ns, batcher, clips, seed: int) -> dict:
             "median_abs_cents": float(np.nanmedian(np.abs(errs))) if np.isfinite(errs).any() else None}
 
 
+@torch.no_grad()
+def presets_of(table: TimbreTable, names: list[str]) -> dict[str, list[float]]:
+    """The learned codes as presets (the 8 shipped instruments first)."""
+    from livegen.train.wavenet.presets import preset_order
+    z = table(torch.arange(len(names))).numpy()
+    return {n: [float(v) for v in z[names.index(n)]] for n in preset_order(names)}
+
+
 def dims_from(o: TrainOptions, sample_rate: int) -> Dims:
     return Dims(sample_rate=sample_rate, channels=o.channels,
                 dilations=tuple(2 ** i for i in range(o.layers)), n_harmonics=o.n_harmonics,
@@ -112,14 +131,14 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
         model = TimbreModel(dims_from(o, ns.sample_rate))
         opt = torch.optim.Adam(model.parameters(), lr=o.lr)
         step, best, ck = 0, math.inf, {}
-    # which instrument a code z comes from, read back by a linear layer (training only): a
-    # cross-entropy on it makes z carry the instrument from the first steps, so the decoder
-    # learns to use z instead of rendering the average instrument
-    id_head = torch.nn.Linear(model.dims.z_dim, len(ns.names))
-    id_opt = torch.optim.Adam(id_head.parameters(), lr=o.lr)
-    if "id_head" in ck:
-        id_head.load_state_dict(ck["id_head"])
-        id_opt.load_state_dict(ck["id_optimizer"])
+    # the decoder is conditioned on a learned code per instrument (a strong, clean signal from
+    # the first step); the encoder learns to reach that code from another note of the instrument
+    # (so a user's own sound lands in the same space), without pulling the codes toward itself
+    table = TimbreTable(len(ns.names), model.dims.z_dim)
+    table_opt = torch.optim.Adam(table.parameters(), lr=o.lr)
+    if "z_table" in ck:
+        table.load_state_dict(ck["z_table"])
+        table_opt.load_state_dict(ck["z_table_optimizer"])
     d = model.dims
     synth, loss_fn = Synthesis(d), SpectralLoss()
     n_params = sum(p.numel() for p in model.decoder.parameters())
@@ -142,28 +161,29 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, o)
         model.train()
-        for g in id_opt.param_groups:
+        for g in table_opt.param_groups:
             g["lr"] = lr_at(step, o)
         b = batcher.draw(o.batch, step)
         gen = torch.Generator().manual_seed(o.seed * 1_000_003 + step)  # z noise: a function of the step
-        y, z, raw = batch_audio(model, synth, b, o.z_noise, gen)
+        z = table(torch.from_numpy(ns.instrument[b.clips]))
+        y, raw = batch_audio(model, synth, b, z, o.z_noise, gen)
         spectral = loss_fn(y, torch.from_numpy(b.target))
-        ident = torch.nn.functional.cross_entropy(id_head(z), torch.from_numpy(ns.instrument[b.clips]))
+        ident = ((model.encoder(torch.from_numpy(b.mel)) - z.detach()) ** 2).sum(-1).mean()
         # the pitch deviation is free to make vibrato or an attack's bend, but pays for drifting:
         # a spectral loss's gradient in frequency is weak and noisy, and the notes are in tune
         dev = controls(raw, d)[2] / d.max_dev_cents
         loss = spectral + o.id_weight * ident + o.dev_weight * (dev ** 2).mean()
         opt.zero_grad(set_to_none=True)
-        id_opt.zero_grad(set_to_none=True)
+        table_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        id_opt.step()
+        table_opt.step()
         step += 1
         run_loss.append((spectral.item(), ident.item()))
         if step % 25 == 0:
             rec = {"step": step, "loss": float(np.mean([r[0] for r in run_loss])),
-                   "id_loss": float(np.mean([r[1] for r in run_loss])), "lr": lr_at(step, o),
+                   "encoder_loss": float(np.mean([r[1] for r in run_loss])), "lr": lr_at(step, o),
                    "sec": round(time.time() - t0, 1)}
             run_loss = []
             log.write(json.dumps(rec) + "\n")
@@ -173,11 +193,15 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
         if step % o.eval_every == 0 or step == o.steps:
             model.eval()
             with torch.no_grad():
-                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb)[0], torch.from_numpy(vb.target)))
-                                    for vb in valid_batches]))
+                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb, table(
+                    torch.from_numpy(ns.instrument[vb.clips])))[0], torch.from_numpy(vb.target)))
+                    for vb in valid_batches]))
+                # held-out pitches rendered with the encoder's code of another note instead
+                ve = float(np.mean([float(loss_fn(batch_audio(model, synth, vb, model.encoder(
+                    torch.from_numpy(vb.mel)))[0], torch.from_numpy(vb.target))) for vb in valid_batches]))
             te = time.time()
             pt = in_tune_rate(model, ns, vbatcher, pitch_clips, seed=step)
-            rec = {"step": step, "valid_loss": vl, "heldout_in_tune": pt["in_tune"],
+            rec = {"step": step, "valid_loss": vl, "valid_loss_encoded": ve, "heldout_in_tune": pt["in_tune"],
                    "heldout_median_cents": pt["median_abs_cents"], "eval_sec": round(time.time() - te, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -185,14 +209,14 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
             if vl < best:
                 best = vl
                 save_checkpoint(out / "best.pt", model, step=step, valid_loss=vl, options=vars(o),
-                                names=ns.names)
+                                names=ns.names, presets=presets_of(table, ns.names))
         if step % o.ckpt_every == 0 or step == o.steps:
             save_checkpoint(last, model, step=step, optimizer=opt.state_dict(), best_valid=best,
-                            options=vars(o), names=ns.names, id_head=id_head.state_dict(),
-                            id_optimizer=id_opt.state_dict())
+                            options=vars(o), names=ns.names, z_table=table.state_dict(),
+                            z_table_optimizer=table_opt.state_dict(), presets=presets_of(table, ns.names))
     save_checkpoint(last, model, step=step, optimizer=opt.state_dict(), best_valid=best,
-                    options=vars(o), names=ns.names, id_head=id_head.state_dict(),
-                    id_optimizer=id_opt.state_dict())
+                    options=vars(o), names=ns.names, z_table=table.state_dict(),
+                    z_table_optimizer=table_opt.state_dict(), presets=presets_of(table, ns.names))
     log.close()
     return out / "best.pt"
 
