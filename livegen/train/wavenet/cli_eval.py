@@ -60,6 +60,8 @@ def load_real_notes(data: Path | None, unseen: Path | None):
 def run(args, cfg) -> int:
     import json
 
+    import numpy as np
+
     from livegen import fileio
     from livegen.errors import ConfigError
     from livegen.train.wavenet.evaluate import EvalOptions, ModelRenderer, RealRenderer, evaluate, results_markdown
@@ -94,7 +96,8 @@ def run(args, cfg) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         fileio.write_text(args.out / "results.json", json.dumps(res, indent=1))
         fileio.write_text(args.out / "results.md", md)
-        keys = list(audio["own"])[:: max(1, len(audio["own"]) // 4)][:4]
+        own = list(audio["own"])  # (instrument, pitch) in order: four spread over both
+        keys = [own[int(i)] for i in np.unique(np.linspace(0, len(own) - 1, 4).round())]
         plot_spectrograms([(f"{n} MIDI {p} (held-out pitch)", audio["real"][(n, p)], audio["own"][(n, p)])
                            for n, p in keys], args.out / "spectrograms.png", notes.sample_rate)
         print(f"wrote {args.out}/results.json, results.md, spectrograms.png")
