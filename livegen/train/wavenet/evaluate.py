@@ -21,13 +21,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from livegen.train.pitch import cents, note_pitch
 from livegen.errors import DataError
 from livegen.train import timbre_metrics as tm
+from livegen.train.pitch import cents, note_pitch
 
 PRESET_NAMES = ("piano", "epiano", "vibraphone", "organ", "guitar", "violin", "trumpet", "flute")
 UNSEEN_NAMES = ("cello", "clarinet", "oboe")
 
+# issue 11's targets; morph_monotonic and click_ratio (a step at note-on, note-off or a steal
+# at most 1.5 times the real note's largest) are ours: the issue asks for them to be reported
 TARGETS = {"recognised_real": 0.95, "recognised_rendered": 0.80, "hnr_gap_db": 6.0, "in_tune": 0.95,
            "right_closer": 0.90, "dc": 1e-3, "morph_monotonic": 0.8, "click_ratio": 1.5}
 
@@ -315,7 +317,8 @@ def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(
     def distance(render_key, code, p, real_name) -> float:
         """MR-STFT distance of a rendering to the real note of ``real_name`` at pitch p (spectra cached)."""
         x = render(render_key, code, p, real_name)
-        a, b = ("render",) + render_key + (p, len(x)), ("real", real_name, p)
+        a = ("render",) + render_key + (p, notes.hold(real_name, p, v), len(x))
+        b = ("real", real_name, p)
         if a not in spectra:
             spectra[a] = tm.log_spectra(x)
         if b not in spectra:
