@@ -273,29 +273,159 @@ def _in_tune(rows: list[dict], tol: float) -> dict:
     return out
 
 
-class _Renders:
-    """Renders by key, each once, timed."""
+class _Session:
+    """One evaluation: the renders (each made once, timed), their spectra, the classifier."""
 
-    def __init__(self, renderer: Renderer):
-        self.r = renderer
+    def __init__(self, renderer: Renderer, notes: RealNotes, o: EvalOptions, names: list[str]):
+        self.r, self.notes, self.o, self.names = renderer, notes, o, names
+        self.sr, self.v = notes.sample_rate, o.velocity
+        self.codes = {n: renderer.preset(n) for n in names}
         self.audio: dict[tuple, np.ndarray] = {}
-        self.seconds = 0.0
-        self.audio_seconds = 0.0
+        self.spectra: dict[tuple, tuple] = {}
+        self.render_s = 0.0
+        self.audio_s = 0.0
+        self.tests = [(n, p) for n in names for p in o.test_pitches]
+        self.real = {(n, p): notes.clip(n, p, o.velocity) for n, p in self.tests}
+        self.clf, self.n_train = None, 0
 
-    def get(self, key: tuple, code, pitch: int, velocity: int, hold: int, length: int) -> np.ndarray:
-        full = key + (pitch, velocity, hold, length)
+    def hold(self, name: str, p: int) -> int:
+        return self.notes.hold(name, p, self.v)
+
+    def render(self, key: tuple, code, p: int, real_name: str) -> np.ndarray:
+        """The note at pitch p with ``code``, as long and held as the real note of ``real_name``."""
+        full = key + (p, self.hold(real_name, p), len(self.notes.clip(real_name, p, self.v)))
         if full not in self.audio:
-            sr = self.r.sample_rate
             t = time.perf_counter()
-            x = self.r.note(code, pitch, velocity, hold / sr, length / sr)
-            self.seconds += time.perf_counter() - t
-            self.audio_seconds += len(x) / sr
-            self.audio[full] = np.asarray(x, np.float32)
+            x = self.r.note(code, p, self.v, full[-2] / self.sr, full[-1] / self.sr)
+            self._timed(full, np.asarray(x, np.float32), t)
         return self.audio[full]
+
+    def _timed(self, key: tuple, x: np.ndarray, t0: float) -> None:
+        self.render_s += time.perf_counter() - t0
+        self.audio_s += len(x) / self.sr
+        self.audio[key] = x
+
+    def distance(self, key: tuple, code, p: int, real_name: str) -> float:
+        """MR-STFT distance of a rendering to the real note of ``real_name`` at pitch p (spectra cached)."""
+        x = self.render(key, code, p, real_name)
+        a, b = ("render",) + key + (p, self.hold(real_name, p), len(x)), ("real", real_name, p)
+        if a not in self.spectra:
+            self.spectra[a] = tm.log_spectra(x)
+        if b not in self.spectra:
+            self.spectra[b] = tm.log_spectra(self.notes.clip(real_name, p, self.v))
+        return tm.log_spectra_distance(self.spectra[a], self.spectra[b])
+
+    def features(self, x: np.ndarray, name: str, p: int) -> np.ndarray:
+        return tm.note_features(x, _hz(p), self.hold(name, p), self.sr)
+
+    # -- the measures -------------------------------------------------------------------------
+    def recognition_pitch_hnr(self, own: dict) -> dict:
+        tests, names, sr, o = self.tests, self.names, self.sr, self.o
+        truth = np.asarray([names.index(n) for n, _ in tests])
+        pr_real = self.clf.proba(np.stack([self.features(self.real[t], *t) for t in tests]))
+        pr_own = self.clf.proba(np.stack([self.features(own[t], *t) for t in tests]))
+        res: dict[str, Any] = {"recognition": {"n_train": self.n_train, "real": _recognition(pr_real, truth, names),
+                                               "rendered": _recognition(pr_own, truth, names)}}
+        res["pitch"] = {what: _in_tune([_pitch_cents(x[t], t[1], self.hold(*t), sr) for t in tests],
+                                       o.tolerance_cents) for what, x in (("real", self.real), ("rendered", own))}
+        hnr, high = {}, {}
+        for n in names:
+            ps = o.test_pitches
+
+            def med_hnr(x):
+                return float(np.median([tm.hnr_db(x[(n, p)], _hz(p), self.hold(n, p), sr) for p in ps]))
+
+            hnr[n] = {"real_db": med_hnr(self.real), "rendered_db": med_hnr(own)}
+            hnr[n]["gap_db"] = abs(hnr[n]["rendered_db"] - hnr[n]["real_db"])
+            high[n] = {"real_db": float(np.median([tm.high_band_db(self.real[(n, p)], sr) for p in ps])),
+                       "rendered_db": float(np.median([tm.high_band_db(own[(n, p)], sr) for p in ps]))}
+            high[n]["gap_db"] = high[n]["rendered_db"] - high[n]["real_db"]
+        res["hnr"] = {"per_instrument": hnr, "median_gap_db": float(np.median([h["gap_db"] for h in hnr.values()])),
+                      "real_median_db": float(np.median([h["real_db"] for h in hnr.values()])),
+                      "rendered_median_db": float(np.median([h["rendered_db"] for h in hnr.values()]))}
+        res["high_band"] = {"per_instrument": high,
+                            "median_abs_gap_db": float(np.median([abs(h["gap_db"]) for h in high.values()]))}
+        return res
+
+    def right_vs_wrong(self) -> dict:
+        names = self.names
+        truth = np.asarray([names.index(n) for n, _ in self.tests])
+        dist = np.asarray([[self.distance(("preset", b), self.codes[b], p, n) for b in names] for n, p in self.tests])
+        closer, pairs = tm.right_closer_share(dist, truth)
+        mat = np.asarray([dist[truth == a].mean(0) for a in range(len(names))])
+        return {"pairs_right_closer": closer, "pairs": pairs, "share": closer / pairs,
+                "matrix": [[round(float(d), 4) for d in row] for row in mat],
+                "right_mean": float(np.mean(np.diag(mat))),
+                "wrong_mean": float(mat[~np.eye(len(names), dtype=bool)].mean())}
+
+    def encode_unseen(self) -> dict:
+        o, v, out = self.o, self.v, {}
+        every = {b: self.codes[b] if b in self.codes else self.r.preset(b) for b in self.r.preset_names}
+        for u in UNSEEN_NAMES:
+            if not all(self.notes.has(u, p, v) for p in o.unseen_pitches + o.encode_pitches):
+                continue
+            code = self.r.encode(u, [self.notes.clip(u, p, v) for p in o.encode_pitches])
+            enc = float(np.mean([self.distance(("encoded", u), code, p, u) for p in o.unseen_pitches]))
+            shipped = {b: float(np.mean([self.distance(("preset", b), z, p, u) for p in o.unseen_pitches]))
+                       for b, z in every.items()}
+            best = min(shipped, key=shipped.get)
+            out[u] = {"encoded": enc, "nearest_shipped": best, "nearest_shipped_distance": shipped[best],
+                      "shipped": shipped, "closer_than_every_shipped": bool(enc < shipped[best])}
+        return out
+
+    def clicks(self, own: dict) -> dict:
+        o, sr, v = self.o, self.sr, self.v
+        on_w, off_w = int(0.03 * sr), (int(0.002 * sr), int(0.05 * sr))
+        clicks = {"note_on": [], "note_off": [], "steal": []}
+        for n, p in self.tests:
+            ref, h = tm.largest_step(self.real[(n, p)]), self.hold(n, p)
+            clicks["note_on"].append(tm.largest_step(own[(n, p)], 0, on_w) / ref)
+            clicks["note_off"].append(tm.largest_step(own[(n, p)], h - off_w[0], h + off_w[1]) / ref)
+        p1, p2 = o.steal_pitches
+        at = int(round(o.steal_at_s * sr))
+        steals = {}
+        for n in self.names:
+            t0 = time.perf_counter()
+            x = self.r.steal(self.codes[n], p1, p2, v, o.steal_at_s, self.hold(n, p2) / sr,
+                             o.steal_at_s + len(self.notes.clip(n, p2, v)) / sr)
+            self._timed(("steal", n), x, t0)
+            ref = max(tm.largest_step(self.notes.clip(n, p1, v)), tm.largest_step(self.notes.clip(n, p2, v)))
+            steals[n] = tm.largest_step(x, at - off_w[0], at + off_w[1]) / ref
+            clicks["steal"].append(steals[n])
+        res = {k: {"largest_ratio": float(np.max(c)), "median_ratio": float(np.median(c)), "n": len(c)}
+               for k, c in clicks.items()}
+        res["steal_per_instrument"] = steals
+        res["real_largest_step"] = float(max(tm.largest_step(x) for x in self.real.values()))
+        return res
+
+    def morph(self) -> dict:
+        o, codes, seqs = self.o, self.codes, []
+        for a, b in o.morph_pairs:
+            if a not in codes or b not in codes:
+                continue
+            for p in o.morph_pitches:
+                probs = []
+                for m in np.linspace(0.0, 1.0, o.morph_steps):
+                    key = (("preset", a) if m == 0.0 else ("preset", b) if m == 1.0
+                           else ("morph", a, b, round(float(m), 4)))  # the ends are the presets' renders
+                    x = self.render(key, self.r.mix(codes[a], codes[b], float(m)), p, b)
+                    probs.append(float(self.clf.proba(self.features(x, b, p)[None])[0, self.names.index(b)]))
+                seqs.append({"from": a, "to": b, "pitch": p, "probability_of_target": [round(q, 4) for q in probs],
+                             "monotonic": tm.rises_monotonically(probs, o.morph_tolerance)})
+        return {"sequences": seqs, "n_monotonic": sum(s["monotonic"] for s in seqs), "n": len(seqs),
+                "share": float(np.mean([s["monotonic"] for s in seqs])) if seqs else float("nan")}
+
+    def dc(self) -> dict:
+        """Over everything rendered."""
+        dcs = {k: tm.dc_offset(x) for k, x in self.audio.items()}
+        worst = max(dcs, key=lambda k: abs(dcs[k]))
+        return {"largest_abs": abs(dcs[worst]), "note": [str(k) for k in worst], "n": len(dcs),
+                "real_largest_abs": float(max(abs(tm.dc_offset(x)) for x in self.real.values()))}
 
 
 def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(), progress=print) -> dict:
-    """Every measure of the module docstring; returns the figures as a JSON-ready dict."""
+    """Every measure of the module docstring; returns the figures as a JSON-ready dict (and, under
+    ``_audio``, the real and rendered test notes by (instrument, pitch))."""
     t_start = time.perf_counter()
     sr = notes.sample_rate
     if renderer.sample_rate != sr:
@@ -305,152 +435,28 @@ def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(
     if len(names) < 2:
         raise DataError(f"need real notes of at least 2 of {', '.join(PRESET_NAMES)} at velocity {o.velocity} "
                         f"and pitches {o.test_pitches}")
-    v = o.velocity
-    R = _Renders(renderer)
-    codes = {n: renderer.preset(n) for n in names}
-
-    def render(name_key, code, p, real_name):
-        return R.get(name_key, code, p, v, notes.hold(real_name, p, v), len(notes.clip(real_name, p, v)))
-
-    spectra: dict[tuple, tuple] = {}
-
-    def distance(render_key, code, p, real_name) -> float:
-        """MR-STFT distance of a rendering to the real note of ``real_name`` at pitch p (spectra cached)."""
-        x = render(render_key, code, p, real_name)
-        a = ("render",) + render_key + (p, notes.hold(real_name, p, v), len(x))
-        b = ("real", real_name, p)
-        if a not in spectra:
-            spectra[a] = tm.log_spectra(x)
-        if b not in spectra:
-            spectra[b] = tm.log_spectra(notes.clip(real_name, p, v))
-        return tm.log_spectra_distance(spectra[a], spectra[b])
-
-    progress(f"eval [{renderer.name}]: training the instrument classifier on real notes at trained pitches")
-    clf, n_train = train_classifier(notes, names)
-    tests = [(n, p) for n in names for p in o.test_pitches]
-
-    def feats(x, name, p):
-        return tm.note_features(x, _hz(p), notes.hold(name, p, v), sr)
-
-    real = {(n, p): notes.clip(n, p, v) for n, p in tests}
-    progress(f"eval [{renderer.name}]: rendering {len(names)} presets x {len(o.test_pitches)} test pitches")
-    own = {(n, p): render(("preset", n), codes[n], p, n) for n, p in tests}
-    truth = np.asarray([names.index(n) for n, _ in tests])
+    S = _Session(renderer, notes, o, names)
+    say = lambda what: progress(f"eval [{renderer.name}]: {what}")  # noqa: E731
+    say("training the instrument classifier on real notes at trained pitches")
+    S.clf, S.n_train = train_classifier(notes, names)
+    say(f"rendering {len(names)} presets x {len(o.test_pitches)} test pitches")
+    own = {(n, p): S.render(("preset", n), S.codes[n], p, n) for n, p in S.tests}
     res: dict[str, Any] = {"renderer": renderer.name, "options": asdict(o), "instruments": names,
                            "sample_rate": sr, "targets": TARGETS}
-
-    # recognition
-    pr_real = clf.proba(np.stack([feats(real[t], *t) for t in tests]))
-    pr_own = clf.proba(np.stack([feats(own[t], *t) for t in tests]))
-    res["recognition"] = {
-        "n_train": n_train,
-        "real": _recognition(pr_real, truth, names), "rendered": _recognition(pr_own, truth, names)}
-
-    # pitch
-    res["pitch"] = {
-        "real": _in_tune([_pitch_cents(real[t], t[1], notes.hold(t[0], t[1], v), sr) for t in tests],
-                         o.tolerance_cents),
-        "rendered": _in_tune([_pitch_cents(own[t], t[1], notes.hold(t[0], t[1], v), sr) for t in tests],
-                             o.tolerance_cents)}
-
-    # HNR, energy above 8 kHz
-    hnr, high = {}, {}
-    for n in names:
-        hr = [tm.hnr_db(real[(n, p)], _hz(p), notes.hold(n, p, v), sr) for p in o.test_pitches]
-        ho = [tm.hnr_db(own[(n, p)], _hz(p), notes.hold(n, p, v), sr) for p in o.test_pitches]
-        hnr[n] = {"real_db": float(np.median(hr)), "rendered_db": float(np.median(ho))}
-        hnr[n]["gap_db"] = abs(hnr[n]["rendered_db"] - hnr[n]["real_db"])
-        er = [tm.high_band_db(real[(n, p)], sr) for p in o.test_pitches]
-        eo = [tm.high_band_db(own[(n, p)], sr) for p in o.test_pitches]
-        high[n] = {"real_db": float(np.median(er)), "rendered_db": float(np.median(eo))}
-        high[n]["gap_db"] = high[n]["rendered_db"] - high[n]["real_db"]
-    res["hnr"] = {"per_instrument": hnr, "median_gap_db": float(np.median([h["gap_db"] for h in hnr.values()])),
-                  "real_median_db": float(np.median([h["real_db"] for h in hnr.values()])),
-                  "rendered_median_db": float(np.median([h["rendered_db"] for h in hnr.values()]))}
-    res["high_band"] = {"per_instrument": high,
-                        "median_abs_gap_db": float(np.median([abs(h["gap_db"]) for h in high.values()]))}
-
-    # right vs wrong preset
-    progress(f"eval [{renderer.name}]: rendering every wrong preset at the test pitches")
-    dist = np.asarray([[distance(("preset", b), codes[b], p, n) for b in names] for n, p in tests])
-    closer, pairs = tm.right_closer_share(dist, truth)
-    mat = np.asarray([dist[truth == a].mean(0) for a in range(len(names))])
-    res["right_vs_wrong"] = {"pairs_right_closer": closer, "pairs": pairs, "share": closer / pairs,
-                             "matrix": [[round(float(d), 4) for d in row] for row in mat],
-                             "right_mean": float(np.mean(np.diag(mat))),
-                             "wrong_mean": float(mat[~np.eye(len(names), dtype=bool)].mean())}
-
-    # encode-unseen
-    progress(f"eval [{renderer.name}]: encode-unseen")
-    unseen = {}
-    every = {b: codes[b] if b in codes else renderer.preset(b) for b in renderer.preset_names}
-    for u in UNSEEN_NAMES:
-        if not all(notes.has(u, p, v) for p in o.unseen_pitches + o.encode_pitches):
-            continue
-        code = renderer.encode(u, [notes.clip(u, p, v) for p in o.encode_pitches])
-        enc = float(np.mean([distance(("encoded", u), code, p, u) for p in o.unseen_pitches]))
-        shipped = {b: float(np.mean([distance(("preset", b), z, p, u) for p in o.unseen_pitches]))
-                   for b, z in every.items()}
-        best = min(shipped, key=shipped.get)
-        unseen[u] = {"encoded": enc, "nearest_shipped": best, "nearest_shipped_distance": shipped[best],
-                     "shipped": shipped, "closer_than_every_shipped": bool(enc < shipped[best])}
-    res["encode_unseen"] = unseen
-
-    # clicks
-    progress(f"eval [{renderer.name}]: clicks and voice stealing")
-    on_w, off_w = int(0.03 * sr), (int(0.002 * sr), int(0.05 * sr))
-    clicks = {"note_on": [], "note_off": [], "steal": []}
-    for n, p in tests:
-        ref = tm.largest_step(real[(n, p)])
-        h = notes.hold(n, p, v)
-        clicks["note_on"].append(tm.largest_step(own[(n, p)], 0, on_w) / ref)
-        clicks["note_off"].append(tm.largest_step(own[(n, p)], h - off_w[0], h + off_w[1]) / ref)
-    p1, p2 = o.steal_pitches
-    steals = {}
-    for n in names:
-        h2, len2 = notes.hold(n, p2, v), len(notes.clip(n, p2, v))
-        t0 = time.perf_counter()
-        x = renderer.steal(codes[n], p1, p2, v, o.steal_at_s, h2 / sr, o.steal_at_s + len2 / sr)
-        R.seconds += time.perf_counter() - t0
-        R.audio_seconds += len(x) / sr
-        R.audio[("steal", n)] = x
-        at = int(round(o.steal_at_s * sr))
-        ref = max(tm.largest_step(notes.clip(n, p1, v)), tm.largest_step(notes.clip(n, p2, v)))
-        steals[n] = tm.largest_step(x, at - off_w[0], at + off_w[1]) / ref
-        clicks["steal"].append(steals[n])
-    res["clicks"] = {k: {"largest_ratio": float(np.max(c)), "median_ratio": float(np.median(c)), "n": len(c)}
-                     for k, c in clicks.items()}
-    res["clicks"]["steal_per_instrument"] = steals
-    res["clicks"]["real_largest_step"] = float(max(tm.largest_step(real[t]) for t in tests))
-
-    # morphing
-    progress(f"eval [{renderer.name}]: morphing")
-    seqs = []
-    steps = np.linspace(0.0, 1.0, o.morph_steps)
-    for a, b in o.morph_pairs:
-        if a not in codes or b not in codes:
-            continue
-        for p in o.morph_pitches:
-            probs = []
-            for m in steps:
-                key = ("preset", a) if m == 0.0 else ("preset", b) if m == 1.0 else ("morph", a, b, round(float(m), 4))
-                x = render(key, renderer.mix(codes[a], codes[b], float(m)), p, b)
-                probs.append(float(clf.proba(feats(x, b, p)[None])[0, names.index(b)]))
-            seqs.append({"from": a, "to": b, "pitch": p, "probability_of_target": [round(q, 4) for q in probs],
-                         "monotonic": tm.rises_monotonically(probs, o.morph_tolerance)})
-    res["morph"] = {"sequences": seqs, "n_monotonic": sum(s["monotonic"] for s in seqs), "n": len(seqs),
-                    "share": float(np.mean([s["monotonic"] for s in seqs])) if seqs else float("nan")}
-
-    # DC, over everything rendered
-    dcs = {k: tm.dc_offset(x) for k, x in R.audio.items()}
-    worst = max(dcs, key=lambda k: abs(dcs[k]))
-    res["dc"] = {"largest_abs": abs(dcs[worst]), "note": [str(k) for k in worst], "n": len(dcs),
-                 "real_largest_abs": float(max(abs(tm.dc_offset(real[t])) for t in tests))}
-
+    res.update(S.recognition_pitch_hnr(own))
+    say("rendering every wrong preset at the test pitches")
+    res["right_vs_wrong"] = S.right_vs_wrong()
+    say("encode-unseen")
+    res["encode_unseen"] = S.encode_unseen()
+    say("clicks and voice stealing")
+    res["clicks"] = S.clicks(own)
+    say("morphing")
+    res["morph"] = S.morph()
+    res["dc"] = S.dc()
     res["passed"] = _passed(res)
-    res["runtime"] = {"total_s": time.perf_counter() - t_start, "render_s": R.seconds,
-                      "rendered_audio_s": R.audio_seconds, "renders": len(R.audio)}
-    res["_audio"] = {"own": own, "real": real}
+    res["runtime"] = {"total_s": time.perf_counter() - t_start, "render_s": S.render_s,
+                      "rendered_audio_s": S.audio_s, "renders": len(S.audio)}
+    res["_audio"] = {"own": own, "real": S.real}
     return res
 
 
