@@ -29,7 +29,9 @@ class FakeOutput:
         self.loop_to = loop_to  # a MIDI loop: everything sent comes back here
         self.fail = fail
 
-    def send(self, msg) -> None:
+    lead_ns = 0  # sends at once, as rtmidi does
+
+    def send(self, msg, at_ns=None) -> None:
         if self.fail:
             raise OSError("peer gone")
         with self.lock:

@@ -10,7 +10,7 @@ import pytest
 from livegen import config
 from livegen.daemon import Daemon
 from livegen.io import midi
-from livegen.io.midiclient import PortPlayer, PortRecorder
+from livegen.io.midiclient import MidiRecorder, open_player
 from tests.daemon_fakes import PatternModel, wait_for
 
 pytestmark = pytest.mark.jack
@@ -23,8 +23,8 @@ def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_serve
     backend, inp, out = midi.open_ports(cfg.midi)
     d = Daemon(cfg, inp, out, PatternModel())
     d.start()
-    rec = PortRecorder("jack", "lgflood-rec", "lgflood-out:out")
-    player = PortPlayer("jack", "lgflood-player", "lgflood:in")
+    rec = MidiRecorder("jack", "lgflood-rec", "lgflood-out:out")
+    player = open_player("jack", "lgflood-player", "lgflood:in")
     try:
         beat = 60 / 150  # the player's MIDI clock: 150 bpm, against livegen's own 90
         t0 = time.monotonic()

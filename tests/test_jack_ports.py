@@ -50,12 +50,13 @@ def test_virtual_ports_connected_by_jack_carry_notes(jack_server):
 
 
 def test_input_queue_is_bounded_and_counts_drops(jack_server):
-    inp = midi.VirtualInput("jack", "lgbound:in", maxlen=3)
-    out = midi.VirtualOutput("jack", "lgbound-out:out")
+    inp = midi.open_input("jack", "lgbound:in", maxlen=3)
+    out = midi.open_output("jack", "lgbound-out:out")
     try:
         subprocess.run([jack_tool("jack_connect"), "lgbound-out:out", "lgbound:in"], check=True)
         for i in range(10):
             out.send([0x90, 40 + i, 1])
+        time.sleep(0.1)
         deadline = time.monotonic() + 3
         while inp.dropped < 7 and time.monotonic() < deadline:
             time.sleep(0.01)

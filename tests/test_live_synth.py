@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from livegen.config import AudioConfig  # noqa: E402
 from livegen.engine.wavenet_files import WaveNetFiles  # noqa: E402
-from livegen.io.jackrec import PortRecorder  # noqa: E402
+from livegen.io.jackrec import AudioRecorder  # noqa: E402
 from livegen.synth.live import LiveSynth  # noqa: E402
 from livegen.synth.synth import Synth  # noqa: E402
 from tests.test_export_wavenet import SIZES, make  # noqa: E402
@@ -34,7 +34,7 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
                      client_name="lgtest-synth"), block=128)
     assert live.rate == 16000
     live.start()
-    rec = PortRecorder("lgtest-synth:out_0", name="lgtest-rec")
+    rec = AudioRecorder("lgtest-synth:out_0", name="lgtest-rec")
     try:
         time.sleep(0.3)
         live.start_capture()

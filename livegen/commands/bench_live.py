@@ -21,7 +21,7 @@ def run(args, cfg) -> int:
 
     from livegen.commands.bench_synth import cpu_name
     from livegen.io import audio, jackserver, midi
-    from livegen.io.jackrec import PortRecorder
+    from livegen.io.jackrec import AudioRecorder
     from livegen.synth import open_live
 
     server = None
@@ -31,7 +31,7 @@ def run(args, cfg) -> int:
     cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, backend="jack"),
                               synth=dataclasses.replace(cfg.synth, voices=max(args.voices, 1)))
     live = open_live(cfg)
-    rec = PortRecorder(f"{cfg.audio.client_name}:out_0")
+    rec = AudioRecorder(f"{cfg.audio.client_name}:out_0")
     try:
         period = rec.client.blocksize
         time.sleep(0.5)

@@ -20,7 +20,7 @@ from livegen.daemon import Daemon
 from livegen.daemon.sink import open_sink
 from livegen.engine.lstm import LstmRuntime
 from livegen.io import jackserver, midi
-from livegen.io.midiclient import PortPlayer, PortRecorder
+from livegen.io.midiclient import MidiRecorder, open_player
 
 log = logging.getLogger("livegen")
 
@@ -54,8 +54,8 @@ class Rig:
         try:
             self.sink, self.why_no_sink = open_sink(cfg, synth)
             self.daemon = Daemon(cfg, self.inp, self.out, self.model, self.sink)
-            self.recorder = PortRecorder("jack", "livegen-recorder", cfg.midi.out_port)
-            self.player = PortPlayer("jack", "livegen-player", cfg.midi.in_port)
+            self.recorder = MidiRecorder("jack", "livegen-recorder", cfg.midi.out_port)
+            self.player = open_player("jack", "livegen-player", cfg.midi.in_port)
         except BaseException:
             self.close()
             raise

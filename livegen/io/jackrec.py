@@ -15,7 +15,7 @@ from livegen.errors import DeviceError
 from livegen.io.quiet import captured_stderr
 
 
-class PortRecorder:
+class AudioRecorder:
     """Records one audio port; ``periods()`` returns [(monotonic_ns, samples), ...]."""
 
     def __init__(self, port: str, name: str = "livegen-rec", max_seconds: float = 600.0):
