@@ -42,13 +42,14 @@ def load_model(cfg) -> LstmRuntime:
 
 
 class Rig:
-    def __init__(self, cfg, model: LstmRuntime, synth=None):
+    def __init__(self, cfg, model: LstmRuntime, synth=None, native_jack: bool = True):
         """``synth``: from :func:`livegen.daemon.sink.load_synth`, loaded before any server or
-        port starts (so a bad model file is one line at start-up); None loads it here."""
+        port starts (so a bad model file is one line at start-up); None loads it here.
+        ``native_jack``: false opens livegen's ports through rtmidi's JACK backend."""
         cfg = dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack"))
         self.cfg = cfg
         self.model = model
-        self.backend, self.inp, self.out = midi.open_ports(cfg.midi)
+        self.backend, self.inp, self.out = midi.open_ports(cfg.midi, native_jack=native_jack)
         self.sink, self.why_no_sink = None, ""
         self.player = self.recorder = None
         try:

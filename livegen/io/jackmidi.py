@@ -89,30 +89,51 @@ def c_pointer(obj):
 class CycleClock:
     """Frames of the current cycle <-> monotonic ns; :meth:`update` in each process callback.
 
-    ``t0_ns``: monotonic time of the cycle's first frame; ``ns_per_frame`` from the
-    cycle's own length (JACK's delay-locked loop), so drift between the sound card's clock
-    and the CPU's does not accumulate.
+    ``t0_ns``: monotonic time of the cycle's first frame, ``frame0`` its frame, and
+    ``ns_per_frame``. JACK's own cycle start times jitter with the driver's wake-ups
+    (+-0.1 ms measured with the dummy driver), so they feed a delay-locked loop of
+    0.5 Hz bandwidth (F. Adriaensen, "Using a DLL to filter time"): the stamps follow the
+    sound card's clock without its wake-up jitter. It starts again after a jump of more
+    than 2 ms (an xrun, a period change).
     """
+
+    BANDWIDTH_HZ = 0.5
 
     def __init__(self, client, rate: int):
         ffi, self._lib = native()
+        self._jack_client = client
         self._client = c_pointer(client)
         self._frames = ffi.new("jack_nframes_t *")
         self._now = ffi.new("jack_time_t *")
         self._next = ffi.new("jack_time_t *")
         self._period = ffi.new("float *")
-        self.t0_ns = 0
+        self.rate = rate
+        self.t0_ns = 0.0
+        self.frame0 = 0  # JACK's frame counter at the cycle's first frame
         self.ns_per_frame = 1e9 / rate
-        self._nominal = 1e9 / rate
+        self._locked = False
 
     def update(self, frames: int) -> None:  # JACK's thread
         raw = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
         offset = time.monotonic_ns() - raw
         if self._lib.jack_get_cycle_times(self._client, self._frames, self._now, self._next, self._period):
-            self.t0_ns, self.ns_per_frame = raw + offset, self._nominal  # no cycle times: now
-            return
-        self.t0_ns = self._now[0] * 1000 + offset
-        self.ns_per_frame = (self._next[0] - self._now[0]) * 1000 / frames
+            frame0, start = self._jack_client.last_frame_time, float(raw)  # no cycle times: now
+            length = 1e9 * frames / self.rate
+        else:
+            frame0, start = self._frames[0], self._now[0] * 1000.0
+            length = (self._next[0] - self._now[0]) * 1000.0
+        start += offset
+        if self._locked:
+            predicted = self.t0_ns + ((frame0 - self.frame0) & 0xFFFFFFFF) * self.ns_per_frame
+            error = start - predicted
+            if abs(error) < 2e6:
+                omega = 2 * 3.141592653589793 * self.BANDWIDTH_HZ * frames / self.rate
+                self.t0_ns = predicted + 1.4142 * omega * error
+                self.ns_per_frame += omega * omega * error / frames
+                self.frame0 = frame0
+                return
+        self.t0_ns, self.frame0, self.ns_per_frame = start, frame0, length / frames
+        self._locked = True
 
 
 def _refused(what: str, full_name: str, err, status=None) -> DeviceError:
@@ -227,25 +248,28 @@ class _JackPort:
 
 
 class JackMidiInput(_JackPort, InputPort):
-    """A JACK MIDI input; each event is stamped with the monotonic time of its frame.
+    """A JACK MIDI input; each event is stamped with the monotonic time of its frame
+    (``frames``: with JACK's frame counter instead, for measuring on the frame clock).
 
     ``connect``: ports to connect to it at once (a recorder's sources)."""
 
     kind = "MIDI input"
 
     def __init__(self, full_name: str, maxlen: int | None = 65536, connect: tuple[str, ...] = (),
-                 watch_xruns: bool = False):
+                 watch_xruns: bool = False, frames: bool = False):
         InputPort.__init__(self, full_name, maxlen)
+        self.frames = frames
         self._open_client(full_name, True, tuple(connect), watch_xruns)
 
     def _process(self, frames: int) -> None:  # JACK's thread: stamp and copy
+        clock = self.clock
+        clock.update(frames)
         events = self.jport.incoming_midi_events()
         first = next(events, None)
         if first is None:
             return
-        clock = self.clock
-        clock.update(frames)
-        t0, step = clock.t0_ns, clock.ns_per_frame
+        t0, step = (clock.frame0, 1) if self.frames else (clock.t0_ns, clock.ns_per_frame)
+        t0 = int(t0)
         for offset, buf in (first, *events):
             data = bytes(buf)
             if data[0] != 0xFE:  # active sensing carries nothing
@@ -298,12 +322,12 @@ class JackMidiOutput(_JackPort, OutputPort):
     def _process(self, frames: int) -> None:  # JACK's thread: write what is due in this cycle
         port = self.jport
         port.clear_buffer()
+        clock = self.clock
+        clock.update(frames)
         now, timed = self._now, self._timed
         if not now and not timed:
             self._drained.set()
             return
-        clock = self.clock
-        clock.update(frames)
         t0, step = clock.t0_ns, clock.ns_per_frame
         last = 0
         try:
