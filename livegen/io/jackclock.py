@@ -66,7 +66,7 @@ class ClockMaster:
             raise
 
     def start(self) -> None:
-        self.client.transport_locate(0)
+        self.client.transport_frame = 0
         self.client.transport_start()
 
     def close(self) -> None:
