@@ -189,6 +189,8 @@ def _check_value(section: str, key: str, value: Any, f: dataclasses.Field) -> tu
         return None, f"{name} = {value!r}: must be one of {', '.join(map(repr, choices))}"
     if rng and not (rng[0] <= value <= rng[1]):
         return None, f"{name} = {value!r}: must be in range {rng[0]}..{rng[1]}"
+    if name == "synth.block" and value % 64:
+        return None, f"{name} = {value!r}: must be a multiple of 64 (the timbre model's frame)"
     if name in ("midi.in_port", "midi.out_port"):
         client, sep, port = value.partition(":")
         if not (sep and client and port):

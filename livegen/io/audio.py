@@ -117,9 +117,13 @@ def choose_device(audio_cfg) -> tuple[str, int]:
 
 
 class AudioOutput:
-    """An output stream fed from a ring buffer. ``underruns`` counts callbacks that found too little."""
+    """An output stream fed from a ring buffer. ``underruns`` counts callbacks that found too little.
 
-    def __init__(self, audio_cfg, ring: AudioRing):
+    ``period``: frames the latest callback asked for (the device's period: the render
+    thread renders in that cadence); ``wake``: an Event set after each callback, for the
+    thread that refills the ring."""
+
+    def __init__(self, audio_cfg, ring: AudioRing, wake=None):
         sd = _sd()
         self.ring = ring
         set_jack_client_name(audio_cfg.client_name)
@@ -128,6 +132,8 @@ class AudioOutput:
         self.sample_rate = audio_cfg.sample_rate or int(info["default_samplerate"])
         self.callbacks = 0
         self.frames = 0
+        self.period = 0
+        self.wake = wake
         self.underruns = 0
         self.xruns = 0  # PortAudio's own output-underflow flags
         with captured_stderr() as noise:
@@ -147,6 +153,9 @@ class AudioOutput:
             self.xruns += 1
         self.callbacks += 1
         self.frames += frames
+        self.period = frames
+        if self.wake is not None:
+            self.wake.set()
 
     @property
     def latency(self) -> float:
