@@ -118,10 +118,8 @@ class CycleClock:
         offset = time.monotonic_ns() - raw
         if self._lib.jack_get_cycle_times(self._client, self._frames, self._now, self._next, self._period):
             frame0, start = self._jack_client.last_frame_time, float(raw)  # no cycle times: now
-            length = 1e9 * frames / self.rate
         else:
             frame0, start = self._frames[0], self._now[0] * 1000.0
-            length = (self._next[0] - self._now[0]) * 1000.0
         start += offset
         if self._locked:
             predicted = self.t0_ns + ((frame0 - self.frame0) & 0xFFFFFFFF) * self.ns_per_frame
@@ -132,19 +130,40 @@ class CycleClock:
                 self.ns_per_frame += omega * omega * error / frames
                 self.frame0 = frame0
                 return
-        self.t0_ns, self.frame0, self.ns_per_frame = start, frame0, length / frames
+        # (re)lock on this cycle's start; the rate: the last one locked, else the nominal (one
+        # cycle's own length jitters by percents)
+        self.t0_ns, self.frame0 = start, frame0
         self._locked = True
+
+
+def _name_taken(client_name: str) -> bool:
+    """A client of this name is on the server (JACK2 answers a taken exact name with the
+    same status as a missing server: ask a client of another name)."""
+    jack = jack_module()
+    try:
+        with captured_stderr():
+            probe = jack.Client("livegen-name-probe", no_start_server=True)
+    except jack.JackOpenError:
+        return False
+    try:
+        probe.get_uuid_for_client_name(client_name)
+        return True
+    except jack.JackError:
+        return False
+    finally:
+        probe.close()
 
 
 def _refused(what: str, full_name: str, err, status=None) -> DeviceError:
     server = os.environ.get("JACK_DEFAULT_SERVER", "default")
-    if status is not None and status.name_not_unique:
-        why = (f"the JACK client name {full_name.partition(':')[0]!r} is taken (is another livegen "
-               "running? give midi.in_port / midi.out_port another client name)")
+    client = full_name.partition(":")[0]
+    if status is not None and (status.name_not_unique or _name_taken(client)):
+        why = (f"the JACK client name {client!r} is taken (is another livegen running? give "
+               "midi.in_port / midi.out_port another client name)")
     elif status is not None and (status.server_failed or status.server_error):
         why = f"no JACK server is running (server name {server!r}): start one, e.g. jackd -d dummy"
     elif status is not None and status.invalid_option:
-        why = f"the JACK server refused the client name {full_name.partition(':')[0]!r} ({err})"
+        why = f"the JACK server refused the client name {client!r} ({err})"
     else:
         why = f"the JACK server refused it ({err})"
     return DeviceError(f"cannot open {what} {full_name!r} on JACK: {why}")
@@ -160,23 +179,29 @@ class _JackPort:
         self._jack_error = jack.JackError
         client_name, _, port_name = full_name.partition(":")
         os.environ.setdefault("JACK_NO_START_SERVER", "1")
+        failed = None
         with captured_stderr() as noise:
             try:
                 self.client = jack.Client(client_name, use_exact_name=True, no_start_server=True)
             except jack.JackOpenError as err:
-                raise _refused(self.kind, full_name, err, getattr(err, "status", None)) from err
+                failed = err
+        if failed is not None:
+            raise _refused(self.kind, full_name, failed, getattr(failed, "status", None)) from failed
         log.debug("open %s: %s", full_name, "".join(noise).strip())
+        self.xruns = 0
+        self.lost = False
         try:
             ports = self.client.midi_inports if is_input else self.client.midi_outports
-            try:
-                self.jport = ports.register(port_name or ("in" if is_input else "out"))
-            except jack.JackError as err:
-                raise _refused(self.kind, full_name, err) from err
+            with captured_stderr():
+                try:
+                    self.jport = ports.register(port_name or ("in" if is_input else "out"))
+                except jack.JackError as err:
+                    failed = err
+            if failed is not None:
+                raise _refused(self.kind, full_name, failed) from failed
             self.rate = self.client.samplerate
             self.period = self.client.blocksize
             self.clock = CycleClock(self.client, self.rate)
-            self.xruns = 0
-            self.lost = False
             self._watch_xruns = watch_xruns
             self._xrun_logged = 0.0
             self.client.set_process_callback(self._process)
