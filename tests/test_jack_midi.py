@@ -4,27 +4,26 @@ faults. The clock-grid goal itself is tests/test_clock_grid.py."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import time
 
 import pytest
 
 from livegen.errors import DeviceError
-from livegen.io import jackserver, midi
+from livegen.io import midi
 from livegen.io.jackmidi import JackMidiInput, c_pointer, jack_module
 from livegen.io.ports import Recorder
 from livegen.io.midiclient import MidiRecorder
 from livegen.core.notes import left_sounding
-from tests.conftest import jack_tool
+from tests.conftest import JACK_PERIOD, JACK_RATE, jack_tool
 
 pytestmark = pytest.mark.jack
 
 
 @pytest.fixture
-def server():
-    with jackserver.serving(f"livegen-test-jm-{os.getpid()}", 48000, 256) as s:
-        yield s
+def server(jack_server):
+    # the session's server: libjack serves one JACK server per process
+    return jack_server
 
 
 def test_jack_client_still_keeps_its_c_pointer_where_livegen_reads_it(server):
@@ -50,15 +49,16 @@ def test_timed_messages_land_on_their_frames_and_untimed_at_the_next_cycle(serve
         time.sleep(0.2)
         got = rec.snapshot()
         ns = stamps.snapshot()
+        counts = out.counts()
     finally:
         for p in (rec, stamps, out):
             p.close()
     assert [m[1] for _, m in got] == list(range(60, 68))
     frames = [f for f, _ in got]
-    want = [i * step * 48000 / 1e9 for i in range(8)]
+    want = [i * step * JACK_RATE / 1e9 for i in range(8)]
     assert max(abs((f - frames[0]) - w) for f, w in zip(frames, want)) <= 2  # frames apart as due
     assert max(abs(t - (t0 + i * step)) for i, (t, _) in enumerate(ns)) < 200_000  # and on time
-    assert out.late == 0 and out.overflow == 0
+    assert counts["late"] == 0 and counts["overflow"] == 0 and counts["written"] == 8
 
 
 def test_a_taken_client_name_is_refused_in_one_line(server):
@@ -85,15 +85,20 @@ def test_a_period_change_while_running_is_one_line_and_no_note_is_left(server, c
         with caplog.at_level(logging.WARNING, logger="livegen.midi"):
             t = time.monotonic_ns() + lead
             out.send(b"\x90\x3c\x64", t)
-            subprocess.run([jack_tool("jack_bufsize"), "1024"], check=True, capture_output=True,
-                           env=server.env(), timeout=10)
-            out.send(b"\x80\x3c\x00", t + 50_000_000)
-            deadline = time.monotonic() + 3
-            while len(rec.snapshot()) < 2 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            try:
+                subprocess.run([jack_tool("jack_bufsize"), "1024"], check=True, capture_output=True,
+                               env=server.env(), timeout=10)
+                out.send(b"\x80\x3c\x00", t + 100_000_000)
+                deadline = time.monotonic() + 3
+                while len(rec.snapshot()) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                lead_after = out.lead_ns
+            finally:  # the session's server: back to its period
+                subprocess.run([jack_tool("jack_bufsize"), str(JACK_PERIOD)], capture_output=True,
+                               env=server.env(), timeout=10)
         lines = [r.getMessage() for r in caplog.records if "period changed" in r.getMessage()]
-        assert lines and "from 256 to 1024 frames" in lines[0]
-        assert out.lead_ns > lead
+        assert lines and f"from {JACK_PERIOD} to 1024 frames" in lines[0]
+        assert lead_after > lead
         got = rec.snapshot()
     finally:
         rec.close()
@@ -109,7 +114,7 @@ def test_a_client_that_cannot_keep_up_is_one_line_a_second(server, caplog):
     def process(frames):
         if stall[0] > 0:
             stall[0] -= 1
-            time.sleep(0.02)  # four periods
+            time.sleep(0.05)  # three periods
     hog.set_process_callback(process)
     try:
         with caplog.at_level(logging.WARNING, logger="livegen.midi"):

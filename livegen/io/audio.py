@@ -95,7 +95,7 @@ def release() -> None:
     PortAudio aborts the process if its JACK server vanished before it terminates.
     """
     import sys
-    if "sounddevice" in sys.modules:
+    if "sounddevice" in sys.modules and sd_internal("_initialized"):
         terminate = sd_internal("_terminate")
         with captured_stderr():
             terminate()

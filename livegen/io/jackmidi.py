@@ -4,21 +4,27 @@ Used when the MIDI backend is JACK; rtmidi (:mod:`livegen.io.midi`) serves ALSA,
 CoreMIDI and WinMM. python-rtmidi's JACK backend writes every message at frame 0 of
 the next cycle, so its timing depends on the period; these ports do not.
 
-Time. JACK's frame clock and livegen's monotonic clock are tied once per cycle by
-``jack_get_cycle_times`` (the cycle's first frame, its start and the next cycle's start
-in microseconds of CLOCK_MONOTONIC_RAW, JACK's clock on Linux); the offset from
-CLOCK_MONOTONIC_RAW to CLOCK_MONOTONIC is measured in the same cycle. An input event at
+JACK-Client opens the client, registers and connects the port and takes JACK's
+notifications (period changes, xruns, shutdown: Python, on JACK's notification
+thread). The process callback is C (``jackmidi.c``, built with the machine's C
+compiler at first use into the cache folder, like the decoder kernel): a Python
+callback would wait for the interpreter lock on JACK's real-time thread, and a busy
+Python thread then made most cycles overrun (1,252 xruns in 10 s with one, measured).
+
+Time. JACK's frame clock and livegen's monotonic clock are tied once per cycle by a
+delay-locked loop over JACK's cycle start times (``jackmidi.c``). An input event at
 offset ``o`` of the cycle is stamped with the time of frame ``F + o``; an output event
 due at ``t`` is written at the offset of the frame of ``t`` in the cycle that holds it.
 Both directions use one map, so an answer computed from input stamps lands on the
 input's frames: a MIDI clock's ticks in, onsets on those ticks out.
 
-Threads. The process callback runs on JACK's real-time thread and only moves data:
-input events are copied into the port's queue (:meth:`InputPort._deliver`); output
-events are taken from two deques the sender fills (``send``) and written. The
-sender hands an event over ``lead_ns`` ahead (one period plus a margin for its own
-wake-up), so it is in the queue before the cycle that plays it begins. A message
-without a time (pass-through) goes out at the start of the next cycle.
+Threads. The process callback only moves bytes between the port's buffer and
+lock-free rings. Input: a reader thread of the port's own waits on a semaphore the
+callback posts, and appends what arrived to the port's queue
+(:meth:`InputPort._deliver`). Output: ``send`` writes into a ring; the sender hands an
+event over ``lead_ns`` ahead (one period plus a margin for its own wake-up), so it is
+there before the cycle that plays it begins. A message without a time (pass-through)
+goes out at the start of the next cycle.
 
 Faults, one log line each: a client or port name the server refuses
 (:class:`~livegen.errors.DeviceError` naming it), a period change while running
@@ -27,11 +33,11 @@ Faults, one log line each: a client or port name the server refuses
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 from livegen.errors import DeviceError
 from livegen.io.ports import InputPort, OutputPort
@@ -44,15 +50,73 @@ CAPTURE, PLAYBACK = 0, 1  # jack_latency_callback_mode_t
 
 _CDEF = """
 typedef uint32_t jack_nframes_t;
-typedef uint64_t jack_time_t;
 typedef struct { jack_nframes_t min; jack_nframes_t max; } jack_latency_range_t;
 typedef void (*JackLatencyCallback)(int mode, void *arg);
-int jack_get_cycle_times(void *client, jack_nframes_t *current_frames, jack_time_t *current_usecs,
-                         jack_time_t *next_usecs, float *period_usecs);
 int jack_set_latency_callback(void *client, JackLatencyCallback cb, void *arg);
 void jack_port_set_latency_range(void *port, int mode, jack_latency_range_t *range);
+typedef struct lg_port lg_port;
+lg_port *lg_attach(void *client, void *port, int is_input, int frames_mode, size_t ring_bytes);
+void lg_free(lg_port *p);
+int lg_send(lg_port *p, int64_t t, const unsigned char *data, uint32_t size);
+size_t lg_pending(lg_port *p);
+int lg_wait(lg_port *p, int timeout_ms);
+void lg_wake(lg_port *p);
+uint32_t lg_read(lg_port *p, int64_t *t, unsigned char *data, uint32_t cap);
+void lg_counts(lg_port *p, uint64_t out[4]);
 """
+UNTIMED = -(1 << 63)
+RING_BYTES = 1 << 18
+SOURCE = Path(__file__).with_name("jackmidi.c")
 _native = None
+
+
+def _build() -> Path:
+    """The process callback's shared library, built into the cache folder once per source."""
+    import hashlib
+    import shutil
+    import subprocess
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise DeviceError("no C compiler (cc) to build the JACK MIDI process callback")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "jack"], capture_output=True, text=True)
+    jack_flags = flags.stdout.split() if flags.returncode == 0 else ["-ljack"]
+    cmd = [cc, "-O2", "-fPIC", "-shared", *jack_flags]
+    source = SOURCE.read_text()
+    tag = hashlib.sha256((source + " ".join(cmd)).encode()).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    out = Path(base) / "livegen" / f"jackmidi-{tag}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    proc = subprocess.run([*cmd[:4], "-o", str(tmp), str(SOURCE), *cmd[4:], "-lm"], capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise DeviceError(f"building the JACK MIDI process callback with {cc} failed (Debian: apt-get "
+                          f"install libjack-jackd2-dev):\n{proc.stderr.strip()[-1500:]}")
+    os.replace(tmp, out)
+    return out
+
+
+def native():
+    """(ffi, libjack, the process callback's library): libjack for what JACK-Client 0.5 does
+    not wrap (port latency ranges)."""
+    global _native
+    if _native is None:
+        import cffi
+        ffi = cffi.FFI()
+        ffi.cdef(_CDEF)
+        _native = ffi, ffi.dlopen("libjack.so.0"), ffi.dlopen(str(_build()))
+    return _native
+
+
+def unavailable() -> str | None:
+    """None if JACK-native ports can open here, else why not (then rtmidi serves JACK)."""
+    try:
+        native()
+    except (DeviceError, OSError, ImportError) as err:
+        return str(err)
+    return None
 
 
 def jack_module():
@@ -64,76 +128,14 @@ def jack_module():
     return jack
 
 
-def native():
-    """(ffi, lib) for the libjack functions JACK-Client 0.5 does not wrap: the cycle's
-    times and port latency ranges."""
-    global _native
-    if _native is None:
-        import cffi
-        ffi = cffi.FFI()
-        ffi.cdef(_CDEF)
-        _native = ffi, ffi.dlopen("libjack.so.0")
-    return _native
-
-
 def c_pointer(obj):
     """The C pointer (jack_client_t* or jack_port_t*) inside a JACK-Client Client or Port,
     as a ``void *`` of :func:`native`'s ffi. JACK-Client keeps it in ``_ptr`` and has no
     public accessor: this is the one place that reads it (tests/test_jack_midi.py checks
     it still works)."""
     jack = jack_module()
-    ffi, _ = native()
+    ffi = native()[0]
     return ffi.cast("void *", int(jack._ffi.cast("uintptr_t", obj._ptr)))
-
-
-class CycleClock:
-    """Frames of the current cycle <-> monotonic ns; :meth:`update` in each process callback.
-
-    ``t0_ns``: monotonic time of the cycle's first frame, ``frame0`` its frame, and
-    ``ns_per_frame``. JACK's own cycle start times jitter with the driver's wake-ups
-    (+-0.1 ms measured with the dummy driver), so they feed a delay-locked loop of
-    0.5 Hz bandwidth (F. Adriaensen, "Using a DLL to filter time"): the stamps follow the
-    sound card's clock without its wake-up jitter. It starts again after a jump of more
-    than 2 ms (an xrun, a period change).
-    """
-
-    BANDWIDTH_HZ = 0.5
-
-    def __init__(self, client, rate: int):
-        ffi, self._lib = native()
-        self._jack_client = client
-        self._client = c_pointer(client)
-        self._frames = ffi.new("jack_nframes_t *")
-        self._now = ffi.new("jack_time_t *")
-        self._next = ffi.new("jack_time_t *")
-        self._period = ffi.new("float *")
-        self.rate = rate
-        self.t0_ns = 0.0
-        self.frame0 = 0  # JACK's frame counter at the cycle's first frame
-        self.ns_per_frame = 1e9 / rate
-        self._locked = False
-
-    def update(self, frames: int) -> None:  # JACK's thread
-        raw = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)
-        offset = time.monotonic_ns() - raw
-        if self._lib.jack_get_cycle_times(self._client, self._frames, self._now, self._next, self._period):
-            frame0, start = self._jack_client.last_frame_time, float(raw)  # no cycle times: now
-        else:
-            frame0, start = self._frames[0], self._now[0] * 1000.0
-        start += offset
-        if self._locked:
-            predicted = self.t0_ns + ((frame0 - self.frame0) & 0xFFFFFFFF) * self.ns_per_frame
-            error = start - predicted
-            if abs(error) < 2e6:
-                omega = 2 * 3.141592653589793 * self.BANDWIDTH_HZ * frames / self.rate
-                self.t0_ns = predicted + 1.4142 * omega * error
-                self.ns_per_frame += omega * omega * error / frames
-                self.frame0 = frame0
-                return
-        # (re)lock on this cycle's start; the rate: the last one locked, else the nominal (one
-        # cycle's own length jitters by percents)
-        self.t0_ns, self.frame0 = start, frame0
-        self._locked = True
 
 
 def _name_taken(client_name: str) -> bool:
@@ -174,8 +176,11 @@ class _JackPort:
 
     kind = "MIDI port"
 
-    def _open_client(self, full_name: str, is_input: bool, connect: tuple[str, ...], watch_xruns: bool):
+    def _open_client(self, full_name: str, is_input: bool, connect: tuple[str, ...], watch_xruns: bool,
+                     frames_mode: bool = False):
         jack = jack_module()
+        self._ffi, self._libjack, self._lib = native()
+        self._port = None
         self._jack_error = jack.JackError
         client_name, _, port_name = full_name.partition(":")
         os.environ.setdefault("JACK_NO_START_SERVER", "1")
@@ -201,10 +206,12 @@ class _JackPort:
                 raise _refused(self.kind, full_name, failed) from failed
             self.rate = self.client.samplerate
             self.period = self.client.blocksize
-            self.clock = CycleClock(self.client, self.rate)
             self._watch_xruns = watch_xruns
             self._xrun_logged = 0.0
-            self.client.set_process_callback(self._process)
+            self._port = self._lib.lg_attach(c_pointer(self.client), c_pointer(self.jport), is_input,
+                                             frames_mode, RING_BYTES)
+            if self._port == self._ffi.NULL:
+                raise DeviceError(f"cannot set up the process callback of {full_name!r} (out of memory?)")
             self.client.set_blocksize_callback(self._on_period)
             self.client.set_xrun_callback(self._on_xrun)
             self.client.set_shutdown_callback(self._on_shutdown)
@@ -246,7 +253,7 @@ class _JackPort:
         self.lost = True
 
     def _set_latency_callback(self) -> None:
-        ffi, lib = native()
+        ffi, lib = self._ffi, self._libjack
 
         @ffi.callback("void(int, void *)")
         def on_latency(mode, _arg):  # JACK's thread: report what this port adds
@@ -270,13 +277,23 @@ class _JackPort:
             if not self.lost:
                 client.deactivate()
             client.close()
+        if self._port is not None and self._port != self._ffi.NULL:
+            self._lib.lg_free(self._port)
+        self._port = None
+
+    def counts(self) -> dict:
+        """What the process callback counted: late, overflow, written, dropped."""
+        out = self._ffi.new("uint64_t[4]")
+        self._lib.lg_counts(self._port, out)
+        return dict(zip(("late", "overflow", "written", "dropped"), out))
 
 
 class JackMidiInput(_JackPort, InputPort):
     """A JACK MIDI input; each event is stamped with the monotonic time of its frame
     (``frames``: with JACK's frame counter instead, for measuring on the frame clock).
 
-    ``connect``: ports to connect to it at once (a recorder's sources)."""
+    ``connect``: ports to connect to it at once (a recorder's sources). A reader thread
+    of its own moves what the process callback received into ``queue``."""
 
     kind = "MIDI input"
 
@@ -284,27 +301,38 @@ class JackMidiInput(_JackPort, InputPort):
                  watch_xruns: bool = False, frames: bool = False):
         InputPort.__init__(self, full_name, maxlen)
         self.frames = frames
-        self._open_client(full_name, True, tuple(connect), watch_xruns)
+        self._stop = threading.Event()
+        self._open_client(full_name, True, tuple(connect), watch_xruns, frames)
+        self._reader = threading.Thread(target=self._read, name=f"livegen-midi-in {full_name}", daemon=True)
+        self._reader.start()
 
-    def _process(self, frames: int) -> None:  # JACK's thread: stamp and copy
-        clock = self.clock
-        clock.update(frames)
-        events = self.jport.incoming_midi_events()
-        first = next(events, None)
-        if first is None:
-            return
-        t0, step = (clock.frame0, 1) if self.frames else (clock.t0_ns, clock.ns_per_frame)
-        t0 = int(t0)
-        for offset, buf in (first, *events):
-            data = bytes(buf)
-            if data[0] != 0xFE:  # active sensing carries nothing
-                self._deliver(t0 + int(offset * step), data)
+    def _read(self) -> None:  # the port's reader thread
+        ffi, lib, port = self._ffi, self._lib, self._port
+        t = ffi.new("int64_t *")
+        data = ffi.new("unsigned char[]", 65536)
+        counts = ffi.new("uint64_t[4]")
+        in_jack = 0  # dropped by the process callback: the ring to this thread was full
+        while not self._stop.is_set():
+            lib.lg_wait(port, 100)  # the GIL is released while it waits
+            lib.lg_counts(port, counts)
+            if counts[3] != in_jack:
+                self.dropped += counts[3] - in_jack
+                in_jack = counts[3]
+            while True:
+                n = lib.lg_read(port, t, data, 65536)
+                if not n:
+                    break
+                self._deliver(t[0], bytes(ffi.buffer(data, n)))
 
     def _latency(self, mode: int, period: int) -> tuple[int, int]:
         # what arrives here reaches livegen's output one period later at the earliest (pass-through)
         return (period, period) if mode == PLAYBACK else (0, 0)
 
     def _close(self) -> None:
+        self._stop.set()
+        if self._port is not None:
+            self._lib.lg_wake(self._port)
+        self._reader.join(2)
         self._close_client()
 
 
@@ -312,19 +340,17 @@ class JackMidiOutput(_JackPort, OutputPort):
     """A JACK MIDI output that writes each message at the frame it is due.
 
     ``lead_ns``: hand a timed message over at least this long before it is due (one
-    period and a margin). Counters: ``late`` (timed messages whose frame had passed when
-    their cycle came: written at the cycle's start), ``overflow`` (the port's buffer was
-    full: the message waits for the next cycle), ``written``.
+    period and a margin). ``counts()``: ``late`` (timed messages whose frame had passed
+    when their cycle came: written at the cycle's start), ``overflow`` (the port's buffer
+    was full: the message waits for the next cycle), ``written``, ``dropped`` (the ring
+    to the process callback was full).
     """
 
     kind = "MIDI output"
 
     def __init__(self, full_name: str, connect: tuple[str, ...] = (), watch_xruns: bool = True):
         OutputPort.__init__(self, full_name)
-        self._now: collections.deque = collections.deque()  # untimed: at the next cycle's start
-        self._timed: collections.deque = collections.deque()  # (at_ns, msg), in time order
-        self.late = self.overflow = self.written = 0
-        self._drained = threading.Event()
+        self._last_at = UNTIMED  # the latest time handed over (the sender's thread)
         self._open_client(full_name, False, tuple(connect), watch_xruns)
 
     @property
@@ -336,60 +362,29 @@ class JackMidiOutput(_JackPort, OutputPort):
 
     def _send(self, msg: bytes, at_ns: int | None) -> None:  # the sender's thread
         if at_ns is None:
-            self._now.append(msg)
-        else:
-            timed = self._timed
-            if timed and at_ns < timed[-1][0]:  # keep time order: never before what is queued
-                at_ns = timed[-1][0]
-            timed.append((at_ns, msg))
-        self._drained.clear()
-
-    def _process(self, frames: int) -> None:  # JACK's thread: write what is due in this cycle
-        port = self.jport
-        port.clear_buffer()
-        clock = self.clock
-        clock.update(frames)
-        now, timed = self._now, self._timed
-        if not now and not timed:
-            self._drained.set()
-            return
-        t0, step = clock.t0_ns, clock.ns_per_frame
-        last = 0
-        try:
-            while now:
-                port.write_midi_event(0, now[0])
-                now.popleft()
-                self.written += 1
-            while timed:
-                at_ns, msg = timed[0]
-                offset = int((at_ns - t0) / step)
-                if offset >= frames:
-                    break
-                if offset < 0:
-                    self.late += offset < -1  # a frame of rounding is not late
-                    offset = 0
-                last = max(last, offset)
-                port.write_midi_event(last, msg)
-                timed.popleft()
-                self.written += 1
-        except self._jack_error:  # the buffer is full: the rest waits for the next cycle
-            self.overflow += 1
+            at = UNTIMED
+        else:  # keep time order: never before what is queued
+            at = self._last_at = max(at_ns, self._last_at)
+        if not self._lib.lg_send(self._port, at, msg, len(msg)):
+            raise DeviceError(f"{self.name}: {self.pending()} bytes wait for JACK's process callback, "
+                              "the ring to it is full (is the JACK server still running?)")
 
     def _latency(self, mode: int, period: int) -> tuple[int, int]:
         # timed messages leave on their frame (0); pass-through up to a period after it arrived
         return (0, period) if mode == CAPTURE else (0, 0)
 
     def pending(self) -> int:
-        return len(self._now) + len(self._timed)
+        """Bytes handed over and not yet written by the process callback."""
+        return int(self._lib.lg_pending(self._port))
 
     def _close(self) -> None:
         # let what was handed over play (the sender's closing note-offs included)
         if not self.lost and self.pending():
-            last = self._timed[-1][0] if self._timed else time.monotonic_ns()
+            last = self._last_at if self._last_at != UNTIMED else time.monotonic_ns()
             wait = max(0, last - time.monotonic_ns()) / 1e9 + 3 * self.period / self.rate
             deadline = time.monotonic() + min(wait, 2.0)
             while self.pending() and time.monotonic() < deadline:
-                self._drained.wait(0.01)
+                time.sleep(0.005)
         if self.pending():
-            log.warning("%s: closed with %d MIDI messages not yet played", self.name, self.pending())
+            log.warning("%s: closed with MIDI not yet played (%d bytes)", self.name, self.pending())
         self._close_client()
