@@ -113,7 +113,8 @@ def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # n
                 proc.kill()
                 proc.wait()
         server.stop()
-    assert any(note_on_off(m) and note_on_off(m)[0] == "on" for _, m in got), "no response note recorded"
+    assert any(note_on_off(m) and note_on_off(m)[0] == "on" for _, m in got), (
+        "no response note recorded; livegen said:\n" + "\n".join(lg.lines[-12:]))
     assert not left_sounding(got), left_sounding(got)
     assert any("every note closed" in line for line in lg.lines)
     assert left_behind(name) == []

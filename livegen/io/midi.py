@@ -197,12 +197,29 @@ class RtmidiOutput(OutputPort):
             self._port.delete()
 
 
+_told_no_native = False
+
+
+def _jack_native(native_jack: bool) -> bool:
+    """JACK-Client ports with their C process callback, if asked for and they build here;
+    else (said once) rtmidi's JACK backend."""
+    global _told_no_native
+    if not native_jack:
+        return False
+    from livegen.io.jackmidi import unavailable
+    why = unavailable()
+    if why and not _told_no_native:
+        _told_no_native = True
+        log.warning("JACK MIDI through rtmidi, every message at the start of a period (%s)", why)
+    return why is None
+
+
 def open_input(backend: str, full_name: str, maxlen: int | None = 65536, connect: tuple[str, ...] = (),
                native_jack: bool = True) -> InputPort:
     """An input port named ``full_name`` ('client:port'), virtual or connected to the
     ports ``connect``; on JACK a JACK-Client port unless ``native_jack`` is false
     (rtmidi's JACK backend, kept for comparison: ``livegen bench jam --rtmidi``)."""
-    if backend == "jack" and native_jack:
+    if backend == "jack" and _jack_native(native_jack):
         from livegen.io.jackmidi import JackMidiInput
         return JackMidiInput(full_name, maxlen, connect)
     if len(connect) > 1:
@@ -213,7 +230,7 @@ def open_input(backend: str, full_name: str, maxlen: int | None = 65536, connect
 def open_output(backend: str, full_name: str, connect: tuple[str, ...] = (),
                 native_jack: bool = True) -> OutputPort:
     """An output port named ``full_name``, virtual or connected to ``connect`` (see open_input)."""
-    if backend == "jack" and native_jack:
+    if backend == "jack" and _jack_native(native_jack):
         from livegen.io.jackmidi import JackMidiOutput
         return JackMidiOutput(full_name, connect)
     if len(connect) > 1:
