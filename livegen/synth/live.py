@@ -60,6 +60,22 @@ def must_keep(msg: bytes) -> bool:
             or (kind == 0xB0 and len(msg) > 1 and msg[1] in RESETS))
 
 
+class Inbox:
+    """MIDI messages for the render thread: bounded at ``limit``, past which new messages
+    are dropped and counted, except those :func:`must_keep` (note-offs, resets)."""
+
+    def __init__(self, limit: int = INBOX_MAX):
+        self.limit = limit
+        self.queue: collections.deque = collections.deque()
+        self.dropped = 0
+
+    def put(self, msg: bytes, at_ns: int) -> None:  # any thread
+        if len(self.queue) >= self.limit and not must_keep(msg):
+            self.dropped += 1
+            return
+        self.queue.append((msg, at_ns))
+
+
 class Resampler:
     """Streaming resampling from the model's rate to the device's (soxr, HQ)."""
 
@@ -83,8 +99,7 @@ class LiveSynth:
         self.block = block  # model samples per render when resampling (config checks the multiple)
         self.realtime = realtime
         self.realtime_refused: str | None = None
-        self.inbox: collections.deque = collections.deque()
-        self.inbox_dropped = 0
+        self.inbox = Inbox()
         self.ring = AudioRing(1 << 16)
         self.wake = threading.Event()
         self.output = AudioOutput(audio_cfg, self.ring, wake=self.wake)
@@ -126,11 +141,7 @@ class LiveSynth:
     # -- any thread -----------------------------------------------------------------
     def send(self, msg: bytes, at_ns: int | None = None) -> None:
         """Hand a MIDI message to the synth (never blocks); ``at_ns``: when it arrived."""
-        msg = bytes(msg)
-        if len(self.inbox) >= INBOX_MAX and not must_keep(msg):
-            self.inbox_dropped += 1
-            return
-        self.inbox.append((msg, at_ns or time.monotonic_ns()))
+        self.inbox.put(bytes(msg), at_ns or time.monotonic_ns())
 
     @property
     def underruns(self) -> int:
@@ -147,7 +158,7 @@ class LiveSynth:
                 "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
                 "audio_backend": self.output.backend,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
-                "inbox_dropped": self.inbox_dropped, "period": self.period,
+                "inbox_dropped": self.inbox.dropped, "period": self.period,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
 
     def start_capture(self) -> None:
@@ -196,8 +207,9 @@ class LiveSynth:
             n, target = self.plan(period)
             block_s = n / self.synth.sample_rate
             now = time.monotonic_ns()
-            while self.inbox:
-                msg, at_ns = self.inbox.popleft()
+            inbox = self.inbox.queue
+            while inbox:
+                msg, at_ns = inbox.popleft()
                 self.synth.handle(msg)
                 if msg[0] & 0xF0 == 0x90 and len(msg) > 2 and msg[2]:
                     queued = self.ring.available() / self.rate + self.output.latency
