@@ -38,6 +38,7 @@ RESPONSE = "response"
 # what a port raises when its peer or server went away (livegen.io translates its
 # library's errors into DeviceError)
 PORT_GONE = (DeviceError, OSError)
+ECHO_SLACK_NS = 1_000_000
 
 
 @dataclass
@@ -170,8 +171,9 @@ class Sender(threading.Thread):
             return
         if timed is not None:
             self._handed_ns = max(self._handed_ns, timed)
-        if self.echo is not None:
-            self.echo.sent.append((timed or now_ns, msg))
+        if self.echo is not None:  # a timed port's echo comes stamped with its frame's time,
+            # which can round a frame or so early
+            self.echo.sent.append((now_ns if timed is None else timed - ECHO_SLACK_NS, msg))
         if sink and self.sink is not None:
             self.sink.send(msg, at_ns)
         self.counts.sent += 1

@@ -45,7 +45,7 @@ from livegen.io.quiet import captured_stderr
 
 log = logging.getLogger("livegen.midi")
 
-LEAD_MARGIN_NS = 3_000_000  # the sender's wake-up jitter at real-time priority, with room
+LEAD_MARGIN_NS = 10_000_000  # the sender's wake-up under load: stalls of several ms were measured
 CAPTURE, PLAYBACK = 0, 1  # jack_latency_callback_mode_t
 
 _CDEF = """
