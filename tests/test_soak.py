@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from livegen.core.notes import left_sounding
-from livegen.core.performance import performance
+from livegen.commands.soak_performance import performance
 
 
 def test_the_performance_closes_every_note_it_opens_and_is_seeded():

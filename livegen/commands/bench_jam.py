@@ -103,7 +103,7 @@ def run(args, cfg) -> int:
 
     import numpy as np
 
-    from livegen.daemon.harness import Rig, jack_server, load_model
+    from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.io import jackclock
 
     logging.getLogger("livegen").setLevel(logging.WARNING)
@@ -114,13 +114,13 @@ def run(args, cfg) -> int:
     beat_s = 60 / bpm
     print(f"livegen bench jam: {os.cpu_count()} CPUs (nproc), load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {bpm:g} bpm, {bpb} beats to the bar")
-    model = load_model(cfg)
+    models = load_models(cfg)
     master_missing = jackclock.missing() if args.clock == "master" else "--clock none"
     if args.clock == "master" and master_missing:
         print(f"  no external clock master: {master_missing}")
     master = grid = None
     with jack_server(48000, args.period, private=not args.use_running_jack) as (server, where):
-        rig = Rig(cfg, model, native_jack=not args.rtmidi)
+        rig = Rig(cfg, models, native_jack=not args.rtmidi)
         try:
             print(f"  JACK: {where}; LSTM {rig.model.describe()}; synth: "
                   + ("on" if rig.sink is not None else f"none ({rig.why_no_sink})")

@@ -32,8 +32,7 @@ def run(args, cfg) -> int:
     import numpy as np
 
     from livegen.commands.bench_synth import cpu_name
-    from livegen.daemon.harness import Rig, jack_server, load_model
-    from livegen.daemon.sink import load_synth
+    from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.io.jackmidi import JackMidiInput
     from livegen.io.jackrec import AudioRecorder
     from livegen.io.ports import Recorder
@@ -42,10 +41,13 @@ def run(args, cfg) -> int:
     voices = max(args.voices, 1)
     cfg = r(cfg, audio=r(cfg.audio, backend="jack", enabled=True), synth=r(cfg.synth, voices=voices),
             jam=r(cfg.jam, thru="synth", state_cc=-1, min_notes=64, max_phrase_beats=256.0))  # never answers
-    model = load_model(cfg)
-    synth = load_synth(cfg)
+    models = load_models(cfg)
+    synth = models.synth
+    if synth is None:
+        print(f"no synth: {models.why_no_synth}")
+        return 1
     with jack_server(args.rate, args.period, private=True) as (_server, where):
-        rig = Rig(cfg, model, synth)
+        rig = Rig(cfg, models)
         notes = rec = None
         try:
             live = rig.sink

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from livegen.core import tokens as tk
+from livegen.core.notes import PITCH_CLASSES as _NAMES
 
 StepFn = Callable[[int, Any], tuple[np.ndarray, Any]]
 
@@ -25,7 +26,6 @@ _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3
 # Scale degrees counted as "in key": major scale; natural minor plus the leading tone.
 _MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 _MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)
-_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 
 from livegen.core.clock import next_bar
 
-NS = 1_000_000_000
-
 
 # -- bars --------------------------------------------------------------------------
 

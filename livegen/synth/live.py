@@ -104,6 +104,8 @@ class LiveSynth:
         self.wake = threading.Event()
         self.output = AudioOutput(audio_cfg, self.ring, wake=self.wake)
         self.rate = self.output.sample_rate
+        if hasattr(synth, "set_sample_rate"):  # a timbre model that renders at any rate
+            synth.set_sample_rate(self.rate)
         self.direct = synth.sample_rate == self.rate  # renders at the device rate: no resampler
         self.resample = None if self.direct else Resampler(synth.sample_rate, self.rate)
         # the device's period: known from the first callback; until then the configured one
