@@ -94,7 +94,8 @@ def run(args, cfg) -> int:
     print(f"{voices} voices struck, held 1.8 s, released until silent, for {args.seconds:.0f} s: "
           f"{status['underruns'] - underruns_before} underruns ({underruns_before} while starting), "
           f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
-          f"{status['voices_shed']}, inbox dropped {status['inbox_dropped']}")
+          f"{status['voices_shed']}, inbox dropped {status['inbox_dropped']}; one render (one "
+          f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096)")
     print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items()
                                          if k.endswith("_ms"))
           + ("; rendering at the model's rate and resampling" if parts["resampled"] else

@@ -113,6 +113,7 @@ class LiveSynth:
         self.load = 0.0  # render time / audio time, smoothed
         self.governor = LoadGovernor(len(synth.alloc.slots))
         self.latencies_ms: collections.deque = collections.deque(maxlen=256)  # note-on -> DAC
+        self.render_ms: collections.deque = collections.deque(maxlen=4096)  # each render's time
         self._capture: list[np.ndarray] | None = None  # blocks rendered while capturing
         self._capture_max = 600 * self.rate  # at most ten minutes are kept
         self._stop = threading.Event()
@@ -161,6 +162,8 @@ class LiveSynth:
                 "audio_backend": self.output.backend,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
                 "inbox_dropped": self.inbox.dropped, "period": self.period,
+                "render_ms_p99": round(float(np.percentile(self.render_ms, 99)), 2) if self.render_ms else None,
+                "render_ms_max": round(max(self.render_ms), 2) if self.render_ms else None,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
 
     def start_capture(self) -> None:
@@ -226,7 +229,9 @@ class LiveSynth:
             audio = self.synth.render(n)
             if self.resample is not None:
                 audio = self.resample(audio)
-            load = (time.perf_counter() - t0) / block_s
+            took = time.perf_counter() - t0
+            self.render_ms.append(took * 1e3)
+            load = took / block_s
             self.load = 0.9 * self.load + 0.1 * load
             limit = self.governor.update(load, self.synth.active_voices)
             if limit != self.synth.alloc.limit:
