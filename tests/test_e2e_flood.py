@@ -30,9 +30,12 @@ def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_serve
         t0 = time.monotonic()
         sent = 0  # every message the player sends
         for tick in range(24 * 6):  # six beats of clock, with 60 aftertouch messages per tick
-            while time.monotonic() < t0 + tick * beat / 24:
+            due = t0 + tick * beat / 24
+            while time.monotonic() < due:
                 time.sleep(0.0005)
-            player.send(b"\xf8")
+            # as a DAW's clock: each tick on its own frame (a period's quantisation, 16 ms here,
+            # would be 4% of the tempo over the clock's 24-tick window)
+            player.send(b"\xf8", round(due * 1e9) + player.lead_ns)
             for k in range(60):
                 player.send(bytes((0xA0, 60, k)))
             sent += 61

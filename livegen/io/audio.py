@@ -142,10 +142,9 @@ class AudioOutput:
     """An output stream fed from a ring buffer. ``underruns`` counts callbacks that found too little.
 
     ``period``: frames the latest callback asked for (the device's period: the render
-    thread renders in that cadence); ``wake``: an Event set after each callback, for the
-    thread that refills the ring."""
+    thread renders in that cadence, watching ``callbacks``)."""
 
-    def __init__(self, audio_cfg, ring: AudioRing, wake=None):
+    def __init__(self, audio_cfg, ring: AudioRing):
         sd = _sd()
         self.ring = ring
         set_jack_client_name(audio_cfg.client_name)
@@ -155,7 +154,6 @@ class AudioOutput:
         self.callbacks = 0
         self.frames = 0
         self.period = 0
-        self.wake = wake
         self.underruns = 0
         self.xruns = 0  # PortAudio's own output-underflow flags
         with captured_stderr() as noise:
@@ -176,8 +174,6 @@ class AudioOutput:
         self.callbacks += 1
         self.frames += frames
         self.period = frames
-        if self.wake is not None:
-            self.wake.set()
 
     @property
     def latency(self) -> float:

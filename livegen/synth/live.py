@@ -5,14 +5,15 @@ Threads and what they own:
 - any thread calls :meth:`LiveSynth.send` (appends to an inbox, nothing else);
 - the render thread owns the :class:`~livegen.synth.synth.Synth`: it drains the inbox,
   renders whenever the ring runs low and writes into the ring;
-- PortAudio's callback (in :mod:`livegen.io.audio`) copies from the ring, counts
-  underruns and wakes the render thread; nothing else.
+- PortAudio's callback (in :mod:`livegen.io.audio`) copies from the ring and counts
+  (callbacks, underruns); nothing else. The render thread watches its count.
 
 Two ways to render, chosen by the model's rate:
 
 - **at the device rate** (``synth.sample_rate`` equals the stream's): one device period
   per render into a ring kept two periods deep; no resampler. Each render starts half a
-  period after the callback that woke the thread (:data:`RENDER_AT`), so a note-on that
+  period after the callback it follows (:data:`RENDER_AT`; the thread polls the callback
+  count four times a period), so a note-on that
   arrived in that cycle (pass-through from ``livegen:in`` arrives within a millisecond
   of the cycle's start) is in the block the callback after next plays: key to sound is
   two periods, and a render may run 1.5 periods late before the callback finds too little.
@@ -101,8 +102,7 @@ class LiveSynth:
         self.realtime_refused: str | None = None
         self.inbox = Inbox()
         self.ring = AudioRing(1 << 16)
-        self.wake = threading.Event()
-        self.output = AudioOutput(audio_cfg, self.ring, wake=self.wake)
+        self.output = AudioOutput(audio_cfg, self.ring)
         self.rate = self.output.sample_rate
         if hasattr(synth, "set_sample_rate"):  # a timbre model that renders at any rate
             synth.set_sample_rate(self.rate)
@@ -204,6 +204,7 @@ class LiveSynth:
         if self.realtime:  # above ordinary processes, so a busy machine does not starve the audio
             self.realtime_refused = raise_priority()
         period = self.period
+        seen = self.output.callbacks
         while not self._stop.is_set():
             if self.output.period and self.output.period != period:
                 log.warning("the audio period changed from %d to %d frames while running: rendering "
@@ -220,10 +221,12 @@ class LiveSynth:
                     queued = self.ring.available() / self.rate + self.output.latency
                     self.latencies_ms.append((now - at_ns) / 1e6 + (queued + block_s) * 1e3)
             if self.ring.available() >= target:
-                if self.wake.wait(4 * period / self.rate):  # the next callback wakes it
-                    self.wake.clear()
+                poll = max(period / self.rate / 4, 0.0005)
+                self._stop.wait(poll)
+                if self.output.callbacks != seen:  # a callback came within the last poll
+                    seen = self.output.callbacks
                     if self.direct:  # render late in the period: see the module's docstring
-                        self._stop.wait(RENDER_AT * period / self.rate)
+                        self._stop.wait(max(0.0, RENDER_AT * period / self.rate - poll / 2))
                 continue
             t0 = time.perf_counter()
             audio = self.synth.render(n)
