@@ -23,7 +23,7 @@ BPM = 120.0
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    shipped = ROOT / "models" / "lstm" / "lstm.onnx"
+    shipped = ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"
     if shipped.exists():
         return shipped
     from tests.lstm_models import step_model
