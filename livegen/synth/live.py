@@ -12,11 +12,12 @@ Two ways to render, chosen by the model's rate:
 
 - **at the device rate** (``synth.sample_rate`` equals the stream's): one device period
   per render into a ring kept two periods deep; no resampler. Each render starts half a
-  period after the callback it follows (:data:`RENDER_AT`; the thread polls the callback
-  count four times a period), so a note-on that
+  period (at most 2 ms) after the callback it follows (:data:`RENDER_AT`; the thread polls
+  the callback count four times a period), so a note-on that
   arrived in that cycle (pass-through from ``livegen:in`` arrives within a millisecond
   of the cycle's start) is in the block the callback after next plays: key to sound is
-  two periods, and a render may run 1.5 periods late before the callback finds too little.
+  two periods, and a render may take 1.5 periods (at 128 frames; more at longer
+  periods) before the callback finds too little.
 - **at another rate** (a model that cannot render at the device's): ``synth.block``
   samples per render, resampled (soxr, HQ) to the device rate, into a ring kept one
   period plus one block deep; the resampler adds its own delay (``latency_parts``).
@@ -50,7 +51,8 @@ def raise_priority() -> str | None:
 
 
 INBOX_MAX = 4096
-RENDER_AT = 0.5  # rendering at the device rate starts this far into the period
+RENDER_AT = 0.5  # rendering at the device rate starts this far into the period ...
+RENDER_AT_MAX_S = 0.002  # ... but no later than this: pass-through arrives within it
 RESETS = (120, 121, 123)  # All Sound Off, Reset All Controllers, All Notes Off
 
 
@@ -226,7 +228,8 @@ class LiveSynth:
                 if self.output.callbacks != seen:  # a callback came within the last poll
                     seen = self.output.callbacks
                     if self.direct:  # render late in the period: see the module's docstring
-                        self._stop.wait(max(0.0, RENDER_AT * period / self.rate - poll / 2))
+                        delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
+                        self._stop.wait(max(0.0, delay - poll / 2))
                 continue
             t0 = time.perf_counter()
             audio = self.synth.render(n)
