@@ -38,7 +38,7 @@ HELP = {
     "out": "run folder: last.pt (resumable), best.pt (lowest held-out loss), log.jsonl",
     "steps": "total optimizer steps (the learning-rate schedule ends here)",
     "minutes": "stop after this many minutes of training in this run (0: until --steps)",
-    "batch": "notes per step", "crop_frames": "frames of audio scored per note (4 ms each)",
+    "batch": "notes per step (over all processes under torchrun)", "crop_frames": "frames of audio scored per note (4 ms each)",
     "lr": "learning rate, constant until --decay-start", "lr_final": "learning rate at --steps",
     "decay_start": "step where the exponential decay begins",
     "threads": "torch threads (1 while another trainer shares the cores)",
