@@ -157,7 +157,7 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
     # stay where the decoder was trained: within the presets' range in every dimension (a code
     # fitted to a few notes outside it does not carry over to other pitches)
     known = np.asarray(list(candidates) + [z0], np.float32)
-    lo, hi = known.min(axis=0), known.max(axis=0)
+    lo, hi = (known.min(axis=0), known.max(axis=0)) if len(known) > 2 else (-1.0, 1.0)
     for _ in range(steps):
         z = np.clip(best_z + sigma * rng.standard_normal(best_z.shape), lo, hi).astype(np.float32)
         d = distance(z)
