@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livegen",
         description="Play live with neural music models from a DAW: an LSTM jam partner "
-                    "and a WaveNet synth on virtual MIDI ports.")
+                    "and a neural synth (a frame-rate WaveNet driving harmonics and noise) on virtual MIDI ports.")
     parser.add_argument("--version", action="version", version=f"livegen {__version__}")
     parser.add_argument("--config", metavar="PATH",
                         help="config file (default: ./config.toml, else "

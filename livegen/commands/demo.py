@@ -97,7 +97,7 @@ def run(args, cfg) -> int:
         rig = Rig(cfg, models)
         try:
             say(f"  LSTM {rig.model.describe()}; audio: "
-                + ("the WaveNet synth" if rig.sink is not None else f"none, MIDI only ({rig.why_no_sink})"))
+                + ("the timbre synth" if rig.sink is not None else f"none, MIDI only ({rig.why_no_sink})"))
             has_sink = rig.sink is not None
             # demo.wav: a synth sink that taps its own output offers start_capture() and
             # stop_capture() -> float32 mono samples at its ``rate`` (livegen.synth.live.LiveSynth)
