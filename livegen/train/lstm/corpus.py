@@ -182,12 +182,20 @@ def _parse_one(job: tuple[str, str, int]) -> tuple[str, list[PieceNotes] | str, 
     return path, got, time.monotonic() - t0, skipped
 
 
+def _timeout(path: Path, per_file: int) -> int:
+    """An abc file gets ``per_file`` seconds per 200 tunes (essenFolksong's hold up to 720)."""
+    if path.suffix != ".abc":
+        return per_file
+    tunes = len(re.findall(rb"(?m)^X:", path.read_bytes()))
+    return per_file * max(1, -(-tunes // 200))
+
+
 def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2, file_timeout: int = 120,
                   collections: tuple[str, ...] = DEFAULT_COLLECTIONS,
                   file_cache: Path | None = None) -> list[PieceNotes]:
     """Parse the music21 corpus (the first ``limit`` files if given) in
     ``workers`` processes; a file that fails or takes longer than
-    ``file_timeout`` seconds is reported and skipped. With ``file_cache``
+    ``file_timeout`` seconds (per 200 tunes of an abc file) is reported and skipped. With ``file_cache``
     each parsed file is kept there, so an interrupted build resumes."""
     import hashlib
 
@@ -200,7 +208,7 @@ def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2, fi
         for p in paths:
             if cached(p).exists():
                 results[str(p)] = load_pieces(cached(p))
-    jobs = [(str(p), str(root), file_timeout) for p in paths if str(p) not in results]
+    jobs = [(str(p), str(root), _timeout(p, file_timeout)) for p in paths if str(p) not in results]
     print(f"music21 corpus: {len(paths)} files, {len(paths) - len(jobs)} parsed before", file=log, flush=True)
     failed = 0
     t0 = time.monotonic()

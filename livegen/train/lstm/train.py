@@ -28,26 +28,33 @@ from torch import nn
 
 from livegen import fileio
 from livegen.errors import ModelFileError
-from livegen.train.lstm.dataset import TokenData, fixed_windows, random_batch
+from livegen.train.lstm.dataset import TextureSampler, TokenData, fixed_windows, texture_windows
 from livegen.train.lstm.model import PhraseLSTM, load_checkpoint, read_checkpoint, save_checkpoint
 from livegen.train.lstm.settings import TrainConfig
 
 
-def nll_per_token(model: PhraseLSTM, windows: np.ndarray, batch: int = 32) -> float:
-    """Mean NLL (nats) of tokens 1.. of each window given the ones before it."""
+def window_nll(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray | None = None,
+               batch: int = 32) -> np.ndarray:
+    """(W,) mean NLL (nats) of tokens 1.. of each window given the ones before it (and the
+    controls of windows made by ``fixed_windows`` from the same stream's controls)."""
     if len(windows) == 0:
         raise ValueError("no held-out windows to score")
     model.eval()
-    total, count = 0.0, 0
+    out = []
     with torch.no_grad():
         for i in range(0, len(windows), batch):
             x = torch.from_numpy(windows[i:i + batch])
-            logits, _ = model(x[:, :-1])
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
-                                               reduction="sum")
-            total += float(loss)
-            count += x[:, 1:].numel()
-    return total / count
+            c = None if controls is None or not model.dims.controls else torch.from_numpy(controls[i:i + batch, :-1])
+            logits, _ = model(x[:, :-1], controls=c)
+            loss = nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none")  # (B, T)
+            out.append(loss.mean(1).numpy())
+    return np.concatenate(out)
+
+
+def nll_per_token(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray | None = None,
+                  batch: int = 32) -> float:
+    """Mean NLL (nats) of tokens 1.. of every window (all windows are of one length)."""
+    return float(window_nll(model, windows, controls, batch).mean())
 
 
 def _lr(cfg: TrainConfig, step: int, elapsed: float) -> float:
@@ -99,8 +106,10 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, best_path = out_dir / "train_state.pt", out_dir / "model.pt"
     held = fixed_windows(data.held_out.tokens, cfg.length)
+    held_controls = fixed_windows(data.held_out.controls, cfg.length, dtype=np.float32)
     if len(held) > cfg.eval_windows:  # evenly spread, so every collection is scored
-        held = held[np.linspace(0, len(held) - 1, cfg.eval_windows).astype(int)]
+        pick = np.linspace(0, len(held) - 1, cfg.eval_windows).astype(int)
+        held, held_controls = held[pick], held_controls[pick]
     if len(held) == 0:
         raise ValueError(f"held-out split has {len(data.held_out.tokens)} tokens, fewer than one window "
                          f"of {cfg.length + 1}; use more data or a shorter --length")
@@ -129,7 +138,7 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         save_checkpoint(path, model, config=cfg.to_dict(), extra=extra)
 
     def evaluate() -> None:
-        nll = nll_per_token(model, held)
+        nll = nll_per_token(model, held, held_controls)
         history["held_out"].append((step, nll))
         if history["best"] is None or nll < history["best"][1]:
             history["best"] = (step, nll)
@@ -141,6 +150,8 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
                   f"{elapsed / 60:.1f} min")
         model.train()
 
+    sampler = TextureSampler.of(data.train, cfg.length)
+    print(f"training windows by texture: {sampler.describe()}", file=log, flush=True)
     budget = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, file=log, mininterval=5,
                dynamic_ncols=True, desc="train lstm")
@@ -154,8 +165,9 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         lr = _lr(cfg, step, elapsed)
         for g in opt.param_groups:
             g["lr"] = lr
-        x = torch.from_numpy(random_batch(data.train.tokens, cfg.batch, cfg.length, rng, cfg.transpose))
-        logits, _ = model(x[:, :-1])  # (B, T, V)
+        toks, cts = texture_windows(data.train, sampler, cfg.batch, cfg.length, rng, cfg.transpose)
+        x = torch.from_numpy(toks)
+        logits, _ = model(x[:, :-1], controls=torch.from_numpy(cts[:, :-1]) if cfg.dims.controls else None)  # (B, T, V)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
