@@ -73,7 +73,7 @@ class PatternModel:
     def initial_state(self):
         return 0
 
-    def step(self, token: int, state):
+    def step(self, token: int, state, controls=None):
         self.steps += 1
         self.fed.append(token)
         if self.step_s:

@@ -316,9 +316,9 @@ class GatedModel(PatternModel):
         super().__init__()
         self.gate = threading.Event()
 
-    def step(self, token, state):
+    def step(self, token, state, controls=None):
         self.gate.wait()
-        return super().step(token, state)
+        return super().step(token, state, controls)
 
 
 def flood(inp, pairs: int, t: int) -> None:

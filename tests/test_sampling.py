@@ -72,7 +72,7 @@ class Copier:
     def __init__(self, prompt):
         self.prompt = list(prompt)
 
-    def step(self, token, pos):
+    def step(self, token, pos, controls=None):
         pos = 0 if pos is None else pos + 1
         logits = np.full(tk.VOCAB_SIZE, -20.0)
         logits[self.prompt[(pos + 1) % len(self.prompt)]] = 0.0
@@ -88,7 +88,9 @@ def motif_prompt():
 
 
 def test_without_the_guard_a_copier_copies_and_with_it_no_8_token_run_is_copied():
-    from livegen.train.lstm.evaluate import copies_prompt  # plain Python, no torch
+    def copies_prompt(prompt, continuation, run):
+        grams = {tuple(prompt[i:i + run]) for i in range(len(prompt) - run + 1)}
+        return any(tuple(continuation[i:i + run]) in grams for i in range(len(continuation) - run + 1))
 
     _, prompt = motif_prompt()
     for guard, expect in ((0, True), (8, False)):

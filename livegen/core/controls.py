@@ -50,7 +50,7 @@ _BIG = 1 << 40  # tick offset between pieces of a stream, so no window spans two
 
 
 @dataclass(frozen=True)
-class Controls:
+class PhraseControls:
     """Measured (or requested) texture, register and density."""
 
     texture: float = 1.0  # notes sounding per onset, >= 1
@@ -62,7 +62,7 @@ class Controls:
         """The (NUM_CONTROLS,) float32 input the model is given (each scaled to about -2..3)."""
         return normalize(np.array([[self.texture, self.centre, self.spread, self.density]]))[0]
 
-    def with_(self, **changes) -> "Controls":
+    def with_(self, **changes) -> "PhraseControls":
         return replace(self, **changes)
 
     def __str__(self) -> str:
@@ -71,7 +71,7 @@ class Controls:
 
 
 #: What the model is given before anything is known (the BOS of a phrase).
-UNKNOWN = Controls()
+UNKNOWN = PhraseControls()
 
 
 def normalize(raw: np.ndarray) -> np.ndarray:
@@ -210,7 +210,7 @@ def stream_controls(tokens: np.ndarray, horizon_beats: float = HORIZON_BEATS) ->
     return normalize(raw)
 
 
-def measure(tokens, span_beats: float | None = None) -> Controls | None:
+def measure(tokens, span_beats: float | None = None) -> PhraseControls | None:
     """The controls of every note in a token list (a phrase); density over ``span_beats``
     (default: the time the tokens cover). None without a note."""
     tokens = np.asarray(list(tokens), np.int64)
@@ -223,10 +223,10 @@ def measure(tokens, span_beats: float | None = None) -> Controls | None:
         span_beats = tk.tokens_duration_ticks(tokens) / tk.TICKS_PER_BEAT
     raw, _ = _stats(o, np.array([0]), np.array([len(o.tick)]), np.array([float(span_beats)]))
     r = raw[0]
-    return Controls(float(r[0]), float(r[1]), float(r[2]), float(r[3]))
+    return PhraseControls(float(r[0]), float(r[1]), float(r[2]), float(r[3]))
 
 
-def phrase_controls(notes, beats: float) -> Controls | None:
+def phrase_controls(notes, beats: float) -> PhraseControls | None:
     """The controls of a phrase's notes (beats from its start) over ``beats``; None without notes."""
     origin = min((n.start for n in notes), default=0.0)
     return measure(tk.encode_notes(sorted(notes, key=lambda n: n.start), origin=min(origin, 0.0)), beats)
@@ -266,10 +266,10 @@ class Steering:
     density: float = 0.0  # onsets per beat 0.125..16; 0 = follow
     safety_net: bool = True
 
-    def target(self, measured: Controls | None) -> Controls:
+    def target(self, measured: PhraseControls | None) -> PhraseControls:
         """The controls to answer with: the measured ones (``UNKNOWN`` without notes), overridden."""
         base = measured if measured is not None else UNKNOWN
-        return Controls(self.texture or base.texture, self.centre or base.centre, self.spread or base.spread,
+        return PhraseControls(self.texture or base.texture, self.centre or base.centre, self.spread or base.spread,
                         self.density or base.density)
 
     def with_(self, **changes) -> "Steering":
@@ -302,7 +302,7 @@ def polyphony_cap(texture: float) -> int:
     return max(1, int(texture + 0.7))
 
 
-def register_window(c: Controls) -> tuple[int, int]:
+def register_window(c: PhraseControls) -> tuple[int, int]:
     """Lowest and highest pitch allowed around the centre: at least a fifth either side,
     wider with the spread."""
     half = max(7.0, 2.0 * c.spread + 2.0)

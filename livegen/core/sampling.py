@@ -110,7 +110,7 @@ class Limits:
     high: int = tk.NUM_PITCHES - 1
 
     @classmethod
-    def of(cls, controls: ctl.Controls) -> "Limits":
+    def of(cls, controls: ctl.PhraseControls) -> "Limits":
         low, high = ctl.register_window(controls)
         return cls(ctl.polyphony_cap(controls.texture), low, high)
 
@@ -263,26 +263,39 @@ def prime_controlled(step: ControlledStep, state: Any, tokens: Sequence[int],
 
 
 def answer_setup(prompt_tokens: Sequence[int], prompt_beats: float | None,
-                 steering: ctl.Steering) -> tuple[ctl.Controls, Limits | None]:
+                 steering: ctl.Steering) -> tuple[ctl.PhraseControls, Limits | None]:
     """The controls an answer is sampled with (the phrase's, measured over ``prompt_beats``,
     overridden by ``steering``) and the safety net they set."""
     target = steering.target(ctl.measure(prompt_tokens, prompt_beats))
     return target, Limits.of(target) if steering.safety_net else None
 
 
+def gap_start(tokens: Sequence[int]) -> int:
+    """Where the trailing time shifts of a prompt begin (the gap to the answer)."""
+    i = len(tokens)
+    while i > 0 and tk.is_time_shift(int(tokens[i - 1])):
+        i -= 1
+    return i
+
+
 def continue_phrase(step: ControlledStep, state: Any, prompt_tokens: Sequence[int], *, beats: float,
                     rng: np.random.Generator, options: SamplingOptions = SamplingOptions(),
                     key: Key | None = None, steering: ctl.Steering = ctl.FOLLOW,
                     prompt_beats: float | None = None) -> list[int]:
-    """Prime on ``prompt_tokens`` (from a fresh state, with the running controls) and
-    continue for ``beats`` with the phrase's controls as ``steering`` sets them, as the
-    daemon does. ``step(token, state, controls)``; ``prompt_beats`` is the prompt's length
-    (default: the time its tokens cover)."""
+    """Prime on ``prompt_tokens`` (from a fresh state) and continue for ``beats``, as the
+    daemon does: the phrase is primed with the controls of the phrase so far; the gap after
+    its last note and the answer get the phrase's controls (measured over ``prompt_beats``,
+    default the time its tokens cover) as ``steering`` overrides them, with its safety net.
+    ``step(token, state, controls)``."""
     if len(prompt_tokens) == 0:
         prompt_tokens = [tk.BOS]
-    logits, state = prime_controlled(step, state, prompt_tokens, ctl.RunningControls())
+    split = gap_start(prompt_tokens)
+    logits, state = prime_controlled(step, state, prompt_tokens[:split], ctl.RunningControls())
     target, limits = answer_setup(prompt_tokens, prompt_beats, steering)
     vec = target.vector()
-    toks, _ = generate(lambda t, s: step(t, s, vec), state, logits, ticks=round(beats * tk.TICKS_PER_BEAT),
+    fixed = lambda t, s: step(t, s, vec)
+    if split < len(prompt_tokens):
+        logits, state = prime(fixed, state, prompt_tokens[split:])
+    toks, _ = generate(fixed, state, logits, ticks=round(beats * tk.TICKS_PER_BEAT),
                        rng=rng, options=options, prompt=prompt_tokens, key=key, limits=limits)
     return toks

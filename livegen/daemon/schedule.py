@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from livegen.core.clock import next_bar
+from livegen.core.controls import FOLLOW, Steering
 
 NS = 1_000_000_000
 
@@ -144,6 +145,7 @@ class Controls:
     response_bars: int  # 0 = follow the phrase
     loop: bool = False
     mute: bool = False
+    steering: Steering = FOLLOW  # texture, register, density: followed from the phrase or set
 
     def with_(self, **changes) -> "Controls":
         return replace(self, **changes)

@@ -61,7 +61,7 @@ def run(args, cfg=None) -> int:
     key = sampling.estimate_key(prompt)
     cont = sampling.continue_phrase(lstm_step_fn(model), None, toks, beats=args.beats,
                                     rng=np.random.default_rng(seed), options=opts,
-                                    key=key if opts.key_penalty > 0 else None)
+                                    key=key if opts.key_penalty > 0 else None, prompt_beats=end - origin)
     new = tk.decode_tokens(cont, origin=end)
     out = new if args.only_continuation else list(notes) + new
     write_notes(args.out, out, tempos=content.tempos or ((0.0, 120.0),))

@@ -150,7 +150,7 @@ def parse_corpus_file(path: Path, root: Path, skipped: list[str] | None = None) 
     return [_score_notes(s, f"music21:{rel}#{i}") for i, s in enumerate(scores)]
 
 
-class _FileTimeout(Exception):
+class _FileTimeout(BaseException):  # not an Exception: a tune's handler must not catch it
     pass
 
 

@@ -45,7 +45,8 @@ class PhraseLSTM(nn.Module):
         """tokens (B, T) int64, controls (B, T, C) float -> logits (B, T, V), state ((L, B, H), (L, B, H))."""
         x = self.embed(tokens)  # (B, T, E)
         if self.dims.controls:
-            if controls is None or controls.shape != (*tokens.shape, self.dims.controls):
+            if controls is None or (not torch.jit.is_tracing()
+                                    and tuple(controls.shape) != (*tokens.shape, self.dims.controls)):
                 raise ValueError(f"this model takes controls of shape (B, T, {self.dims.controls}) with the tokens, "
                                  f"got {None if controls is None else tuple(controls.shape)}")
             x = torch.cat([x, controls.to(x.dtype)], dim=-1)
