@@ -137,7 +137,8 @@ def texture_windows(split: Split, sampler: TextureSampler, batch: int, length: i
                     transpose: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A training batch: (batch, length + 1) int64 tokens and their (batch, length + 1, C)
     float32 controls, at offsets balanced by texture, each window transposed at random by
-    ``-transpose..transpose`` semitones (as :func:`random_batch`; the controls' centre moves along)."""
+    ``-transpose..transpose`` semitones (the largest that keeps every pitch in range when
+    the draw does not; the controls' centre moves along)."""
     offsets = sampler.draw(batch, rng)
     out = np.stack([split.tokens[o:o + length + 1] for o in offsets]).astype(np.int64)
     cts = np.stack([split.controls[o:o + length + 1] for o in offsets]).astype(np.float32)
@@ -147,8 +148,7 @@ def texture_windows(split: Split, sampler: TextureSampler, batch: int, length: i
 
 
 def _transpose_rows(out: np.ndarray, rng: np.random.Generator, transpose: int) -> np.ndarray:
-    """Transpose each row in place by a random amount in -transpose..transpose (the largest
-    that keeps every pitch in range when the draw does not); returns the shifts."""
+    """Transpose each row in place by a random amount in -transpose..transpose; returns the shifts."""
     shifts = np.zeros(len(out), np.int64)
     if transpose:
         for i in range(len(out)):
@@ -161,19 +161,6 @@ def _transpose_rows(out: np.ndarray, rng: np.random.Generator, transpose: int) -
                 shift -= int(np.sign(shift))
             shifts[i] = shift
     return shifts
-
-
-def random_batch(stream: np.ndarray, batch: int, length: int, rng: np.random.Generator,
-                 transpose: int = 0) -> np.ndarray:
-    """``batch`` windows of ``length + 1`` tokens at random offsets, each
-    transposed by a random amount in ``-transpose..transpose`` semitones (the
-    largest that keeps every pitch in range when the draw does not)."""
-    if len(stream) < length + 2:
-        raise ValueError(f"stream of {len(stream)} tokens is shorter than one window of {length + 1}")
-    offsets = rng.integers(0, len(stream) - length - 1, size=batch)
-    out = np.stack([stream[o:o + length + 1] for o in offsets]).astype(np.int64)
-    _transpose_rows(out, rng, transpose)
-    return out
 
 
 def fixed_windows(stream: np.ndarray, length: int, max_windows: int | None = None,
