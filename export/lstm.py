@@ -215,13 +215,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix=".export-", dir=args.out.parent) as tmp:
         trial = Path(tmp) / args.out.name
         export(model, trial, blob)
-        print(f"wrote {args.out} ({trial.stat().st_size / 1e6:.2f} MB): dims {blob['dims']}")
+        print(f"exported {args.out.name} ({trial.stat().st_size / 1e6:.2f} MB): dims {blob['dims']}")
         if not verify(model, trial, args.steps):
             print(f"export.lstm: error: ONNX Runtime differs from torch by more than {TOLERANCE}; "
                   f"{args.out} was left as it was", file=sys.stderr)
             return 1
         median, best = time_step(trial)
         shutil.move(trial, args.out)  # same folder: a rename
+    print(f"verified; wrote {args.out}")
     print(f"ONNX Runtime, 1 thread, batch 1: {median:.3f} ms per step (median of 5 runs; best {best:.3f})")
     return 0
 

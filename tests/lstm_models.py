@@ -17,10 +17,11 @@ from livegen.core import tokens as tk
 
 def numpy_step_model(path: Path, *, embed: int = 16, hidden: int = 32, layers: int = 2, seed: int = 0,
                      kind: str = "livegen.lstm", version: int = 2, controls: int = 4,
-                     metadata: dict | None = None) -> Path:
+                     metadata: dict | None = None, logit_bias: np.ndarray | None = None) -> Path:
     """Write a random single-step LSTM with export/lstm.py's names (token, controls,
     h_in, c_in -> logits, h_out, c_out) with onnx.helper. ``metadata`` replaces
-    entries of the metadata (a value None leaves that key out)."""
+    entries of the metadata (a value None leaves that key out); ``logit_bias`` (V,) is
+    added to the logits (to make a random model play notes, say)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -78,7 +79,7 @@ def numpy_step_model(path: Path, *, embed: int = 16, hidden: int = 32, layers: i
     nodes += [helper.make_node("Concat", [f"h{i}_st" for i in range(layers)], ["h_out"], axis=0),
               helper.make_node("Concat", [f"c{i}_st" for i in range(layers)], ["c_out"], axis=0)]
     const("wo", rng.normal(0, 2 / np.sqrt(hidden), (hidden, V)))
-    const("bo", np.zeros(V))
+    const("bo", np.zeros(V) if logit_bias is None else logit_bias)
     nodes += [helper.make_node("MatMul", [x, "wo"], ["lo"]), helper.make_node("Add", ["lo", "bo"], ["logits"])]
     graph = helper.make_graph(nodes, "phrase_lstm_step", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])

@@ -345,6 +345,12 @@ def decode_tokens(tokens: Iterable[int], *, origin: float = 0.0, velocity: int =
     return notes
 
 
+def encode_phrase(notes: Sequence[Note], length_beats: float) -> list[int]:
+    """A prompt: BOS, the notes' tokens (beats from 0), then time shifts up to ``length_beats``."""
+    toks = encode_notes(notes, bos=True)
+    return toks + time_shift_tokens(round(length_beats * TICKS_PER_BEAT) - tokens_duration_ticks(toks))
+
+
 def tokens_duration_ticks(tokens: Iterable[int]) -> int:
     """Total time the tokens move on by, in ticks."""
     return sum(shift_ticks(int(t)) for t in tokens)

@@ -174,8 +174,7 @@ def make_prompts(pieces: list[PieceNotes], per_texture: int, prompt_beats: float
             truth = window_notes(p, start + prompt_beats, continue_beats)
             if len(prompt) < min_notes or len(truth) < min_notes:
                 continue
-            toks = tk.encode_notes(prompt, bos=True)
-            toks += tk.time_shift_tokens(round(prompt_beats * tk.TICKS_PER_BEAT) - tk.tokens_duration_ticks(toks))
+            toks = tk.encode_phrase(prompt, prompt_beats)
             pr = Prompt(p.name, prompt, truth, toks, ctl.measure(toks, prompt_beats))
             if have[pr.texture] < per_texture:
                 have[pr.texture] += 1
