@@ -201,7 +201,9 @@ def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, r
     guard = CopyGuard(prompt, options.no_copy)
     outside = limits.outside() if limits is not None else None
     full = outside | _NOTE_ONS if outside is not None else None  # while max_sounding notes sound
-    sounding: set[int] = set()
+    sounding: set[int] = set()  # pitches sounding (as the decoder will play them)
+    began: set[int] = set()  # note-ons at this tick
+    ending: set[int] = set()  # pitches ended at the tick they began: held one tick
     budget = max(1, options.max_tokens_per_beat * max(1, ticks) // tk.TICKS_PER_BEAT)
     out: list[int] = []
     sent = 0
@@ -215,10 +217,16 @@ def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, r
             out.extend(tk.time_shift_tokens(ticks - now))
             break
         now += k
-        if tk.is_note_on(tok):
+        if k:
+            sounding -= ending  # notes ended in the tick they began sound for that tick
+            ending.clear()
+            began.clear()
+        elif tk.is_note_on(tok):
             sounding.add(tok - tk.NOTE_ON)
+            began.add(tok - tk.NOTE_ON)
         elif tk.is_note_off(tok):
-            sounding.discard(tok - tk.NOTE_OFF)
+            pitch = tok - tk.NOTE_OFF
+            (ending.add if pitch in began else sounding.discard)(pitch)
         out.append(tok)
         logits, state = step(tok, state)
         if now >= next_yield:
