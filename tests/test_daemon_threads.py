@@ -24,7 +24,8 @@ SLACK_NS = 25_000_000  # loose: a loaded 2-core machine
 
 def make(jam=None, model=None, sink=None, out=None, inp=None):
     values = {"tempo_bpm": 240.0, "beats_per_bar": 2, "silence_beats": 1.0, "response_bars": 1,
-              "seed": 1, "state_cc": -1, "lead_ms": 20.0}
+              "seed": 1, "state_cc": -1, "lead_ms": 20.0,
+              "safety_net": False}  # the pattern model plays its own pitch: no register window
     values.update(jam or {})
     cfg = config.from_dict({"jam": values})
     inp = inp or FakeInput()
