@@ -403,3 +403,37 @@ def test_midi_start_discards_a_phrase_being_played():
         assert d.control.counts.phrases == 0 and d.control.state == "idle"
     finally:
         d.stop()
+
+
+class FailingModel(PatternModel):
+    """A PatternModel whose steps fail (as ONNX Runtime can) while ``failing`` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.failing = False
+
+    def step(self, token, state, controls=None):
+        from livegen.engine.lstm import LstmStepError
+
+        if self.failing:
+            raise LstmStepError("tiny.onnx: ONNX Runtime failed a step: test")
+        return super().step(token, state, controls)
+
+
+def test_a_failing_model_drops_that_phrase_only_and_the_next_is_answered():
+    model = FailingModel()
+    d, inp, out = make(model=model)
+    d.start()
+    try:
+        model.failing = True
+        play(inp, [60, 62, 64, 65])
+        assert wait_for(lambda: d.generator.counts.failures >= 1 and d.control.counts.phrases == 1, 3)
+        time.sleep(0.3)
+        assert d.generator.counts.responses == 0 and d.generator.is_alive()
+        model.failing = False
+        play(inp, [60, 62, 64, 65])
+        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 3)
+    finally:
+        d.stop()
+    assert not left_sounding(out.messages())

@@ -40,6 +40,7 @@ from livegen.core.sampling import stream_tokens
 from livegen.daemon.prompt import LiveEncoder
 from livegen.daemon.schedule import move_late, response_bars, response_start
 from livegen.daemon.stream import StreamDecoder
+from livegen.engine.lstm import LstmStepError
 from livegen.realtime import GENERATOR_PRIORITY, make_realtime
 
 log = logging.getLogger("livegen.generator")
@@ -72,6 +73,7 @@ class GeneratorCounts:
     moved: int = 0
     muted: int = 0
     aborted: int = 0  # responses cut short while being sampled (interrupt, panic, stop)
+    failures: int = 0  # LSTM steps that failed (the phrase or response was dropped)
 
 
 class Inbox:
@@ -210,9 +212,21 @@ class Generator(threading.Thread):
                     self._mutate()
                 elif kind == "cancelled":
                     self._cancel_own()
-            except Exception:  # a model failure must not take the daemon down
-                log.exception("generator: %s failed", kind)
+            except LstmStepError:  # the model failed: this phrase is dropped, the daemon goes on
+                log.exception("generator: the LSTM failed during %s; that phrase is not answered", kind)
+                self._drop(kind)
             self._maybe_loop()
+
+    def _drop(self, kind: str) -> None:
+        """After a model failure: forget the half-primed phrase (its end primes it again from
+        its notes) or the response being sampled (what it scheduled is cancelled)."""
+        self.counts.failures += 1
+        self._encoder = None
+        self._fixed = None
+        if kind in ("end", "mutate"):
+            self._primed = None
+            self.sender.cancel()
+            self._until = -math.inf
 
     def _step(self, tokens) -> None:
         for t in tokens:

@@ -34,6 +34,17 @@ from livegen.errors import ModelFileError
 
 log = logging.getLogger("livegen.lstm")
 
+class LstmStepError(RuntimeError):
+    """ONNX Runtime failed to run a step (what the generator thread recovers from)."""
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(getattr(state, n) for n in ("Fail", "InvalidArgument", "RuntimeException", "EPFail")
+                 if hasattr(state, n))
+
+
 KINDS = ("livegen.lstm",)
 FORMAT_VERSION = 2
 INPUTS = ("token", "h_in", "c_in")
@@ -71,6 +82,7 @@ class LstmRuntime:
         self._state_shape = (layers, 1, hidden)
         self._token = np.zeros((1,), np.int64)
         self._controls = np.zeros((1, self.num_controls), np.float32)
+        self._errors = _ort_errors()
         self._feeds = {"token": self._token}
         if self.num_controls:
             self._feeds["controls"] = self._controls
@@ -128,7 +140,10 @@ class LstmRuntime:
             self._controls[0] = controls
         feeds = self._feeds
         feeds["h_in"], feeds["c_in"] = state
-        logits, h, c = self.session.run(OUTPUTS, feeds)
+        try:
+            logits, h, c = self.session.run(OUTPUTS, feeds)
+        except self._errors as err:
+            raise LstmStepError(f"{Path(self.info.path).name}: ONNX Runtime failed a step: {err}") from err
         self.steps += 1
         return logits.reshape(-1)[: self.vocab_size], (h, c)
 
