@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from livegen import __version__, config
@@ -21,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "and a WaveNet synth on virtual MIDI ports.")
     parser.add_argument("--version", action="version", version=f"livegen {__version__}")
     parser.add_argument("--config", metavar="PATH",
-                        help="config file (default: ./config.toml, else the repository's config.toml)")
+                        help="config file (default: ./config.toml, else "
+                             "$XDG_CONFIG_HOME/livegen/config.toml, else the built-in defaults)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         dest="overrides", help="override one config value; may be repeated")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -54,3 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # stdout was a pipe that closed (`livegen config | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail
+        return 1

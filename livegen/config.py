@@ -4,10 +4,16 @@ One dataclass per section. Each field's ``metadata`` says what it is
 (``doc``) and what is allowed (``choices`` or ``range``); :func:`load`
 checks every key against that and raises one :class:`ConfigError` that names
 each bad key, its value and what is allowed. A missing file or section falls
-back to the defaults written here (and documented in ``config.toml``).
+back to the defaults written here (the repository's ``config.toml`` documents
+them). Checks that span keys (controller numbers that collide) are the loader's
+too, so ``livegen config`` refuses what ``livegen run`` refuses.
 
-Relative paths in the ``models`` section are resolved against the directory of
-the config file they came from (the repository root for the defaults).
+Without ``--config``, the file is ``./config.toml`` if there is one, else
+``$XDG_CONFIG_HOME/livegen/config.toml`` (default ``~/.config``), else none.
+A relative path (the ``models`` keys) is resolved when it is read: in a config
+file against that file's folder, in ``--set`` against the working folder; a
+default path is inside the installed package (the shipped models,
+``livegen/models``).
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from typing import Any
 from livegen.core.clock import MAX_BPM, MIN_BPM
 from livegen.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO_ROOT / "config.toml"
+PACKAGE_DIR = Path(__file__).resolve().parent  # default paths resolve here: the shipped models
+CONFIG_NAME = "config.toml"
 
 
-def _f(default: Any, doc: str, *, choices: tuple | None = None, range: tuple | None = None):
-    """A config field with its documentation and allowed values."""
-    return field(default=default, metadata={"doc": doc, "choices": choices, "range": range})
+def _f(default: Any, doc: str, *, choices: tuple | None = None, range: tuple | None = None,
+       path: bool = False):
+    """A config field with its documentation and allowed values; ``path``: a file or folder."""
+    return field(default=default, metadata={"doc": doc, "choices": choices, "range": range, "path": path})
 
 
 MIDI_BACKENDS = ("auto", "jack", "alsa", "coremidi", "winmm")
@@ -134,12 +141,11 @@ class JamConfig:
 
 @dataclass(frozen=True)
 class SynthConfig:
-    voices: int = _f(8, "polyphony limit of the WaveNet synth", range=(1, 64))
-    temperature: float = _f(0.8, "WaveNet sampling temperature; 0 = most likely sample",
-                            range=(0.0, 2.0))
-    engine: str = _f("auto", "decoder engine: the compiled kernel (c), ONNX Runtime (onnx), or auto",
-                     choices=("auto", "c", "onnx"))
-    threads: int = _f(2, "threads the compiled kernel splits the voices over", range=(1, 16))
+    voices: int = _f(16, "polyphony limit of the synth", range=(1, 64))
+    temperature: float = _f(1.0, "how much of the model's noise part sounds: 1 = as trained, "
+                            "0 = harmonics only", range=(0.0, 2.0))
+    threads: int = _f(1, "ONNX Runtime threads of the decoder step (one run per 4 ms frame for "
+                         "all voices; 1 is fastest below ~32 voices)", range=(1, 16))
     block: int = _f(256, "samples rendered per block at the model's rate (a multiple of 64)",
                     range=(64, 4096))
     preset: str = _f("", "timbre preset of every channel; empty = the model's first preset")
@@ -151,14 +157,16 @@ class SynthConfig:
     gain: float = _f(1.0, "output gain", range=(0.0, 8.0))
     release_max_s: float = _f(3.0, "longest a released note may ring before its voice is freed",
                               range=(0.05, 30.0))
-    realtime: bool = _f(True, "render (and the kernel's worker threads) with real-time priority "
-                        "(SCHED_FIFO, below the sender and control threads) where the OS permits it")
+    realtime: bool = _f(True, "render with real-time priority (SCHED_FIFO, below the sender and "
+                        "control threads) where the OS permits it")
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    lstm: str = _f("models/lstm/lstm.onnx", "the phrase model (ONNX), relative to the config file")
-    wavenet: str = _f("models/wavenet", "folder of the timbre model's ONNX files and presets")
+    lstm: str = _f("models/lstm/lstm.onnx", "the phrase model (ONNX); relative to the config file "
+                   "(the default: the shipped model, inside the package)", path=True)
+    wavenet: str = _f("models/wavenet", "folder of the timbre model's ONNX files and presets; without "
+                      "it livegen runs MIDI only", path=True)
     provider: str = _f("auto", "ONNX Runtime provider: auto uses CUDA where present, else the CPU",
                        choices=("auto", "cpu", "cuda"))
 
@@ -170,13 +178,13 @@ class Config:
     jam: JamConfig = field(default_factory=JamConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
-    base_dir: Path = REPO_ROOT  # where relative model paths are resolved
     source: str = "defaults"  # the file this came from, for messages
 
-    def path(self, relative: str) -> Path:
-        """A path from the config, resolved against the config file's folder."""
-        p = Path(os.path.expanduser(relative))
-        return p if p.is_absolute() else self.base_dir / p
+    def path(self, value: str) -> Path:
+        """A path key's value as a path: the loader made the ones it read absolute; a relative
+        one is a default, inside the installed package."""
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else PACKAGE_DIR / p
 
 
 SECTIONS: dict[str, type] = {"midi": MidiConfig, "audio": AudioConfig, "jam": JamConfig,
@@ -220,8 +228,40 @@ def _unknown(kind: str, name: str, allowed) -> str:
     return f"unknown {kind} {name!r}{hint}; allowed: {', '.join(allowed)}"
 
 
-def from_dict(data: dict, *, base_dir: Path = REPO_ROOT, source: str = "defaults") -> Config:
-    """Build a Config from parsed TOML; every problem is reported in one ConfigError."""
+def _is_path(section: str, key: str) -> bool:
+    fields = dataclasses.fields(SECTIONS[section]) if section in SECTIONS else ()
+    return any(f.name == key and f.metadata["path"] for f in fields)
+
+
+def _absolute(value: str, base_dir: Path) -> str:
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else base_dir / p)
+
+
+def _check_jam(jam: JamConfig) -> list[str]:
+    """What no single key can say: controller numbers (keys cc_* and *_cc) that collide."""
+    errors, seen = [], {}
+    names = [f.name for f in dataclasses.fields(JamConfig)]
+    for key in (n for n in names if n.startswith("cc_") or n.endswith("_cc")):
+        value = getattr(jam, key)
+        if value < 0:
+            continue
+        if value in seen:
+            errors.append(f"jam.{seen[value]} and jam.{key} are both controller {value}: "
+                          "give each its own number (or -1 to turn one off)")
+        else:
+            seen[value] = key
+    if jam.state_cc in (120, 123) and jam.thru in ("midi", "both"):
+        errors.append(f"jam.state_cc = {jam.state_cc}: that controller ends notes (with jam.thru = "
+                      f"{jam.thru!r} it reaches the MIDI out); use another")
+    return errors
+
+
+def from_dict(data: dict, *, base_dir: Path | None = None, source: str = "defaults") -> Config:
+    """Build a Config from parsed TOML; every problem is reported in one ConfigError.
+
+    Relative path values are made absolute against ``base_dir`` (None: the working folder).
+    """
     errors: list[str] = []
     sections: dict[str, Any] = {}
     for section, values in data.items():
@@ -241,14 +281,18 @@ def from_dict(data: dict, *, base_dir: Path = REPO_ROOT, source: str = "defaults
             checked, err = _check_value(section, key, value, fields[key])
             if err:
                 errors.append(err)
+            elif fields[key].metadata["path"]:
+                kwargs[key] = _absolute(checked, base_dir or Path.cwd())
             else:
                 kwargs[key] = checked
         sections[section] = cls(**kwargs)
+    if not errors:
+        errors += _check_jam(sections.get("jam", JamConfig()))
     if errors:
         if len(errors) == 1:
             raise ConfigError(f"{source}: {errors[0]}")
         raise ConfigError(f"{source}: {len(errors)} problems:\n  " + "\n  ".join(errors))
-    return Config(**sections, base_dir=base_dir, source=source)
+    return Config(**sections, source=source)
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -265,16 +309,22 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
+def config_candidates() -> list[Path]:
+    """Where livegen looks for a config file without ``--config``, in order."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return [Path.cwd() / CONFIG_NAME, Path(xdg) / "livegen" / CONFIG_NAME]
+
+
 def load(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> Config:
-    """Load config from ``path`` (None: ./config.toml if present, else the repo's, else defaults).
+    """Load config from ``path`` (None: the first of :func:`config_candidates` that exists, else
+    the defaults), then apply ``overrides`` (``section.key=value``).
 
     An explicitly named file must exist; the implicit ones may be absent.
     """
     if path is None:
-        candidates = [Path.cwd() / "config.toml", DEFAULT_CONFIG]
-        path = next((p for p in candidates if p.is_file()), None)
+        path = next((p for p in config_candidates() if p.is_file()), None)
     data: dict = {}
-    base_dir, source = REPO_ROOT, "defaults"
+    base_dir, source = None, "defaults"
     if path is not None:
         p = Path(path)
         try:
@@ -291,6 +341,8 @@ def load(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> Co
         base_dir, source = p.resolve().parent, str(p)
     for text in overrides:
         section, key, value = parse_override(text)
+        if _is_path(section, key) and isinstance(value, str):
+            value = _absolute(value, Path.cwd())  # a path on the command line: from where it was typed
         data.setdefault(section, {})
         if isinstance(data[section], dict):
             data[section][key] = value

@@ -40,13 +40,3 @@ def make_realtime(priority: int) -> str | None:
         return f"SCHED_FIFO not permitted ({err.strerror}); grant rtprio (e.g. the audio group)"
     return None
 
-
-def raise_thread(native_id: int, priority: int) -> str | None:
-    """Raise another thread of this process (by its native id) to SCHED_FIFO ``priority``."""
-    if not hasattr(os, "sched_setscheduler") or not hasattr(os, "SCHED_FIFO"):
-        return "this OS has no SCHED_FIFO"
-    try:
-        os.sched_setscheduler(native_id, os.SCHED_FIFO, os.sched_param(priority))
-    except OSError as err:
-        return f"SCHED_FIFO not permitted ({err.strerror})"
-    return None

@@ -1,4 +1,7 @@
-"""Fakes for the daemon's tests: ports, a model and a synth sink, no devices."""
+"""Fakes for the daemon's tests: ports, a model and a synth sink, no devices.
+
+Each takes the clock (and the input its wake event, the model its sleep) so that the
+same fakes run in real time and in virtual time (tests/virtual_time.py)."""
 
 from __future__ import annotations
 
@@ -12,28 +15,30 @@ from livegen.core import tokens as tk
 
 
 class FakeInput:
-    def __init__(self):
+    def __init__(self, clock=time.monotonic_ns, event=threading.Event):
         self.queue: deque = deque()
         self.dropped = 0
-        self.wake = threading.Event()
+        self.clock = clock
+        self.wake = event()
 
     def put(self, msg: bytes, t: int | None = None) -> None:
-        self.queue.append((time.monotonic_ns() if t is None else t, bytes(msg)))
+        self.queue.append((self.clock() if t is None else t, bytes(msg)))
         self.wake.set()
 
 
 class FakeOutput:
-    def __init__(self, loop_to: FakeInput | None = None, fail: bool = False):
+    def __init__(self, loop_to: FakeInput | None = None, fail: bool = False, clock=time.monotonic_ns):
         self.sent: list[tuple[int, bytes]] = []
         self.lock = threading.Lock()
         self.loop_to = loop_to  # a MIDI loop: everything sent comes back here
         self.fail = fail
+        self.clock = clock
 
     def send(self, msg) -> None:
         if self.fail:
             raise OSError("peer gone")
         with self.lock:
-            self.sent.append((time.monotonic_ns(), bytes(msg)))
+            self.sent.append((self.clock(), bytes(msg)))
         if self.loop_to is not None:
             self.loop_to.put(bytes(msg))
 
@@ -63,11 +68,12 @@ class PatternModel:
     The state is the position in the pattern; ``steps`` counts calls.
     """
 
-    def __init__(self, pitch: int = 72, step_s: float = 0.0):
+    def __init__(self, pitch: int = 72, step_s: float = 0.0, sleep=time.sleep):
         self.pattern = [tk.VELOCITY + 10, tk.NOTE_ON + pitch, tk.TIME_SHIFT + 5, tk.NOTE_OFF + pitch,
                         tk.TIME_SHIFT + 5]
         self.steps = 0
-        self.step_s = step_s
+        self.step_s = step_s  # the time a step costs (slept with ``sleep``)
+        self.sleep = sleep
         self.fed: list[int] = []
 
     def initial_state(self):
@@ -77,7 +83,7 @@ class PatternModel:
         self.steps += 1
         self.fed.append(token)
         if self.step_s:
-            time.sleep(self.step_s)
+            self.sleep(self.step_s)
         nxt = state + 1 if token == self.pattern[state % len(self.pattern)] else state
         logits = np.full(tk.VOCAB_SIZE, -30.0, np.float32)
         logits[self.pattern[nxt % len(self.pattern)]] = 30.0

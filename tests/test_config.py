@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from livegen import cli, config
 from livegen.config import Config, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+REPO_CONFIG = ROOT / "config.toml"  # the documented reference
 
 
 def write(tmp_path, text: str):
@@ -19,10 +23,17 @@ def write(tmp_path, text: str):
 
 
 def test_repository_config_documents_the_defaults():
-    cfg = config.load(config.DEFAULT_CONFIG)
+    cfg, defaults = config.load(REPO_CONFIG), Config()
     for section in config.SECTIONS:
-        assert getattr(cfg, section) == getattr(Config(), section), section
-    text = config.DEFAULT_CONFIG.read_text()
+        if section != "models":
+            assert getattr(cfg, section) == getattr(defaults, section), section
+    # its model paths are relative to itself and name the shipped models, as the defaults do
+    assert cfg.models.provider == defaults.models.provider
+    for key in ("lstm", "wavenet"):
+        mine, default = cfg.path(getattr(cfg.models, key)), defaults.path(getattr(defaults.models, key))
+        assert mine == default == config.PACKAGE_DIR / getattr(defaults.models, key), key
+        assert mine.exists(), mine
+    text = REPO_CONFIG.read_text()
     for section, key, *_ in config.describe():  # every key is written (and so documented) there
         assert f"\n{key} = " in text, f"{section}.{key} missing from config.toml"
 
@@ -31,9 +42,46 @@ def test_missing_section_and_missing_implicit_file_fall_back_to_defaults(tmp_pat
     cfg = config.load(write(tmp_path, "[jam]\ntempo_bpm = 90\n"))
     assert cfg.jam.tempo_bpm == 90.0 and cfg.jam.beats_per_bar == 4
     assert cfg.midi == config.MidiConfig() and cfg.synth == config.SynthConfig()
-    monkeypatch.chdir(tmp_path / "..")
-    monkeypatch.setattr(config, "DEFAULT_CONFIG", tmp_path / "absent.toml")
+    assert cfg.models == config.ModelsConfig()  # not in the file: the shipped models
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-such-folder"))
     assert config.load() == Config()
+
+
+def test_the_config_file_is_found_in_the_folder_then_in_xdg_config_home(tmp_path, monkeypatch):
+    xdg, here = tmp_path / "xdg", tmp_path / "here"
+    (xdg / "livegen").mkdir(parents=True)
+    here.mkdir()
+    (xdg / "livegen" / "config.toml").write_text('[jam]\ntempo_bpm = 90\n[models]\nlstm = "my.onnx"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    monkeypatch.chdir(here)
+    cfg = config.load()
+    assert cfg.jam.tempo_bpm == 90.0 and cfg.source == str(xdg / "livegen" / "config.toml")
+    assert cfg.path(cfg.models.lstm) == xdg / "livegen" / "my.onnx"  # relative to that file
+    (here / "config.toml").write_text("[jam]\ntempo_bpm = 100\n")
+    assert config.load().jam.tempo_bpm == 100.0  # ./config.toml comes first
+    assert config.load(xdg / "livegen" / "config.toml").jam.tempo_bpm == 90.0  # --config before both
+
+
+def test_a_relative_path_in_set_is_from_the_working_folder(tmp_path, monkeypatch):
+    (tmp_path / "cfg").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = config.load(write(tmp_path / "cfg", "[jam]\n"), ["models.wavenet=mine/w"])
+    assert cfg.path(cfg.models.wavenet) == tmp_path / "mine" / "w"  # not cfg/mine/w
+
+
+def test_colliding_controllers_are_refused_by_the_loader_naming_both_keys(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="jam.cc_temperature and jam.cc_loop are both controller 20"):
+        config.from_dict({"jam": {"cc_loop": 20}})
+    config.from_dict({"jam": {"cc_loop": -1, "cc_mute": -1}})  # -1 (off) may repeat
+    with pytest.raises(ConfigError, match="jam.state_cc = 123: that controller ends notes"):
+        config.from_dict({"jam": {"state_cc": 123, "thru": "both"}})
+    config.from_dict({"jam": {"state_cc": 123, "thru": "synth"}})  # never reaches the MIDI out
+    # `livegen config` refuses what `livegen run` would
+    assert cli.main(["--set", "jam.cc_mute=20", "config"]) == 2
+    assert "jam.cc_temperature and jam.cc_mute are both controller 20" in capsys.readouterr().err
 
 
 def test_config_is_frozen():
@@ -111,10 +159,10 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path, capsys):
 
 
 def test_cli_in_a_real_process_reports_bad_set_cleanly():
-    proc = subprocess.run([sys.executable, "-m", "livegen", "--set", "synth.engine=gpu", "config"],
+    proc = subprocess.run([sys.executable, "-m", "livegen", "--set", "models.provider=gpu", "config"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "synth.engine = 'gpu': must be one of 'auto', 'c', 'onnx'" in proc.stderr
+    assert "models.provider = 'gpu': must be one of 'auto', 'cpu', 'cuda'" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -123,10 +171,10 @@ def test_config_command_shows_what_is_in_force(capsys):
     out = capsys.readouterr().out
     assert "[jam]\ntempo_bpm = 96.0" in out
     assert cli.main(["config", "--reference"]) == 0
-    assert "synth.voices = 8  [1..64]" in capsys.readouterr().out
+    assert "synth.voices = 16  [1..64]" in capsys.readouterr().out
 
 
 def test_readme_documents_every_key():
-    readme = (config.REPO_ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     for section, key, *_ in config.describe():
         assert f"| `{section}.{key}` |" in readme, f"{section}.{key} missing from README's table"

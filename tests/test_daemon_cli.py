@@ -6,7 +6,8 @@ from livegen import cli, config
 from livegen.core import tokens as tk
 from livegen.daemon.daemon import Status
 from livegen.daemon.generator import Response
-from livegen.daemon.status import bar_beat, describe_response, pitch_name, status_line, status_lines
+from livegen.core.notes import pitch_name
+from livegen.daemon.status import bar_beat, describe_response, status_line, status_lines
 
 
 def test_run_and_demo_without_a_model_say_how_to_make_one(tmp_path, capsys):
@@ -16,15 +17,9 @@ def test_run_and_demo_without_a_model_say_how_to_make_one(tmp_path, capsys):
         assert err.count("\n") == 1 and "does not exist: train and export it" in err, err
 
 
-def test_a_daemon_with_colliding_controllers_is_refused():
-    import pytest
-
-    from livegen.daemon import Daemon
-    from livegen.errors import ConfigError
-    from tests.daemon_fakes import FakeInput, FakeOutput, PatternModel
-    cfg = config.from_dict({"jam": {"cc_mute": 85}})
-    with pytest.raises(ConfigError, match="jam.state_cc and jam.cc_mute are both controller 85"):
-        Daemon(cfg, FakeInput(), FakeOutput(), PatternModel())
+def test_run_refuses_colliding_controllers_before_opening_anything(capsys):
+    assert cli.main(["--set", "jam.cc_mute=85", "run", "--log"]) == 2  # the loader's check
+    assert "jam.state_cc and jam.cc_mute are both controller 85" in capsys.readouterr().err
 
 
 def test_status_screen_and_log_lines():
@@ -47,12 +42,22 @@ def test_run_and_demo_with_a_bad_timbre_model_stop_before_any_port_opens(tmp_pat
     """A corrupt synth model is an error at start-up, naming the file (not MIDI only)."""
     import shutil
     bad = tmp_path / "wavenet"
-    shutil.copytree(config.REPO_ROOT / "models" / "wavenet", bad,
+    shutil.copytree(config.PACKAGE_DIR / "models" / "wavenet", bad,
                     ignore=shutil.ignore_patterns("*.pt", "*.png", "eval", "resume"))
     (bad / "decoder_step.onnx").write_bytes(b"\x08\x01garbage")
-    lstm = config.REPO_ROOT / "models" / "lstm" / "lstm.onnx"
+    lstm = config.PACKAGE_DIR / "models" / "lstm" / "lstm.onnx"
     for command in (["run", "--log"], ["demo", "--out", str(tmp_path)]):
         assert cli.main(["--set", f"models.lstm={lstm}", "--set", f"models.wavenet={bad}",
                          "--set", "midi.backend=jack", *command]) == 2
         err = capsys.readouterr().err
         assert "decoder_step.onnx" in err and "Traceback" not in err, err
+
+
+def test_without_a_timbre_model_folder_livegen_runs_midi_only_and_says_so(tmp_path):
+    from livegen.daemon.harness import load_models
+    cfg = config.load(None, [f"models.wavenet={tmp_path / 'no-model'}"])
+    models = load_models(cfg)
+    assert models.lstm is not None and models.synth is None
+    assert models.why_no_synth == f"no timbre model folder {str(tmp_path / 'no-model')!r} (models.wavenet)"
+    off = load_models(config.load(None, ["audio.enabled=false"]))
+    assert off.synth is None and off.why_no_synth == "audio.enabled = false"

@@ -1,4 +1,4 @@
-"""The daemon's pure logic: bar lines, the send schedule, loop echoes, live tokens, config checks."""
+"""The daemon's pure logic: bar lines, the send schedule, loop echoes, live tokens, CC values."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen import config
 from livegen.core import tokens as tk
-from livegen.daemon.daemon import check_jam
 from livegen.daemon.prompt import LiveEncoder
 from livegen.daemon.schedule import (EchoFilter, Schedule, cc_length_bars, cc_temperature, move_late,
                                      response_bars, response_start)
-from livegen.errors import ConfigError
 
 
 # -- bars -------------------------------------------------------------------------------
@@ -145,23 +142,8 @@ def test_live_encoder_holds_a_tick_back_and_closes_held_keys():
     assert enc.advance_to(15.0) == []  # never back in time
 
 
-# -- control values and config -------------------------------------------------------------
+# -- control values ------------------------------------------------------------------------
 
 def test_cc_values_map_to_their_ranges():
     assert cc_temperature(0) == 0.1 and cc_temperature(127) == 2.0
     assert cc_length_bars(0) == 0 and cc_length_bars(127) == 8 and cc_length_bars(64) == 4
-
-
-def test_colliding_controllers_are_refused_naming_both_keys():
-    cfg = config.from_dict({"jam": {"cc_loop": 20}})
-    with pytest.raises(ConfigError, match="jam.cc_temperature and jam.cc_loop are both controller 20"):
-        check_jam(cfg.jam)
-    check_jam(config.from_dict({"jam": {"cc_loop": -1, "cc_mute": -1}}).jam)  # -1 (off) may repeat
-
-
-def test_every_jam_key_is_in_the_readme_table():
-    from pathlib import Path
-    readme = (Path(config.REPO_ROOT) / "README.md").read_text()
-    for section, key, *_ in config.describe():
-        if section == "jam":
-            assert f"`jam.{key}`" in readme, key

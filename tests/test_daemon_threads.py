@@ -1,7 +1,10 @@
 """The daemon's threads on fake ports: bar lines, late moves, interrupt and queue, loops, panic, stop.
 
-Tempo 240 bpm with 2 beats to the bar: a bar is 0.5 s. Timing bounds are loose
-(the machine is shared); `livegen bench jam` measures the precise figures.
+Tempo 240 bpm with 2 beats to the bar: a bar is 0.5 s. Every test runs its real threads in
+virtual time (tests/virtual_time.py): exact times, no sleeping, the same result on every
+run. A few run in real time too (``tb`` = "real"), for the wiring: real threads, events
+and clock, with loose bounds (the machine is shared); `livegen bench jam` measures the
+precise figures.
 """
 
 from __future__ import annotations
@@ -9,65 +12,120 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 
 from livegen import config
 from livegen.core.notes import left_sounding, note_on_off
 from livegen.daemon import Daemon
 from livegen.daemon.generator import MAX_CATCH_UP, Inbox
 from livegen.daemon.prompt import LiveEncoder
-from tests.daemon_fakes import (FakeInput, FakeOutput, FakeSink, PatternModel, note_off, note_on,
-                                wait_for)
+from tests import daemon_fakes
+from tests.daemon_fakes import FakeInput, FakeOutput, FakeSink, PatternModel, note_off, note_on
+from tests.virtual_time import VirtualInbox, VirtualTime, virtualize
 
 BAR_NS = 500_000_000
-SLACK_NS = 25_000_000  # loose: a loaded 2-core machine
 
 
-def make(jam=None, model=None, sink=None, out=None, inp=None):
+class RealTime:
+    """Real threads on the real clock; bounds loose for a loaded 2-core machine."""
+
+    name = "real"
+    slack_ns = 25_000_000
+    clock = staticmethod(time.monotonic_ns)
+    event = staticmethod(threading.Event)
+    sleep = staticmethod(time.sleep)
+    wait_for = staticmethod(daemon_fakes.wait_for)
+    jam = {}
+
+    def prepare(self, daemon) -> None:
+        pass
+
+    def inbox(self, size: int):
+        return Inbox(size)
+
+
+class Virtual(VirtualTime):
+    """The same threads in virtual time: a note due at a nanosecond is sent at it."""
+
+    name = "virtual"
+    slack_ns = 1_000  # 1 us: beats to ns round, sleeps end on the ns after
+    jam = {"spin_us": 0, "realtime": False}  # no busy-wait on a clock that stands still
+
+    def prepare(self, daemon) -> None:
+        virtualize(daemon, self)
+
+    def inbox(self, size: int):
+        return VirtualInbox(size, self)
+
+
+@pytest.fixture
+def tb(request):
+    """The time base: virtual unless a test asks for ``real`` too (indirect parametrize)."""
+    return RealTime() if getattr(request, "param", "virtual") == "real" else Virtual()
+
+
+both = pytest.mark.parametrize("tb", ["virtual", "real"], indirect=True)
+
+
+def make(tb, jam=None, model=None, sink=None, out=None, inp=None):
     values = {"tempo_bpm": 240.0, "beats_per_bar": 2, "silence_beats": 1.0, "response_bars": 1,
-              "seed": 1, "state_cc": -1, "lead_ms": 20.0,
+              "seed": 1, "state_cc": -1, "lead_ms": 20.0, **tb.jam,
               "safety_net": False}  # the pattern model plays its own pitch: no register window
     values.update(jam or {})
     cfg = config.from_dict({"jam": values})
-    inp = inp or FakeInput()
-    out = out or FakeOutput()
-    d = Daemon(cfg, inp, out, model or PatternModel(), sink)
+    inp = inp or FakeInput(tb.clock, tb.event)
+    out = out or FakeOutput(clock=tb.clock)
+    d = Daemon(cfg, inp, out, model or PatternModel(), sink, clock=tb.clock)
+    tb.prepare(d)
     return d, inp, out
 
 
-def play(inp, pitches, on_s=0.06, gap_s=0.02, ch=0):
+def play(tb, inp, pitches, on_s=0.06, gap_s=0.02, ch=0):
     for p in pitches:
         inp.put(note_on(p, 100, ch))
-        time.sleep(on_s)
+        tb.sleep(on_s)
         inp.put(note_off(p, ch))
-        time.sleep(gap_s)
+        tb.sleep(gap_s)
 
 
 def response_ons(out, pitch=72):
     return [(t, m) for t, m in out.messages() if m[0] & 0xF0 == 0x90 and m[1] == pitch and m[2] > 0]
 
 
-def on_bar_line(t_ns, d) -> bool:
+def on_bar_line(tb, t_ns, d) -> bool:
     k = round((t_ns - d.started_ns) / BAR_NS)
-    return abs(t_ns - (d.started_ns + k * BAR_NS)) < SLACK_NS
+    return abs(t_ns - (d.started_ns + k * BAR_NS)) < tb.slack_ns
 
 
-def test_response_starts_on_the_next_bar_line_and_every_note_is_closed():
+def closing(m: bytes) -> bool:
+    """A note-off, or All Notes Off / All Sound Off."""
+    n = note_on_off(m)
+    return (n is not None and n[0] == "off") or (m[0] & 0xF0 == 0xB0 and m[1] in (120, 123))
+
+
+def end_of(d, r) -> int:
+    """When response ``r``'s last bar ends (ns)."""
+    return d.beat_clock.state.time_at(r.start_beat + r.bars * d.cfg.jam.beats_per_bar)
+
+
+@both
+def test_response_starts_on_the_next_bar_line_and_every_note_is_closed(tb):
     sink = FakeSink()
-    d, inp, out = make(sink=sink)
+    d, inp, out = make(tb, sink=sink)
     d.start()
     try:
-        play(inp, [60, 62, 64, 65])
-        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        play(tb, inp, [60, 62, 64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
         r = d.generator.last
         assert r.start_beat % 2 == 0 and r.bars == 1 and r.moved_bars == 0
-        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 3)
+        assert tb.wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 3)
     finally:
         d.stop()
     first = response_ons(out)[0][0]
-    assert on_bar_line(first, d)
-    assert abs(first - d.beat_clock.state.time_at(r.start_beat)) < SLACK_NS
+    assert on_bar_line(tb, first, d)
+    assert abs(first - d.beat_clock.state.time_at(r.start_beat)) < tb.slack_ns
     ons = [t for t, _ in response_ons(out)]
-    assert all(abs((b - a) - BAR_NS / 4) < SLACK_NS for a, b in zip(ons, ons[1:]))  # eighths at 240
+    assert all(abs((b - a) - BAR_NS / 4) < tb.slack_ns for a, b in zip(ons, ons[1:]))  # eighths at 240
     assert not left_sounding(out.messages())
     # the player's notes went through to the synth at once, the response too, with its times
     thru = [m for m, at in sink.got if at is None and m[0] & 0xF0 in (0x80, 0x90)]
@@ -78,50 +136,53 @@ def test_response_starts_on_the_next_bar_line_and_every_note_is_closed():
     assert d.model.fed[0] == 1  # BOS
 
 
-def test_a_late_response_moves_by_whole_bars_and_plays_in_time():
-    # 3 ms per LSTM step: ~40 tokens take ~120 ms; lead 450 ms leaves no room before the next bar
-    d, inp, out = make({"lead_ms": 450.0}, model=PatternModel(step_s=0.003))
+def test_a_late_response_moves_by_whole_bars_and_plays_in_time(tb):
+    # 3 ms per LSTM step. The phrase ends 0.39 s in; the generator guesses its first beat takes
+    # 15 ms and picks the bar line at 0.5 s (0.39 + lead 0.085 + 0.015 < 0.5), but the beat takes
+    # 39 ms (13 steps): too late for 0.5 s with the lead, so it moves one bar, to 1.0 s
+    d, inp, out = make(tb, {"lead_ms": 85.0}, model=PatternModel(step_s=0.003, sleep=tb.sleep))
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: d.generator.counts.responses == 1, 4)
-        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 4)
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 1, 3)
     finally:
         d.stop()
     r = d.generator.last
-    assert r.start_beat % 2 == 0
-    assert on_bar_line(response_ons(out)[0][0], d)
+    assert r.ready_ms == 39.0 and r.moved_bars == 1 and d.generator.counts.moved == 1
+    assert r.start_beat == 4.0
+    assert abs(response_ons(out)[0][0] - (d.started_ns + 2 * BAR_NS)) < tb.slack_ns  # on that bar line
     assert d.sender.counts.late_dropped == 0
 
 
-def test_a_new_phrase_interrupts_the_response_and_its_notes_are_closed():
-    d, inp, out = make({"response_bars": 4})
+def test_a_new_phrase_interrupts_the_response_and_its_notes_are_closed(tb):
+    d, inp, out = make(tb, {"response_bars": 4})
     d.start()
     try:
-        play(inp, [60, 62, 64])
-        assert wait_for(lambda: len(response_ons(out)) >= 2, 4)
-        play(inp, [67])  # the player starts again
-        assert wait_for(lambda: d.control.counts.interrupts == 1, 2)
-        time.sleep(0.3)
-        n = len(response_ons(out))
-        time.sleep(0.4)
-        assert len(response_ons(out)) == n  # nothing more of the first response
+        play(tb, inp, [60, 62, 64])
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 2, 4)
+        first = d.generator.last
+        t_new = tb.clock()
+        play(tb, inp, [67])  # the player starts again (one note: too short to be answered)
+        assert d.control.counts.interrupts == 1
+        tb.sleep((end_of(d, first) - tb.clock()) / 1e9 + 0.1)  # past the first response's end
+        assert not [t for t, _ in response_ons(out) if t > t_new]  # nothing more of it
         assert not left_sounding(out.messages())
     finally:
         d.stop()
-    assert n < 16
+    assert 2 <= len(response_ons(out)) < 16 and d.generator.counts.responses == 1
 
 
-def test_queue_mode_answers_after_the_running_response():
-    d, inp, out = make({"response_bars": 2, "on_new_phrase": "queue"})
+def test_queue_mode_answers_after_the_running_response(tb):
+    d, inp, out = make(tb, {"response_bars": 2, "on_new_phrase": "queue"})
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
         first = d.generator.last
-        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
-        play(inp, [64, 65])
-        assert wait_for(lambda: d.generator.counts.responses == 2, 3)
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        play(tb, inp, [64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 2, 3)
         second = d.generator.last
     finally:
         d.stop()
@@ -129,15 +190,15 @@ def test_queue_mode_answers_after_the_running_response():
     assert second.start_beat == first.start_beat + 2 * 2  # right after it, 2 bars of 2 beats
 
 
-def test_midi_looped_back_is_ignored():
-    inp = FakeInput()
-    out = FakeOutput(loop_to=inp)  # everything livegen sends comes back (a DAW thru loop)
-    d, inp, out = make({"thru": "midi", "state_cc": 85}, inp=inp, out=out)
+def test_midi_looped_back_is_ignored(tb):
+    inp = FakeInput(tb.clock, tb.event)
+    out = FakeOutput(loop_to=inp, clock=tb.clock)  # everything livegen sends comes back (a DAW thru loop)
+    d, inp, out = make(tb, {"thru": "midi", "state_cc": 85}, inp=inp, out=out)
     d.start()
     try:
-        play(inp, [60, 62, 64])
-        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 4)
-        time.sleep(1.2)
+        play(tb, inp, [60, 62, 64])
+        assert tb.wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 4)
+        tb.sleep(1.2)
     finally:
         d.stop()
     assert d.control.counts.phrases == 1  # the echoed phrase and response are not phrases
@@ -145,18 +206,20 @@ def test_midi_looped_back_is_ignored():
     assert d.control.counts.echoes >= 6 + 8  # 3 notes thru, 4 response notes, state CCs
 
 
-def test_panic_cc_ends_everything_at_once():
-    d, inp, out = make({"response_bars": 4})
+def test_panic_cc_ends_everything_at_once(tb):
+    d, inp, out = make(tb, {"response_bars": 4})
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: len(response_ons(out)) >= 2, 4)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 2, 4)
+        t_panic = tb.clock()
         inp.put(bytes((0xB0, 24, 127)))
-        assert wait_for(lambda: d.control.counts.panics == 1, 2)
-        time.sleep(0.1)
-        n = len(out.messages())
-        time.sleep(0.5)
-        assert len(out.messages()) == n  # nothing after the panic
+        assert tb.wait_for(lambda: d.control.counts.panics == 1, 2)
+        tb.sleep((end_of(d, d.generator.last) - tb.clock()) / 1e9 + 0.1)  # past the response's end
+        after = [(t, m) for t, m in out.messages() if t >= t_panic]
+        # the panic's closing messages, at once, and nothing else after it
+        assert after and all(t - t_panic < tb.slack_ns for t, _ in after)
+        assert all(closing(m) for _, m in after), after
     finally:
         d.stop()
     offs = [m for _, m in out.messages() if m[0] & 0xF0 == 0xB0 and m[1] == 123]
@@ -164,52 +227,54 @@ def test_panic_cc_ends_everything_at_once():
     assert not left_sounding(out.messages())
 
 
-def test_stop_mid_response_closes_every_note():
+@both
+def test_stop_mid_response_closes_every_note(tb):
     long_notes = PatternModel()
     long_notes.pattern = [long_notes.pattern[0], long_notes.pattern[1], 0 + 370 - 1]  # ON, T96 (held)
-    d, inp, out = make({"response_bars": 4}, model=long_notes)
+    d, inp, out = make(tb, {"response_bars": 4}, model=long_notes)
     d.start()
-    play(inp, [60, 62])
-    assert wait_for(lambda: len(response_ons(out)) >= 1, 4)
+    play(tb, inp, [60, 62])
+    assert tb.wait_for(lambda: len(response_ons(out)) >= 1, 4)
     d.stop()
     assert not left_sounding(out.messages())
     assert out.messages()[-1][1] == bytes((0xB0, 123, 0))
 
 
-def test_a_note_held_too_long_is_ended():
+def test_a_note_held_too_long_is_ended(tb):
     held = PatternModel()
     held.pattern = [held.pattern[0], held.pattern[1], 370 - 1]  # VEL, ON72, then time only
-    d, inp, out = make({"response_bars": 4, "max_note_s": 0.2}, model=held)
+    d, inp, out = make(tb, {"response_bars": 4, "max_note_s": 0.2}, model=held)
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: d.sender.counts.held_closed >= 1, 4)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: d.sender.counts.held_closed >= 1, 4)
         on = response_ons(out)[0][0]
         off = next(t for t, m in out.messages() if t > on and note_on_off(m) == ("off", 0, 72))
     finally:
         d.stop()
-    assert 0.15e9 < off - on < 0.5e9
+    # ended once held 0.2 s, at the sender's next check (ten a second) or wake (at least 20 a second)
+    assert 0.2e9 - tb.slack_ns <= off - on <= 0.35e9 + tb.slack_ns
 
 
-def test_loop_mutate_mute_and_temperature_by_cc():
-    d, inp, out = make()
+def test_loop_mutate_mute_and_temperature_by_cc(tb):
+    d, inp, out = make(tb)
     d.start()
     try:
         inp.put(bytes((0xB0, 20, 127)))  # temperature 2.0
-        assert wait_for(lambda: d.control.controls.temperature == 2.0, 1)
+        assert tb.wait_for(lambda: d.control.controls.temperature == 2.0, 1)
         inp.put(bytes((0xB0, 20, 64)))
-        play(inp, [60, 62])
-        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
         inp.put(bytes((0xB3, 22, 127)))  # loop on (any channel)
-        assert wait_for(lambda: d.generator.counts.responses >= 3, 3)
+        assert tb.wait_for(lambda: d.generator.counts.responses >= 3, 3)
         assert d.generator.last.kind == "loop"
         inp.put(bytes((0xB0, 22, 0)))  # loop off
         inp.put(bytes((0xB0, 23, 127)))  # mutate: a variation on the next bar
-        assert wait_for(lambda: d.generator.last.kind == "variation", 2)
+        assert tb.wait_for(lambda: d.generator.last.kind == "variation", 2)
         inp.put(bytes((0xB0, 25, 127)))  # mute
-        assert wait_for(lambda: d.control.controls.mute, 1)
-        play(inp, [64, 65])
-        assert wait_for(lambda: d.generator.counts.muted == 1, 3)
+        assert tb.wait_for(lambda: d.control.controls.mute, 1)
+        play(tb, inp, [64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.muted == 1, 3)
     finally:
         d.stop()
     starts = [r.start_beat for r in d.responses]
@@ -218,93 +283,97 @@ def test_loop_mutate_mute_and_temperature_by_cc():
     assert not [m for _, m in out.messages() if m[0] & 0xF0 == 0xB0 and m[1] in (20, 22, 23, 25)]
 
 
-def test_state_is_reported_with_a_controller():
-    d, inp, out = make({"state_cc": 85})
+def test_state_is_reported_with_a_controller(tb):
+    d, inp, out = make(tb, {"state_cc": 85})
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 4)
-        time.sleep(0.1)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 4)
+        tb.sleep(0.1)
     finally:
         d.stop()
     states = [m[2] for _, m in out.messages() if m[:2] == bytes((0xBF, 85))]
     assert states == [64, 127, 0]  # listening, responding, idle
 
 
-def test_a_flood_of_input_does_not_stall_the_clock_or_phrases():
-    d, inp, out = make({"thru": "both"}, sink=FakeSink())
+@both
+def test_a_flood_of_input_does_not_stall_the_clock_or_phrases(tb):
+    d, inp, out = make(tb, {"thru": "both"}, sink=FakeSink())
     d.start()
     try:
-        t0 = time.monotonic_ns()
+        t0 = tb.clock()
         for i in range(20000):  # 20000 messages at once: a flood
             inp.queue.append((t0, bytes((0xA0, 60, i % 128))))  # poly aftertouch
         inp.wake.set()
-        play(inp, [60, 62])
-        assert wait_for(lambda: not inp.queue, 5)
-        handled = time.monotonic_ns() - t0
-        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: not inp.queue, 5)
+        handled = tb.clock() - t0
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
     finally:
         d.stop()
     assert handled < 5e9
     assert d.control.counts.messages >= 20004
 
 
-def test_a_port_whose_peer_is_gone_does_not_stop_livegen():
-    d, inp, out = make(out=FakeOutput(fail=True))
+@both
+def test_a_port_whose_peer_is_gone_does_not_stop_livegen(tb):
+    d, inp, out = make(tb, out=FakeOutput(fail=True, clock=tb.clock))
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: d.sender.counts.errors >= 1, 3)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: d.sender.counts.errors >= 1, 3)
         assert d.sender.is_alive() and d.control.is_alive()
     finally:
         d.stop()
 
 
-def test_tempo_change_moves_what_is_still_to_come():
-    d, inp, out = make({"response_bars": 2})
+def test_tempo_change_moves_what_is_still_to_come(tb):
+    d, inp, out = make(tb, {"response_bars": 2})
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
-        now = time.monotonic_ns()
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        now = tb.clock()
         d.beat_clock.set_bpm(120.0, now)  # the test stands in for the control thread here
-        assert wait_for(lambda: len(response_ons(out)) >= 4, 3)
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 4, 3)
     finally:
         d.stop()
     ons = [t for t, _ in response_ons(out)]
-    later = [b - a for a, b in zip(ons, ons[1:]) if a > now + SLACK_NS]
-    assert later and all(abs(gap - 250_000_000) < SLACK_NS for gap in later)  # eighths at 120
+    later = [b - a for a, b in zip(ons, ons[1:]) if a > now + tb.slack_ns]
+    assert later and all(abs(gap - 250_000_000) < tb.slack_ns for gap in later)  # eighths at 120
 
 
-def test_a_phrase_started_while_the_answer_is_being_generated_cancels_it():
-    d, inp, out = make({"response_bars": 2}, model=PatternModel(step_s=0.005))  # ~0.4 s to generate
+def test_a_phrase_started_while_the_answer_is_being_generated_cancels_it(tb):
+    slow = PatternModel(step_s=0.005, sleep=tb.sleep)  # ~0.4 s to generate
+    d, inp, out = make(tb, {"response_bars": 2}, model=slow)
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: d.control.counts.phrases == 1, 3)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: d.control.counts.phrases == 1, 3)
         inp.put(note_on(67))  # the player goes on before the answer is ready
-        assert wait_for(lambda: d.generator.counts.responses + d.generator.counts.aborted == 1, 3)
-        time.sleep(0.1)
+        assert tb.wait_for(lambda: d.generator.counts.responses + d.generator.counts.aborted == 1, 3)
+        assert d.generator.counts.aborted == 1  # cut short while being sampled
+        tb.sleep(0.1)
         assert not d.sender.responding
-        inp.put(note_off(67))
-        time.sleep(0.3)
+        inp.put(note_off(67))  # a phrase of one note: too short to be answered
+        tb.sleep(2.0)  # past where the first answer (2 bars) would have ended
     finally:
         d.stop()
     assert d.control.counts.interrupts == 1
     assert response_ons(out) == []  # the first answer never sounded
 
 
-def test_midi_start_cancels_what_was_to_come():
-    d, inp, out = make({"response_bars": 4})
+def test_midi_start_cancels_what_was_to_come(tb):
+    d, inp, out = make(tb, {"response_bars": 4})
     d.start()
     try:
-        play(inp, [60, 62])
-        assert wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 1, 3)
+        r, t_start = d.generator.last, tb.clock()
         inp.put(b"\xfa")  # the DAW starts its transport: a new timeline
-        assert wait_for(lambda: not d.sender.responding, 1)
-        n = len(response_ons(out))
-        time.sleep(0.4)
-        assert len(response_ons(out)) == n
+        assert tb.wait_for(lambda: not d.sender.responding, 1)
+        tb.sleep((end_of(d, r) - tb.clock()) / 1e9 + 0.1)  # past where the response would have ended
+        assert not [t for t, _ in response_ons(out) if t > t_start]
     finally:
         d.stop()
     assert not left_sounding(out.messages())
@@ -313,9 +382,9 @@ def test_midi_start_cancels_what_was_to_come():
 class GatedModel(PatternModel):
     """A PatternModel whose steps wait while ``gate`` is closed: a generator that has fallen behind."""
 
-    def __init__(self):
+    def __init__(self, tb):
         super().__init__()
-        self.gate = threading.Event()
+        self.gate = tb.event()
 
     def step(self, token, state, controls=None):
         self.gate.wait()
@@ -329,20 +398,20 @@ def flood(inp, pairs: int, t: int) -> None:
     inp.wake.set()
 
 
-def test_a_phrase_end_is_never_dropped_when_the_generator_is_behind():
+def test_a_phrase_end_is_never_dropped_when_the_generator_is_behind(tb):
     # regression (CI): the generator's queue was full of the phrase's notes when its end
     # came, the end was dropped like a note, and the phrase was never answered
-    model = GatedModel()
-    d, inp, out = make({"max_phrase_beats": 64.0}, model=model)
-    d.generator._inbox = Inbox(64)
+    model = GatedModel(tb)
+    d, inp, out = make(tb, {"max_phrase_beats": 64.0}, model=model)
+    d.generator._inbox = tb.inbox(64)
     d.start()
-    t = time.monotonic_ns()
+    t = tb.clock()
     try:
         flood(inp, 100, t)
-        assert wait_for(lambda: d.control.counts.phrases == 1, 10)
+        assert tb.wait_for(lambda: d.control.counts.phrases == 1, 10)
         assert d.generator.counts.requests_dropped > 0  # notes were dropped...
         model.gate.set()
-        assert wait_for(lambda: d.generator.counts.responses == 1, 10)  # ...the end was not
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 10)  # ...the end was not
     finally:
         model.gate.set()
         d.stop()
@@ -356,15 +425,15 @@ def test_a_phrase_end_is_never_dropped_when_the_generator_is_behind():
     assert d.generator._primed.prompt == enc.tokens
 
 
-def test_a_flooded_phrase_is_answered_from_its_last_notes_in_time():
-    model = GatedModel()
-    d, inp, out = make({"max_phrase_beats": 64.0}, model=model)
+def test_a_flooded_phrase_is_answered_from_its_last_notes_in_time(tb):
+    model = GatedModel(tb)
+    d, inp, out = make(tb, {"max_phrase_beats": 64.0}, model=model)
     d.start()
     try:
-        flood(inp, 3000, time.monotonic_ns())  # more than the generator's queue holds
-        assert wait_for(lambda: d.control.counts.phrases == 1, 20)
+        flood(inp, 3000, tb.clock())  # more than the generator's queue holds
+        assert tb.wait_for(lambda: d.control.counts.phrases == 1, 20)
         model.gate.set()
-        assert wait_for(lambda: d.generator.counts.responses == 1, 20)
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 20)
     finally:
         model.gate.set()
         d.stop()
@@ -375,31 +444,31 @@ def test_a_flooded_phrase_is_answered_from_its_last_notes_in_time():
     assert model.steps < 3 * MAX_CATCH_UP + r.tokens + 50
 
 
-def test_all_notes_off_ends_a_phrase_a_stuck_key_kept_open():
-    d, inp, out = make({"max_phrase_beats": 64.0})
+def test_all_notes_off_ends_a_phrase_a_stuck_key_kept_open(tb):
+    d, inp, out = make(tb, {"max_phrase_beats": 64.0})
     d.start()
     try:
         inp.put(note_on(48))  # never released by the DAW
-        play(inp, [60, 62, 64])
-        time.sleep(0.5)
+        play(tb, inp, [60, 62, 64])
+        tb.sleep(0.5)
         assert d.control.state == "listening" and d.generator.counts.responses == 0
         inp.put(bytes((0xB0, 123, 0)))  # the DAW stops: All Notes Off
-        assert wait_for(lambda: d.generator.counts.responses == 1, 3)  # not after 64 beats (16 s)
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)  # not after 64 beats (16 s)
     finally:
         d.stop()
     assert not left_sounding(out.messages())
 
 
-def test_midi_start_discards_a_phrase_being_played():
-    d, inp, out = make()
+def test_midi_start_discards_a_phrase_being_played(tb):
+    d, inp, out = make(tb)
     d.start()
     try:
         inp.put(note_on(60))
-        assert wait_for(lambda: d.control.state == "listening", 1)
+        assert tb.wait_for(lambda: d.control.state == "listening", 1)
         inp.put(b"\xfa")  # a new timeline: the half-played phrase's beats mean nothing in it
-        assert wait_for(lambda: d.control.detector.discarded == 1 and d.control.state == "idle", 1)
+        assert tb.wait_for(lambda: d.control.detector.discarded == 1 and d.control.state == "idle", 1)
         inp.put(note_off(60))
-        time.sleep(0.6)
+        tb.sleep(0.6)  # a beat of silence would end a phrase: there is none to end
         assert d.control.counts.phrases == 0 and d.control.state == "idle"
     finally:
         d.stop()
@@ -420,20 +489,21 @@ class FailingModel(PatternModel):
         return super().step(token, state, controls)
 
 
-def test_a_failing_model_drops_that_phrase_only_and_the_next_is_answered():
+@both
+def test_a_failing_model_drops_that_phrase_only_and_the_next_is_answered(tb):
     model = FailingModel()
-    d, inp, out = make(model=model)
+    d, inp, out = make(tb, model=model)
     d.start()
     try:
         model.failing = True
-        play(inp, [60, 62, 64, 65])
-        assert wait_for(lambda: d.generator.counts.failures >= 1 and d.control.counts.phrases == 1, 3)
-        time.sleep(0.3)
+        play(tb, inp, [60, 62, 64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.failures >= 1 and d.control.counts.phrases == 1, 3)
+        tb.sleep(0.3)
         assert d.generator.counts.responses == 0 and d.generator.is_alive()
         model.failing = False
-        play(inp, [60, 62, 64, 65])
-        assert wait_for(lambda: d.generator.counts.responses == 1, 3)
-        assert wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 3)
+        play(tb, inp, [60, 62, 64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
+        assert tb.wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 3)
     finally:
         d.stop()
     assert not left_sounding(out.messages())

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def wavenet_folder(tmp_path) -> tuple[Path, bool]:
-    shipped = ROOT / "models" / "wavenet"
+    shipped = ROOT / "livegen" / "models" / "wavenet"
     if (shipped / "presets.json").is_file():
         return shipped, True
     wavenet = pytest.importorskip("export.wavenet")
@@ -43,7 +43,7 @@ def wavenet_folder(tmp_path) -> tuple[Path, bool]:
 
 def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
     folder, _ = wavenet_folder(tmp_path / "wavenet")
-    shipped = ROOT / "models" / "lstm" / "lstm.onnx"  # a random test LSTM may answer with rests
+    shipped = ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"  # a random test LSTM may answer with rests
     model = shipped if shipped.exists() else step_model(tmp_path / "lstm.onnx", embed=32, hidden=64, layers=2)
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
     lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={folder}", *SYNTH_JAM)

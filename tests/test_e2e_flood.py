@@ -28,24 +28,25 @@ def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_serve
     try:
         beat = 60 / 150  # the player's MIDI clock: 150 bpm, against livegen's own 90
         t0 = time.monotonic()
-        sent = 0
+        sent = 0  # every message the player sends
         for tick in range(24 * 6):  # six beats of clock, with 60 aftertouch messages per tick
             while time.monotonic() < t0 + tick * beat / 24:
                 time.sleep(0.0005)
             player.send(b"\xf8")
             for k in range(60):
                 player.send(bytes((0xA0, 60, k)))
-            sent += 60
+            sent += 61
             if tick == 24 * 4:
                 player.send(b"\x90\x3c\x64")
+                sent += 1
             if tick == 24 * 4 + 8:
                 player.send(b"\x80\x3c\x00")
                 player.send(b"\x90\x3e\x64")
+                sent += 2
             if tick == 24 * 4 + 16:
                 player.send(b"\x80\x3e\x00")
+                sent += 1
         elapsed = time.monotonic() - t0
-        rate = sent / elapsed
-        assert rate > 3000  # thousands of events per second
         assert wait_for(lambda: not inp.queue, 3)
         assert abs(d.beat_clock.state.bpm - 150) < 3 and d.beat_clock.state.source == "midi"
         player.close()  # the player goes away: livegen keeps running
@@ -53,10 +54,13 @@ def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_serve
         assert wait_for(lambda: d.generator.counts.responses == 1, 5)
         assert wait_for(lambda: any(m[:2] == b"\x90\x48" for _, m in rec.snapshot()), 5)
         assert d.control.is_alive() and d.sender.is_alive()
-        got = d.control.counts.messages + inp.dropped
-        print(f"flood: {rate:.0f} messages/s sent; livegen handled {d.control.counts.messages}, "
-              f"dropped {inp.dropped}")
-        assert got > 0.5 * sent
+        handled = d.control.counts.messages
+        print(f"flood: {sent} messages in {elapsed:.2f} s ({sent / elapsed:.0f}/s); livegen handled "
+              f"{handled}, dropped {inp.dropped} (counted)")
+        # every message that reached livegen was handled or counted as dropped, none lost unsaid,
+        # and the flood was handled, not dropped: the clock (144 ticks) was followed above
+        assert handled + inp.dropped == sent
+        assert handled >= 0.9 * sent, "the bounded input dropped most of a flood it should handle"
     finally:
         d.stop()
         for port in (player, rec, inp, out):

@@ -70,7 +70,7 @@ def first_on(messages, after_ns):
 def model(tmp_path_factory):
     # the shipped model where there is one: a random test LSTM sometimes answers a phrase
     # with two bars of rests (it did in a full-suite run), and then there is no note to time
-    shipped = ROOT / "models" / "lstm" / "lstm.onnx"
+    shipped = ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"
     if shipped.exists():
         return shipped
     try:
@@ -79,14 +79,17 @@ def model(tmp_path_factory):
         pytest.skip("needs torch or onnx to build a test LSTM")
 
 
-def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_on_sigint(jack_server, model):
+def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_on_sigint(jack_server, model,
+                                                                                          tmp_path):
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
-    lg = Livegen(env, f"models.lstm={model}", "audio.enabled=false", "midi.backend=jack",
+    # no timbre model folder: MIDI only, said in the first line
+    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={tmp_path / 'none'}", "midi.backend=jack",
                  "jam.tempo_bpm=180", "jam.beats_per_bar=4", "jam.silence_beats=1", "jam.response_bars=2",
                  "jam.seed=3", "jam.state_cc=-1", "jam.temperature=1.0")
     recorder = None
     try:
         anchor = int(lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=20).group(1))
+        lg.wait_line(r"listening on .*; MIDI only: no timbre model folder '.*none' \(models.wavenet\)$")
         wait_for_port("jack", "livegen-out:out", output=True)
         recorder = PortRecorder("jack", "e2e-recorder", "livegen-out:out")
 

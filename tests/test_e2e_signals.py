@@ -2,13 +2,16 @@
 
 `livegen run` in its own process on a private JACK server, a player port in the test
 sending notes through JACK (passed through to livegen's output: ``jam.thru = both``),
-a recorder on livegen's output port. The signal comes at a random moment (printed, to reproduce it) inside
-each stage of a jam: while the player holds a chord (passed-through notes sounding),
-around the end of the phrase (the LSTM generating), and while the response plays.
+a recorder on livegen's output port. The signal comes at a random moment inside each
+stage of a jam: while the player holds a chord (passed-through notes sounding), around
+the end of the phrase (the LSTM generating), and while the response plays. The moment
+comes from a seed, printed with the test's output (and in an assertion's message);
+``LIVEGEN_SIGNAL_SEED=N`` replays it (JACK's timing is not replayed, the moment is).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -21,12 +24,14 @@ from tests.test_e2e_jam import ROOT, Livegen, model  # noqa: F401 - model is a f
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 BEAT_S = 0.25  # 240 bpm
+SEED = int(os.environ.get("LIVEGEN_SIGNAL_SEED") or time.time_ns() % 1_000_000)
 
 
 @pytest.mark.parametrize("stage,sig", [("holding", signal.SIGTERM), ("phrase_end", signal.SIGINT),
                                        ("responding", signal.SIGTERM)])
 def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig):  # noqa: F811
-    rng = random.Random(f"{stage}-{time.time_ns()}")
+    print(f"{stage}: seed {SEED} (LIVEGEN_SIGNAL_SEED={SEED} replays the moment)")
+    rng = random.Random(f"{stage}-{SEED}")
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
     lg = Livegen(env, f"models.lstm={model}", "audio.enabled=false", "midi.backend=jack",
                  "jam.tempo_bpm=240", "jam.beats_per_bar=2", "jam.silence_beats=1", "jam.response_bars=2",
@@ -74,9 +79,10 @@ def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig
         if lg.proc.poll() is None:
             lg.proc.kill()
             lg.proc.wait()
+    seed = f"LIVEGEN_SIGNAL_SEED={SEED}"
     print(f"{stage}: {sig.name} {delay:.3f} s into the stage, {sum(sounding.values())} notes sounding")
     if stage in ("holding", "responding"):
-        assert sounding, f"the test meant to signal while notes sound ({stage})"
-    assert any(note_on_off(m) for _, m in got)
-    assert not left_sounding(got), left_sounding(got)
-    assert any("every note closed" in line for line in lg.lines)
+        assert sounding, f"the test meant to signal while notes sound ({stage}; {seed})"
+    assert any(note_on_off(m) for _, m in got), seed
+    assert not left_sounding(got), f"{left_sounding(got)} ({seed})"
+    assert any("every note closed" in line for line in lg.lines), seed

@@ -36,7 +36,8 @@ PHRASES = {  # two bars of eighths each (tests/e2e_player.py plays them)
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    shipped = config.load(None, []).path(config.Config().models.lstm)
+    cfg = config.Config()
+    shipped = cfg.path(cfg.models.lstm)
     if shipped.exists():
         return shipped
     return step_model(tmp_path_factory.mktemp("e2e") / "lstm.onnx", embed=32, hidden=64, layers=2)

@@ -1,4 +1,5 @@
-"""export.wavenet on tiny untrained models: ONNX files, metadata, parity, and the kernel."""
+"""export.wavenet on tiny untrained timbre models: ONNX files, metadata, streaming parity,
+refusals of files of another kind. Other tests build their model folders with ``make``."""
 
 from __future__ import annotations
 
@@ -11,29 +12,39 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from export import wavenet as export_wavenet  # noqa: E402
-from livegen.engine.kernel import DecoderState, KernelDecoder  # noqa: E402
-from livegen.engine.wavenet_files import WaveNetFiles  # noqa: E402
+from livegen.engine.timbre_files import TimbreFiles  # noqa: E402
 from livegen.errors import ModelFileError  # noqa: E402
-from livegen.train.wavenet.model import Dims, WaveNetAutoencoder, save_checkpoint  # noqa: E402
+from livegen.train.wavenet.model import Dims, TimbreModel, controls, save_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.train
 
 SIZES = {
-    "tiny": Dims(residual=8, gate=4, skip=8, head=8, dilations=(1, 2, 4, 1), n_harmonics=2,
-                 z_dim=4, enc_channels=8, enc_dilations=(1, 2), enc_pool=64),
-    "small": Dims(residual=16, gate=8, skip=16, head=16, dilations=(1, 2, 4, 8, 16, 32, 1, 2),
-                  n_harmonics=3, z_dim=8, enc_channels=8, enc_dilations=(1, 2, 4), enc_pool=128),
+    "tiny": Dims(z_dim=4, channels=8, dilations=(1, 2, 4), head=8, n_harmonics=16, noise_bands=8,
+                 n_mels=16, enc_channels=8, enc_dilations=(1, 2), enc_frames=16),
+    "small": Dims(z_dim=8, channels=16, dilations=(1, 2, 4, 8, 16), head=16, n_harmonics=32,
+                  noise_bands=12, n_mels=24, enc_channels=8, enc_dilations=(1, 2, 4), enc_frames=24),
 }
 
 
 def make(dims, seed=0):
+    """An untrained model whose biases are not zero (so the checks see them) and whose notes
+    sound: a loud amplitude and some noise."""
     torch.manual_seed(seed)
-    model = WaveNetAutoencoder(dims).eval()
-    with torch.no_grad():  # untrained biases are zero: make them count in the checks
+    model = TimbreModel(dims).eval()
+    with torch.no_grad():
         for p in model.parameters():
             if p.ndim == 1:
                 p.normal_(0, 0.3)
+        model.decoder.h2.bias[0] = 1.0
     return model
+
+
+def folder(tmp_path, dims=SIZES["tiny"], seed=0, presets=None):
+    """A model folder (ONNX files and presets) of an untrained model."""
+    export_wavenet.export(make(dims, seed), tmp_path)
+    z = presets or {"a": [0.3] * dims.z_dim, "b": [-0.3] * dims.z_dim}
+    (tmp_path / "presets.json").write_text(json.dumps(z))
+    return tmp_path
 
 
 @pytest.fixture(scope="module", params=sorted(SIZES))
@@ -46,83 +57,105 @@ def exported(request, tmp_path_factory):
 
 def test_export_verifies_and_carries_metadata(exported):
     model, out = exported
-    assert export_wavenet.verify(model, out, steps=260) == []
-    files = WaveNetFiles.load(out, provider="cpu")
-    meta = files.decoder.get_modelmeta().custom_metadata_map
-    assert meta["kind"] == "livegen.wavenet.decoder_step" and meta["format_version"] == "1"
-    assert json.loads(meta["dilations"]) == list(model.dims.dilations)
-    assert meta["sample_rate"] == "16000" and meta["mu_levels"] == "256"
+    assert export_wavenet.verify(model, out, frames=60) == []
+    files = TimbreFiles.load(out, "cpu")
+    assert files.dims == model.dims.to_dict()
+    assert files.presets == {}
 
 
-def test_kernel_runs_the_same_weights_as_onnx_runtime(exported):
-    model, out = exported
-    files = WaveNetFiles.load(out, provider="cpu")
-    w = files.kernel_weights()
+def test_streamed_frames_equal_the_whole_sequence_in_torch(exported):
+    """Decoder.step over explicit past inputs equals Decoder.forward (the batch form)."""
+    model, _ = exported
     d = model.dims
-    rng = np.random.default_rng(5)
-    V, N = 3, 4 * d.frame
-    L, G2, E = len(d.dilations), 2 * d.gate, d.exc_dim
-    bias = rng.standard_normal((V, N // d.frame, L, G2)).astype(np.float32)
-    exc = rng.standard_normal((V, N, E)).astype(np.float32)
-    u = rng.random((V, N)).astype(np.float32)
-    dec = KernelDecoder(w, threads=2)
-    state = DecoderState.zeros(w, V, first_class=128)
-    logits = np.zeros((V, N, 256), np.float32)
-    classes = dec.render(state, bias, exc, u, np.ones(V, np.float32), logits)
-    # the same steps through ONNX Runtime, fed the kernel's own draws
-    ring = files.new_history(V)
-    prev = np.full(V, 128)
-    worst = 0.0
-    for t in range(N):
-        x_prev = (prev * (2 / 255) - 1).astype(np.float32)
-        ort_logits, cur = files.decoder.run(None, {"x_prev": x_prev, "exc": exc[:, t],
-                                                   "bias": bias[:, t // d.frame],
-                                                   "past": files.gather_past(ring, t)})
-        files.write_cur(ring, t, cur)
-        worst = max(worst, float(np.abs(ort_logits - logits[:, t]).max()))
-        prev = classes[:, t]
-    assert worst < 1e-3, worst
+    cond = torch.randn(3, 70, d.cond_dim)
+    want = model.decoder(cond)
+    hist = [torch.zeros(3, 70 + max(d.dilations), d.channels) for _ in d.dilations]
+    got = []
+    with torch.no_grad():
+        for f in range(70):
+            past = torch.stack([hist[l][:, f] for l in range(len(d.dilations))], dim=1)
+            raw, cur = model.decoder.step(cond[:, f], past)
+            for l, dl in enumerate(d.dilations):
+                hist[l][:, f + dl] = cur[:, l]
+            got.append(raw)
+    assert torch.allclose(torch.stack(got, dim=1), want, atol=1e-5)
 
 
-def test_checkpoint_to_files_by_the_script(tmp_path, capsys):
-    model = make(SIZES["tiny"])
+def test_a_broken_export_is_caught_by_the_check(exported, tmp_path):
+    model, out = exported
+    other = make(model.dims, seed=99)
+    bad = export_wavenet.verify(other, out, frames=20)
+    assert bad and all("difference" not in b or ">" in b for b in bad)
+
+
+def test_checkpoint_to_files_by_the_script_and_a_mismatch_leaves_the_old_files(tmp_path, monkeypatch):
+    model = make(SIZES["tiny"], seed=1)
     ck = tmp_path / "m.pt"
-    save_checkpoint(ck, model, presets={"a": [0.1] * 4, "b": [0.2] * 4})
-    assert export_wavenet.main([str(ck), str(tmp_path / "out"), "--steps", "64"]) == 0
-    assert "verified" in capsys.readouterr().out
-    files = WaveNetFiles.load(tmp_path / "out", provider="cpu")
-    assert sorted(files.presets) == ["a", "b"]
+    save_checkpoint(ck, model, presets={"x": [0.1] * 4})
+    out = tmp_path / "out"
+    assert export_wavenet.main([str(ck), str(out)]) == 0
+    files = TimbreFiles.load(out, "cpu")
+    assert list(files.presets) == ["x"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(export_wavenet, "verify", lambda *a, **k: ["forced mismatch"])
+    save_checkpoint(ck, make(SIZES["tiny"], seed=2))
+    assert export_wavenet.main([str(ck), str(out)]) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing half-written
+    assert not [p for p in out.iterdir() if p.name.startswith(".export")]
 
 
-def test_wrong_kind_corrupt_and_truncated_files_are_named(exported, tmp_path):
+def test_wrong_kind_corrupt_and_old_files_are_named(exported, tmp_path):
     _, out = exported
     bad = tmp_path / "bad"
     shutil.copytree(out, bad)
-    shutil.copyfile(out / "encoder.onnx", bad / "decoder_step.onnx")
+    shutil.copy(bad / "encoder.onnx", bad / "decoder_step.onnx")
     with pytest.raises(ModelFileError, match="decoder_step.onnx: not a livegen decoder_step model"):
-        WaveNetFiles.load(bad, provider="cpu")
-    data = (out / "decoder_step.onnx").read_bytes()
-    (bad / "decoder_step.onnx").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match="decoder_step.onnx: not a loadable ONNX model"):
-        WaveNetFiles.load(bad, provider="cpu")
-    (bad / "decoder_step.onnx").write_bytes(b"garbage" * 10)
+        TimbreFiles.load(bad, "cpu")
+    (bad / "decoder_step.onnx").write_bytes(b"not onnx")
     with pytest.raises(ModelFileError, match="decoder_step.onnx"):
-        WaveNetFiles.load(bad, provider="cpu")
+        TimbreFiles.load(bad, "cpu")
     with pytest.raises(ModelFileError, match="does not exist"):
-        WaveNetFiles.load(tmp_path / "nowhere", provider="cpu")
+        TimbreFiles.load(tmp_path / "none", "cpu")
+
+
+def test_a_model_of_the_old_sample_level_kind_is_refused_by_name(exported, tmp_path):
+    import onnx
+    _, out = exported
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    m = onnx.load(str(old / "encoder.onnx"))
+    for p in m.metadata_props:
+        if p.key == "kind":
+            p.value = "livegen.wavenet.encoder"
+    onnx.save(m, str(old / "encoder.onnx"))
+    with pytest.raises(ModelFileError, match="encoder.onnx: a timbre model of the old sample-level"):
+        TimbreFiles.load(old, "cpu")
 
 
 def test_bad_presets_are_refused(exported, tmp_path):
     _, out = exported
     bad = tmp_path / "p"
     shutil.copytree(out, bad)
-    (bad / "presets.json").write_text(json.dumps({"x": [1.0, 2.0]}))
-    with pytest.raises(ModelFileError, match="preset 'x' must be a list of"):
-        WaveNetFiles.load(bad, provider="cpu")
+    (bad / "presets.json").write_text(json.dumps({"a": [1.0, 2.0]}))
+    with pytest.raises(ModelFileError, match="preset 'a' must be a list of"):
+        TimbreFiles.load(bad, "cpu")
 
 
-def test_checkpoint_of_another_architecture_is_refused(tmp_path):
-    from export import wavenet
-    ck = tmp_path / "lstm.pt"
-    torch.save({"kind": "something-else"}, ck)
-    assert wavenet.main([str(ck), str(tmp_path / "o")]) == 2
+def test_checkpoint_of_another_kind_is_refused(tmp_path):
+    from livegen.train.wavenet.model import load_checkpoint
+    torch.save({"kind": "livegen-wavenet", "format_version": 1}, tmp_path / "old.pt")
+    with pytest.raises(ModelFileError, match="sample-level WaveNet"):
+        load_checkpoint(tmp_path / "old.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ModelFileError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_controls_respect_their_bounds():
+    d = SIZES["tiny"]
+    raw = torch.randn(5, 7, d.n_controls) * 50
+    amp, dist, dev, noise = controls(raw, d)
+    assert (amp > 0).all() and (noise > 0).all()
+    assert torch.allclose(dist.sum(-1), torch.ones(5, 7))
+    assert dev.abs().max() <= d.max_dev_cents
+    assert np.isfinite(dev.numpy()).all()

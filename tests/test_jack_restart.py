@@ -28,7 +28,7 @@ PORTS = ("livegen:in", "livegen-out:out", "livegen-synth:out_0")
 
 
 def wavenet_folder(tmp_path) -> Path:
-    shipped = ROOT / "models" / "wavenet"
+    shipped = ROOT / "livegen" / "models" / "wavenet"
     if (shipped / "presets.json").is_file():
         return shipped
     from tests import test_e2e_audio  # needs torch, to export a tiny model

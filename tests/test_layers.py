@@ -22,14 +22,23 @@ ONLY_IN = {
 }
 
 
-def imports(path: Path) -> set[str]:
+def modules_imported(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its full name (inside functions too); a relative
+    import is an error (livegen imports absolutely, so these rules can see it)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path.relative_to(ROOT)}: a relative import (from {'.' * node.level}" \
+                                    f"{node.module or ''})"
+            names.add(node.module)
     return names
+
+
+def imports(path: Path) -> set[str]:
+    """The top-level packages ``path`` imports."""
+    return {name.split(".")[0] for name in modules_imported(path)}
 
 
 def sources():
@@ -37,10 +46,22 @@ def sources():
         yield from sorted((ROOT / folder).rglob("*.py"))
 
 
-def test_core_imports_only_numpy_and_the_standard_library():
-    for path in (ROOT / "livegen" / "core").rglob("*.py"):
-        extra = imports(path) - STDLIB - {"numpy", "livegen"}
+def test_core_imports_only_numpy_the_standard_library_and_itself():
+    paths = sorted((ROOT / "livegen" / "core").rglob("*.py"))
+    assert len(paths) > 5
+    for path in paths:
+        names = modules_imported(path)
+        extra = {n.split(".")[0] for n in names} - STDLIB - {"numpy", "livegen"}
         assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}"
+        outside = {n for n in names if n.split(".")[0] == "livegen" and not
+                   (n == "livegen.core" or n.startswith("livegen.core."))}
+        assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}: core imports only core"
+
+
+def test_the_rules_see_a_core_module_that_reaches_outside(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from livegen import config\n    import livegen.daemon.sender\n")
+    assert modules_imported(bad) == {"livegen", "livegen.daemon.sender"}
 
 
 def test_device_and_ml_libraries_stay_in_their_layer():
@@ -52,10 +73,24 @@ def test_device_and_ml_libraries_stay_in_their_layer():
                 assert rel.startswith(allowed), f"{rel} imports {name} (allowed only in {allowed})"
 
 
-def test_the_cli_and_daemon_import_no_torch():
-    code = ("import sys, livegen.cli as c; c.build_parser();"
-            "import livegen.io.midi, livegen.io.audio, livegen.engine.ort;"
-            "bad = [m for m in ('torch', 'onnx') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+def test_importing_every_module_outside_training_imports_no_torch():
+    """Every module of livegen but livegen.train (and __main__, which runs the CLI), plus the
+    CLI's parser (it imports the training commands' modules): no torch, no onnx."""
+    code = """if True:
+        import importlib, pkgutil, sys
+        import livegen, livegen.cli
+        livegen.cli.build_parser()
+        names = [m.name for m in pkgutil.walk_packages(livegen.__path__, "livegen.")
+                 if not m.name.startswith("livegen.train") and m.name != "livegen.__main__"]
+        for name in names:
+            importlib.import_module(name)
+        for part in ("daemon.sender", "daemon.generator", "daemon.control", "synth.live", "synth.synth",
+                     "engine.lstm", "io.midi", "io.audio", "commands.run"):
+            assert "livegen." + part in sys.modules, part  # the walk found them
+        bad = [m for m in ("torch", "onnx") if m in sys.modules]
+        print(len(names), "modules;", bad or "no torch, no onnx")
+        sys.exit(bool(bad))
+    """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from livegen.config import AudioConfig  # noqa: E402
-from livegen.engine.wavenet_files import WaveNetFiles  # noqa: E402
+from livegen.engine.timbre_files import TimbreFiles as WaveNetFiles  # noqa: E402
 from livegen.io.jackrec import PortRecorder  # noqa: E402
 from livegen.synth.live import LiveSynth  # noqa: E402
 from livegen.synth.synth import Synth  # noqa: E402

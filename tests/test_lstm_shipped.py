@@ -1,6 +1,6 @@
 """The shipped phrase model, if present, beats the smoothed n-gram on held-out music.
 
-``models/lstm/heldout_slice.npz`` holds 100 held-out windows (spread over the split) and
+``livegen/models/lstm/heldout_slice.npz`` holds 100 held-out windows (spread over the split) and
 the Kneser-Ney 7-gram's NLL on them, measured with the n-gram trained on the whole
 training split. The first test scores the shipped model on them anywhere (CI included);
 the second, where the music21 note cache that ``livegen train lstm`` builds exists,
@@ -22,11 +22,11 @@ from livegen.train.lstm.model import load_checkpoint  # noqa: E402
 from livegen.train.lstm.train import nll_per_token  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "models" / "lstm" / "model.pt"
-ORDER = 7  # the Kneser-Ney order the shipped model is claimed to beat (models/lstm/RESULTS.md)
+SHIPPED = ROOT / "livegen" / "models" / "lstm" / "model.pt"
+ORDER = 7  # the Kneser-Ney order the shipped model is claimed to beat (livegen/models/lstm/RESULTS.md)
 
 
-SLICE = ROOT / "models" / "lstm" / "heldout_slice.npz"
+SLICE = ROOT / "livegen" / "models" / "lstm" / "heldout_slice.npz"
 
 
 @pytest.mark.train
@@ -46,7 +46,7 @@ def corpus_cache() -> Path:
 
 @pytest.mark.slow
 @pytest.mark.train
-@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped checkpoint at models/lstm/model.pt")
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped checkpoint at livegen/models/lstm/model.pt")
 def test_shipped_lstm_beats_the_kneser_ney_ngram_on_a_held_out_slice():
     if not corpus_cache().exists():
         pytest.skip(f"no music21 note cache at {corpus_cache()}: run `livegen train lstm` once to build it")

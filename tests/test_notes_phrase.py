@@ -1,7 +1,6 @@
 from livegen.core.notes import OpenNotes, note_on_off
+from livegen.core.clock import NS
 from livegen.core.phrase import PhraseDetector, PhraseRules
-
-NS = 1_000_000_000
 
 
 def test_note_on_with_velocity_zero_is_off():

@@ -24,7 +24,7 @@ def model_dir(tmp_path_factory):
     from export import wavenet
     out = tmp_path_factory.mktemp("render")
     wavenet.export(make(SIZES["tiny"], seed=6), out)
-    (out / "presets.json").write_text(json.dumps({"a": [0.3] * 4, "b": [-0.3] * 4}))
+    (out / "presets.json").write_text(json.dumps({"a": [0.3] * 4, "b": [-0.9] * 4}))
     return out
 
 
@@ -36,9 +36,9 @@ def test_tempo_map_to_seconds():
     assert [(t, m[0]) for t, m in events] == [(0, 0x90), (8000, 0x80), (8000, 0x90), (16000, 0x80)]
 
 
-def read_wav(path):
+def read_wav(path, rate=48000):
     with wave.open(str(path)) as w:
-        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        assert w.getframerate() == rate and w.getnchannels() == 1
         return np.frombuffer(w.readframes(w.getnframes()), "<i2")
 
 
@@ -53,8 +53,13 @@ def test_render_writes_a_deterministic_wav(model_dir, tmp_path, capsys):
     assert cli.main(args + [str(tmp_path / "c.wav"), "--seed", "4", "--preset", "b"]) == 0
     a, b, c = (read_wav(tmp_path / f"{n}.wav") for n in "abc")
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert 0.75 * 16000 <= len(a) <= (0.75 + 1.0 + 0.3) * 16000  # the notes, a tail, the release
-    assert np.abs(a[:8000].astype(float)).max() > 0
+    assert 0.75 * 48000 <= len(a) <= (0.75 + 1.0 + 0.3) * 48000  # the notes, a tail, the release
+    assert np.abs(a[:24000].astype(float)).max() > 0
+    assert cli.main(args + [str(tmp_path / "d.wav"), "--seed", "3", "--rate", "44100"]) == 0
+    d = read_wav(tmp_path / "d.wav", 44100)
+    assert abs(len(d) / 44100 - len(a) / 48000) < 0.01
+    assert cli.main(args + [str(tmp_path / "e.wav"), "--rate", "100"]) == 2
+    assert "--rate 100: must be in range 8000..192000" in capsys.readouterr().err
 
 
 def test_render_bad_inputs_give_one_clear_line(model_dir, tmp_path, capsys):

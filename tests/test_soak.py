@@ -9,9 +9,7 @@ import sys
 import pytest
 
 from livegen.core.notes import left_sounding
-from livegen.core.performance import performance
-
-pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.train]
+from livegen.commands.soak_performance import performance
 
 
 def test_the_performance_closes_every_note_it_opens_and_is_seeded():
@@ -29,6 +27,9 @@ def test_open_notes_counts_and_all_notes_off_closes_a_channel():
     assert left_sounding(msgs) == {(1, 61): 1}
 
 
+@pytest.mark.jack
+@pytest.mark.slow
+@pytest.mark.train
 def test_short_soak_leaves_no_stuck_note_and_flat_memory(jack_server, tmp_path):
     """Stopped 0.3 s after the performance: in the middle of the last answer, as a rule."""
     pytest.importorskip("torch")

@@ -1,4 +1,5 @@
-"""The synth on a tiny exported model: voices, fades, timbre control, engines agree."""
+"""The synth on a tiny exported model: voices, fades, timbre control, any rate and block size,
+and the live path equal to the torch model's own rendering."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livegen.core import dsp  # noqa: E402
-from livegen.engine.wavenet_files import WaveNetFiles  # noqa: E402
+from livegen.core import hnsynth  # noqa: E402
+from livegen.engine.timbre_files import TimbreFiles  # noqa: E402
 from livegen.errors import ConfigError  # noqa: E402
-from livegen.synth.synth import Synth, frame_features  # noqa: E402
+from livegen.synth.offline import render_note  # noqa: E402
+from livegen.synth.synth import Synth, mix_z  # noqa: E402
 from tests.test_export_wavenet import SIZES, make  # noqa: E402
 
 pytestmark = pytest.mark.train
@@ -23,9 +25,9 @@ def files(tmp_path_factory):
     from export import wavenet
     out = tmp_path_factory.mktemp("synth")
     wavenet.export(make(SIZES["tiny"], seed=3), out)
-    (out / "presets.json").write_text(json.dumps({"soft": [0.0] * 4, "bright": [1.5] * 4,
-                                                  "dark": [-1.5] * 4}))
-    return WaveNetFiles.load(out, provider="cpu")
+    (out / "presets.json").write_text(json.dumps({"soft": [0.0] * 4, "bright": [0.8] * 4,
+                                                  "dark": [-0.8] * 4}))
+    return TimbreFiles.load(out, provider="cpu")
 
 
 def on(p, v=100, ch=0):
@@ -36,83 +38,109 @@ def off(p, ch=0):
     return bytes([0x80 | ch, p, 0])
 
 
-def test_vectorised_features_equal_dsp():
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((2, 5))
-    t_on = np.array([[0.0, 0.1, 0.4], [1.0, 1.2, 2.0]])
-    t_off = np.array([[-1, -1, -1], [-1, 0.0, 0.3]])
-    got = frame_features(z, np.array([220.0, 330.0]), np.array([64.0, 120.0]), t_on, t_off)
-    for j in range(2):
-        for f in range(3):
-            want = dsp.frame_features(z[j], [220.0, 330.0][j], [64, 120][j], t_on[j, f],
-                                      None if t_off[j, f] < 0 else t_off[j, f])
-            np.testing.assert_allclose(got[j, f], want, rtol=1e-6)
-
-
 def test_voices_start_release_and_end(files):
     s = Synth(files, voices=4, release_max_s=0.2, seed=1)
-    assert not s.render(64).any()  # silence costs nothing and is silent
+    assert not s.render(64).any()  # silence is silent
     s.handle(on(60))
     s.handle(on(64))
-    block = s.render(128)
+    block = s.render(384)
     assert s.active_voices == 2 and np.abs(block).max() > 0
     s.handle(off(60))
     s.handle(off(64))
-    for _ in range(40):  # 0.2 s of release at most
-        s.render(128)
+    for _ in range(60):  # 0.2 s of release at most
+        s.render(192)
     assert s.active_voices == 0
 
 
-def test_stealing_fades_the_old_note_then_starts_the_new(files):
+def test_stealing_fades_the_old_note_over_a_frame_then_starts_the_new(files):
     s = Synth(files, voices=1, seed=2)
     s.handle(on(60))
-    s.render(128)
+    s.render(s.frame * 3)
     s.handle(on(67))
-    assert s.alloc.stolen == 1 and s.fading[0] and s.f0[0] == pytest.approx(dsp.midi_to_hz(60))
-    s.render(128)  # the fade block
-    assert not s.fading[0] and s.f0[0] == pytest.approx(dsp.midi_to_hz(67))
-    assert s.t_on[0] == 0 and s.state.pos[0] == 0
+    assert s.alloc.stolen == 1 and s.fading[0] and s.f0[0] == pytest.approx(hnsynth.midi_to_hz(60))
+    fade = s.render(s.frame)  # the fade frame
+    assert abs(fade[-1]) < 0.02 * max(np.abs(fade).max(), 1e-9) + 1e-6
+    assert not s.fading[0] and s.f0[0] == pytest.approx(hnsynth.midi_to_hz(67))
+    assert s.t_on[0] == 0 and s.ring.frame[0] == 0
 
 
-def test_same_seed_same_audio_and_engines_agree(files):
-    def run(engine, seed):
-        s = Synth(files, voices=3, engine=engine, seed=seed, temperature=0.0)
+def test_same_seed_same_audio_whatever_the_block_size(files):
+    def run(seed, blocks):
+        s = Synth(files, voices=3, seed=seed)
         s.handle(on(60))
         s.handle(on(72))
-        a = s.render(128)
-        s.handle(off(60))
-        return np.concatenate([a, s.render(128)])
-    a, b = run("c", 5), run("c", 5)
-    assert np.array_equal(a, b)
-    ort = run("onnx", 5)  # argmax decoding: both engines must pick the same samples
-    assert np.mean(np.isclose(a, ort, atol=1e-6)) > 0.99
+        out = [s.render(n) for n in blocks]
+        s.handle(off(60))  # note-offs land on a frame boundary: blocks sum to whole frames
+        return np.concatenate(out + [s.render(960)])
+    a = run(5, [192] * 5)
+    assert np.array_equal(a, run(5, [192] * 5))
+    assert np.array_equal(a, run(5, [64, 128, 700, 68]))  # any n: the same frames, split otherwise
+    assert not np.array_equal(a, run(6, [192] * 5))  # the seed moves the noise
+
+
+def test_temperature_zero_is_the_harmonic_part_alone(files):
+    a = render_note(Synth(files, voices=1, temperature=0.0, seed=1), 60, 100, 0.1, 0.2)
+    b = render_note(Synth(files, voices=1, temperature=0.0, seed=2), 60, 100, 0.1, 0.2)
+    c = render_note(Synth(files, voices=1, temperature=1.0, seed=1), 60, 100, 0.1, 0.2)
+    assert np.array_equal(a, b) and not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 96000])
+def test_any_rate_is_band_limited_in_tune_and_free_of_dc(files, rate):
+    s = Synth(files, sample_rate=rate, voices=1, temperature=0.0, preset="bright")
+    assert s.frame == round(0.004 * rate)
+    x = render_note(s, 81, 100, 0.5, 0.5)  # A5: harmonic 16 of the tiny model is at 14 kHz
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    f0 = hnsynth.midi_to_hz(81)
+    peak = freqs[np.argmax(spec * (freqs < 1.5 * f0) * (freqs > 0.5 * f0))]
+    assert abs(1200 * np.log2(peak / f0)) < 60  # the fundamental, within the bounded deviation
+    assert abs(float(x.mean())) < 1e-3
+
+
+def test_band_limit_drops_harmonics_above_nyquist(files):
+    """At 16 kHz a C7 note keeps only harmonics below 8 kHz: no energy folds back below f0."""
+    s = Synth(files, sample_rate=16000, voices=1, temperature=0.0, preset="bright")
+    x = render_note(s, 96, 100, 0.5, 0.5)
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / 16000)
+    f0 = hnsynth.midi_to_hz(96)
+    assert spec[(freqs > 100) & (freqs < 0.8 * f0)].sum() < 1e-6 * spec.sum()
 
 
 def test_program_change_and_morph_move_z(files):
     s = Synth(files, voices=2, morph_cc=1, morph_preset="bright")
     assert np.allclose(s.channel_z[0], 0.0)
     s.handle(bytes([0xC0, 2]))  # third preset: dark
-    assert np.allclose(s.channel_z[0], -1.5)
+    assert np.allclose(s.channel_z[0], -0.8)
     s.handle(bytes([0xB0, 1, 127]))
-    assert np.allclose(s.channel_z[0], 1.5)
+    assert np.allclose(s.channel_z[0], 0.8)
     s.handle(bytes([0xB0, 1, 0]))
-    assert np.allclose(s.channel_z[0], -1.5)
+    assert np.allclose(s.channel_z[0], -0.8)
     assert np.allclose(s.channel_z[1], 0.0)  # other channels keep theirs
     # a sounding voice glides to a new timbre over a few frames instead of jumping
     s.handle(on(60))
-    s.render(64)
-    assert np.allclose(s.z[0], -1.5)
+    s.render(s.frame)
+    assert np.allclose(s.z[0], -0.8, atol=0.2)
     s.handle(bytes([0xB0, 1, 127]))
-    s.render(64)
-    assert -1.5 < s.z[0][0] < 0.0
-    for _ in range(40):
-        s.render(64)
-    assert np.allclose(s.z[0], 1.5, atol=1e-3)
+    s.render(s.frame)
+    assert -0.8 < s.z[0][0] < 0.8
+    s.render(s.frame * 60)
+    assert np.allclose(s.z[0], 0.8, atol=1e-3)
+    assert np.allclose(mix_z(np.zeros(4), np.ones(4), 2.0), 1.0)  # the amount is clipped
+
+
+def test_set_channel_z_plays_any_code(files):
+    s = Synth(files, voices=1)
+    s.set_channel_z(3, np.full(4, 0.5))
+    assert np.allclose(s.channel_z[3], 0.5)
+    with pytest.raises(ValueError, match="z must have 4 values"):
+        s.set_channel_z(0, np.zeros(3))
 
 
 def test_all_notes_off_releases_and_unknown_presets_are_refused(files):
     s = Synth(files, voices=2, channel_presets="dark,bright")
-    assert np.allclose(s.channel_z[1], 1.5)
+    assert np.allclose(s.channel_z[1], 0.8)
     s.handle(on(60))
     s.render(64)
     s.handle(bytes([0xB0, 123, 0]))
@@ -121,32 +149,53 @@ def test_all_notes_off_releases_and_unknown_presets_are_refused(files):
         Synth(files, preset="nope")
 
 
-def test_synth_plays_exactly_what_torch_generation_plays(files, tmp_path):
-    """The live path (excitation, features, conditioning graph, kernel) = the torch cached-queue
-    generation of livegen.train.wavenet.generate, sample for sample at temperature 0."""
-    from livegen.train.wavenet.generate import generate, note_inputs
+def test_the_synth_plays_what_the_torch_model_renders(files):
+    """The live path (note features, ONNX decoder step with its ring, numpy synthesiser) equals
+    the torch model's whole-note rendering (decoder forward + differentiable synthesis)."""
+    from livegen.train.wavenet.model import Synthesis
+    from livegen.train.wavenet.train import conditioning
     model = make(SIZES["tiny"], seed=3)  # the model the `files` fixture exported
-    z = files.presets["bright"]
-    n, hold = 512, 320
-    e, c = note_inputs(z, dsp.midi_to_hz(57), 90, n, hold, model.dims.n_harmonics)
-    want = dsp.mu_law_decode(generate(model.decoder, e[None], c[None], temperature=0.0)[0])
+    d = model.dims
+    z = torch.from_numpy(files.presets["bright"])[None]
+    n_frames, hold_frames = 60, 40
+    t_on = np.arange(n_frames)[None] * d.frame_s
+    t_off = np.where(t_on < hold_frames * d.frame_s, -1.0, t_on - hold_frames * d.frame_s)
+    f0 = np.asarray([hnsynth.midi_to_hz(57)], np.float32)
+    note = hnsynth.note_features(f0, np.asarray([90]), t_on, t_off)
+    with torch.no_grad():
+        raw = model.decoder(conditioning(z, torch.from_numpy(note)))
+        want = Synthesis(d).render(raw, torch.from_numpy(f0), torch.zeros(1, dtype=torch.int64),
+                                   n_frames, None)[0].numpy()
     s = Synth(files, voices=1, temperature=0.0, preset="bright")
+    s.glide = 1.0  # the torch rendering has no glide from the previous timbre
     s.handle(on(57, 90))
-    got = [s.render(64) for _ in range(hold // 64)]
+    got = [s.render(s.frame * hold_frames)]
     s.handle(off(57))
-    got += [s.render(64) for _ in range((n - hold) // 64)]
-    np.testing.assert_allclose(np.concatenate(got), want, atol=1e-6)
+    got.append(s.render(s.frame * (n_frames - hold_frames)))
+    got = np.concatenate(got)
+    # the wavetable's linear interpolation is the only difference
+    assert np.max(np.abs(got - want)) < 0.01 * np.max(np.abs(want))
 
 
 def test_lowering_the_limit_fades_the_oldest_voices(files):
     s = Synth(files, voices=4, seed=1)
     for p in (60, 62, 64, 65):
         s.handle(on(p))
-        s.render(64)
+        s.render(s.frame)
     s.handle(off(62))
     s.set_limit(2)
     assert sorted(np.flatnonzero(s.fading)) == [0, 1]  # the released one, then the oldest held
-    s.render(64)
+    s.render(s.frame)
     assert s.active_voices == 2 and s.alloc.limit == 2
     s.handle(on(67))  # at the limit: a new note takes the place of the oldest
     assert s.alloc.stolen == 1
+
+
+def test_set_sample_rate_only_while_silent(files):
+    s = Synth(files, voices=1)
+    s.set_sample_rate(44100)
+    assert s.frame == 176 and s.sample_rate == 44100
+    s.handle(on(60))
+    s.render(10)
+    with pytest.raises(RuntimeError):
+        s.set_sample_rate(48000)

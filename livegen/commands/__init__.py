@@ -30,5 +30,5 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("train", "wavenet"), "livegen.train.wavenet.cli_train"),
     (("eval", "wavenet"), "livegen.train.wavenet.cli_eval"),
     (("presets", "wavenet"), "livegen.train.wavenet.cli_presets"),
-    (("encode",), "livegen.train.wavenet.cli_encode"),
+    (("encode",), "livegen.commands.encode"),
 ]

@@ -104,7 +104,7 @@ def run(args, cfg) -> int:
 
     import numpy as np
 
-    from livegen.daemon.harness import Rig, jack_server, load_model
+    from livegen.daemon.harness import Rig, jack_server, load_models
 
     logging.getLogger("livegen").setLevel(logging.WARNING)
     jam = dataclasses.replace(cfg.jam, thru="midi", out_channel=2, state_cc=-1, response_bars=2,
@@ -114,9 +114,9 @@ def run(args, cfg) -> int:
     beat_s = 60 / bpm
     print(f"livegen bench jam: {os.cpu_count()} CPUs (nproc), load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {bpm:g} bpm, {bpb} beats to the bar")
-    model = load_model(cfg)
+    models = load_models(cfg)
     with jack_server(48000, args.period, private=not args.use_running_jack) as (server, where):
-        rig = Rig(cfg, model)
+        rig = Rig(cfg, models)
         try:
             print(f"  JACK: {where}; LSTM {rig.model.describe()}; synth: "
                   + ("on" if rig.sink is not None else f"none ({rig.why_no_sink})"))

@@ -47,7 +47,7 @@ def rss_mb(pid: int) -> float | None:
 def run(args, cfg) -> int:
     from livegen.commands.bench_synth import cpu_name
     from livegen.core.notes import left_sounding
-    from livegen.core.performance import performance
+    from livegen.commands.soak_performance import performance
     from livegen.daemon.harness import jack_server
     from livegen.io.midiclient import PortPlayer, PortRecorder, wait_for_port
 

@@ -1,4 +1,5 @@
-"""``livegen bench synth``: real-time factor of each decoder engine, side by side in one run."""
+"""``livegen bench synth``: real-time factor of the synth per provider and voice count, side by
+side in one run, with the share of the decoder step (ONNX Runtime) in it."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import os
 import platform
 import time
 
-HELP = "measure the synth's real-time factor per engine for 1, 4, 8 and 16 voices"
+HELP = "measure the synth's real-time factor for 1, 8, 16, 32 and 64 voices per ONNX Runtime provider"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--voices", default="1,4,8,16", help="voice counts (default 1,4,8,16)")
-    parser.add_argument("--engines", default="c,onnx", help="engines to compare (default c,onnx)")
+    parser.add_argument("--voices", default="1,8,16,32,64", help="voice counts (default %(default)s)")
+    parser.add_argument("--providers", default="cpu", help="ONNX Runtime providers to compare: "
+                        "cpu, cuda (default %(default)s)")
+    parser.add_argument("--rate", type=int, default=48000, help="output rate in Hz (default %(default)s)")
+    parser.add_argument("--block", type=int, default=128,
+                        help="samples per render call, as a device period (default %(default)s)")
     parser.add_argument("--seconds", type=float, default=2.0,
-                        help="audio rendered per measurement by the kernel (default 2.0)")
-    parser.add_argument("--onnx-seconds", type=float, default=0.1,
-                        help="audio rendered per measurement by ONNX Runtime (default 0.1)")
+                        help="audio rendered per measurement (default %(default)s)")
 
 
 def cpu_name() -> str:
@@ -29,51 +32,53 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def measure(files, engine: str, voices: int, seconds: float, cfg) -> tuple[float, float, float, str]:
-    """(real-time factor, microseconds per step for all voices, CPU seconds per audio second,
-    engine name). The CPU time counts every thread of the process, so it shows the cost even
-    when other programs share the cores (then the wall-clock figures rise, the CPU ones not)."""
+def measure(files, voices: int, seconds: float, rate: int, block: int, cfg) -> dict:
+    """Real-time factor (wall and CPU) of the synth with ``voices`` notes held, and of the
+    decoder step alone for the same voices and frames."""
+    import numpy as np
+
     from livegen.synth.synth import Synth
-    s = cfg.synth
-    synth = Synth(files, voices=voices, engine=engine, temperature=s.temperature,
-                  threads=s.threads, release_max_s=30.0, seed=1)
+    synth = Synth(files, sample_rate=rate, voices=voices, temperature=cfg.synth.temperature,
+                  release_max_s=30.0, seed=1)
     for v in range(voices):  # every voice sounding, held for the whole measurement
-        synth.handle(bytes([0x90, 48 + (v * 5) % 36, 100]))
-    block = s.block
-    synth.render(block)  # warm-up: first call builds caches
-    n_blocks = max(1, round(seconds * synth.sample_rate / block))
+        synth.handle(bytes([0x90 | (v // 32), 40 + (v * 5) % 45, 100]))
+    synth.render(block)  # warm-up
+    n_blocks = max(1, round(seconds * rate / block))
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n_blocks):
         synth.render(block)
     took, cpu = time.perf_counter() - t0, time.process_time() - c0
-    samples = n_blocks * block
-    audio_s = samples / synth.sample_rate
-    return took / audio_s, took / samples * 1e6, cpu / audio_s, synth.engine_name
+    audio_s = n_blocks * block / rate
+    frames = int(audio_s / synth.frame_s)
+    ring, vi = files.new_ring(voices), np.arange(voices)
+    cond = np.zeros((voices, files.dims["z_dim"] + 9), np.float32)
+    t1 = time.perf_counter()
+    for _ in range(frames):
+        files.step(ring, vi, cond)
+    dec = time.perf_counter() - t1
+    return {"rtf": took / audio_s, "cpu": cpu / audio_s, "decoder_rtf": dec / audio_s,
+            "sounding": synth.active_voices}
 
 
 def run(args, cfg) -> int:
-    from livegen.engine.wavenet_files import WaveNetFiles
-    files = WaveNetFiles.load(cfg.path(cfg.models.wavenet), cfg.models.provider)
+    from livegen.engine.timbre_files import TimbreFiles
+    from livegen.errors import ConfigError
     voices = [int(v) for v in args.voices.split(",")]
-    engines = [e.strip() for e in args.engines.split(",")]
-    w = files.kernel_weights()
-    macs = w.macs_per_sample()
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; synth.threads = {cfg.synth.threads}, "
-          f"block = {cfg.synth.block} samples at {files.dims['sample_rate']} Hz")
-    print(f"decoder: {len(w.dilations)} layers, residual {w.dims['R']}, gate 2x{w.dims['G']}, "
-          f"skip {w.dims['S']}, head {w.dims['H']}: {macs:,} multiply-adds per sample")
+    providers = [p.strip() for p in args.providers.split(",")]
+    for p in providers:
+        if p not in ("cpu", "cuda"):
+            raise ConfigError(f"--providers: {p!r} is not a provider; use cpu or cuda")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; output {args.rate} Hz, blocks of "
+          f"{args.block} samples; synth.threads = {cfg.synth.threads}")
     print()
-    print("| engine | voices | real-time factor | us per step (all voices) | us per voice-sample "
-          "| GMAC/s | CPU s per audio s |")
-    print("|---|---|---|---|---|---|---|")
-    for engine in engines:
+    print("| provider | voices | real-time factor | CPU s per audio s | decoder step alone (RTF) |")
+    print("|---|---|---|---|---|")
+    for p in providers:
+        files = TimbreFiles.load(cfg.path(cfg.models.wavenet), p, cfg.synth.threads)
         for v in voices:
-            seconds = args.seconds if engine != "onnx" else args.onnx_seconds
-            rtf, us, cpu, name = measure(files, engine, v, seconds, cfg)
-            print(f"| {name} | {v} | {rtf:.3f} | {us:.1f} | {us / v:.2f} | "
-                  f"{macs * v / us / 1e3:.2f} | {cpu:.3f} |", flush=True)
-    print("\nreal-time factor = wall-clock render time / audio time; below 1 is faster than real "
-          "time. CPU s per audio s adds up every thread (2 threads busy = up to 2x the wall time).")
+            m = measure(files, v, args.seconds, args.rate, args.block, cfg)
+            print(f"| {p} | {v} | {m['rtf']:.3f} | {m['cpu']:.3f} | {m['decoder_rtf']:.3f} |", flush=True)
+    print("\nreal-time factor = wall-clock render time / audio time; below 1 is faster than real time.")
     try:
         print(f"load average while measuring: {os.getloadavg()[0]:.2f} (other programs on the cores "
               "inflate the wall-clock figures)")

@@ -75,9 +75,11 @@ def run(args, cfg) -> int:
     import time
     from pathlib import Path
 
-    from livegen.daemon.harness import Rig, jack_server, load_model
-    from livegen.daemon.sink import load_synth
-    from livegen.daemon.status import bar_beat, pitch_name
+    import numpy as np
+
+    from livegen.daemon.harness import Rig, jack_server, load_models
+    from livegen.core.notes import pitch_name
+    from livegen.daemon.status import bar_beat
     from livegen.io.midirecord import write_tracks
 
     logging.getLogger("livegen").setLevel(logging.WARNING)  # the demo prints its own story
@@ -89,11 +91,10 @@ def run(args, cfg) -> int:
     bpb = jam.beats_per_bar
     beat_ns = 60e9 / bpm
     say = print
-    model = load_model(cfg)
-    synth = load_synth(cfg)  # a bad timbre model stops the demo here, before JACK or a port
+    models = load_models(cfg)  # a bad model file stops the demo here, before JACK or a port
     with jack_server(48000, 256, private=args.private_jack) as (server, where):
         say(f"livegen demo: JACK: {where}")
-        rig = Rig(cfg, model, synth)
+        rig = Rig(cfg, models)
         try:
             say(f"  LSTM {rig.model.describe()}; audio: "
                 + ("the WaveNet synth" if rig.sink is not None else f"none, MIDI only ({rig.why_no_sink})"))
@@ -178,23 +179,10 @@ def run(args, cfg) -> int:
     wav = "demo.wav not written: " + (rig.why_no_sink if not has_sink
                                       else "the synth offers no audio capture (start_capture) yet")
     if audio is not None:
-        _write_wav(out_dir / "demo.wav", *audio)
+        from livegen.synth.offline import write_wav
+        samples, rate = audio
+        write_wav(out_dir / "demo.wav", np.asarray(samples, np.float32).reshape(-1), int(rate))
         wav = f"wrote {out_dir / 'demo.wav'}"
     say(f"  wrote {out_dir / 'demo.mid'} (tracks: player, livegen on channel {jam.out_channel}); {wav}")
     return 0
 
-
-def _write_wav(path, samples, rate: int) -> None:
-    """Mono float samples as 16-bit PCM (the standard library's wave)."""
-    import wave
-
-    import numpy as np
-
-    pcm = (np.clip(np.asarray(samples, np.float32).reshape(-1), -1, 1) * 32767).astype("<i2")
-    from livegen.fileio import atomic_path
-
-    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(int(rate))
-        w.writeframes(pcm.tobytes())

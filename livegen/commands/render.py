@@ -1,21 +1,21 @@
-"""``livegen render IN.mid OUT.wav``: a MIDI file through the WaveNet synth, offline."""
+"""``livegen render IN.mid OUT.wav``: a MIDI file through the timbre synth, offline."""
 
 from __future__ import annotations
 
 import time
 
-HELP = "render a MIDI file to a WAV through the WaveNet synth (deterministic for a seed)"
+HELP = "render a MIDI file to a WAV through the timbre synth (deterministic for a seed)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("midi", help="the MIDI file to play")
-    parser.add_argument("wav", help="the WAV file to write (16-bit mono at the model's rate)")
+    parser.add_argument("wav", help="the WAV file to write (16-bit mono)")
     parser.add_argument("--preset", default=None, help="timbre preset (default: synth.preset)")
     parser.add_argument("--temperature", type=float, default=None,
-                        help="sampling temperature (default: synth.temperature)")
+                        help="noise share: 1 = as trained, 0 = harmonics only (default: synth.temperature)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--engine", choices=("auto", "c", "onnx"), default=None,
-                        help="decoder engine (default: synth.engine)")
+    parser.add_argument("--rate", type=int, default=None,
+                        help="sample rate of the WAV in Hz, 8000..192000 (default: the model's, 48000)")
 
 
 def run(args, cfg) -> int:
@@ -29,14 +29,16 @@ def run(args, cfg) -> int:
     s = cfg.synth
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise ConfigError(f"--temperature {args.temperature}: must be in range 0.0..2.0")
+    if args.rate is not None and not 8000 <= args.rate <= 192000:
+        raise ConfigError(f"--rate {args.rate}: must be in range 8000..192000 Hz")
     content = read_midi(args.midi)
-    changes = {k: v for k, v in (("engine", args.engine), ("temperature", args.temperature),
+    changes = {k: v for k, v in (("temperature", args.temperature),
                                  ("preset", args.preset)) if v is not None}
     cfg = dataclasses.replace(cfg, synth=dataclasses.replace(s, **changes))
-    synth = synth_from_config(cfg, seed=args.seed)
+    synth = synth_from_config(cfg, sample_rate=args.rate, seed=args.seed)
     events = note_events(content.notes, content.tempos, synth.sample_rate, synth.frame)
     t0 = time.perf_counter()
-    audio = render_events(synth, events, block=s.block)
+    audio = render_events(synth, events)
     took = time.perf_counter() - t0
     write_wav(args.wav, audio, synth.sample_rate)
     seconds = len(audio) / synth.sample_rate

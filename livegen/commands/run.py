@@ -23,42 +23,29 @@ def run(args, cfg) -> int:
     import threading
     import time
 
-    from livegen.daemon import Daemon, jackrestart
-    from livegen.daemon.sink import abandon_sink, load_synth, open_sink
-    from livegen.engine.lstm import LstmRuntime
-    from livegen.io import midi
+    from livegen.daemon import jackrestart
+    from livegen.daemon.harness import Jam, load_models
 
     log = logging.getLogger("livegen")
     restarts = jackrestart.restarts()
     times = f"{restarts} time{'s' if restarts > 1 else ''}"
     if restarts:
         log.info("restarted after the JACK server came back (%s)", times)
-    model = LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
-    synth = load_synth(cfg)  # a bad timbre model stops livegen here, before any port opens
-    backend, inp, out = midi.open_ports(cfg.midi)
-    sink, why = None, ""
-    try:
-        sink, why = open_sink(cfg, synth)
-        daemon = Daemon(cfg, inp, out, model, sink)
-    except BaseException:
-        inp.close()
-        out.close()
-        if sink is not None:
-            sink.close()
-        raise
-    watch = jackrestart.JackWatch(backend, sink)
+    models = load_models(cfg)  # a bad model file stops livegen here, before any port opens
+    jam = Jam(cfg, models)
+    daemon = jam.daemon
+    watch = jackrestart.JackWatch(jam.backend, jam.sink)
     if watch.why_not_watched:
         log.info("%s", watch.why_not_watched)
-    audio = "synth" if sink is not None else f"MIDI only: {why}"
-    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({backend})"
+    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.backend})"
     if restarts:
         ports += f"; restarted {times} after JACK came back"
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    daemon.start()
+    jam.start()
     log.info("listening on %s, answering on %s (%s); LSTM %s; %s", cfg.midi.in_port, cfg.midi.out_port,
-             backend, model.describe(), audio)
+             jam.backend, jam.model.describe(), jam.audio)
     log.info("clock: beat 0 at monotonic %d ns, %.1f bpm, %d beats to the bar",
              daemon.started_ns, cfg.jam.tempo_bpm, cfg.jam.beats_per_bar)
     time.sleep(0.05)
@@ -70,21 +57,18 @@ def run(args, cfg) -> int:
         log.info("real-time priority: %s", refused or "livegen's threads run SCHED_FIFO (below JACK's)")
     lost = None
     try:
-        lost = _status_loop(args, cfg, daemon, watch, stop, ports, audio)
+        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio)
     finally:
-        daemon.stop()  # every open note is closed, All Notes Off per channel (lost on a dead server)
+        jam.stop()  # every open note is closed, All Notes Off per channel (lost on a dead server)
         st = daemon.status()
         if lost:
-            abandon_sink(sink)  # stopping or closing a stream of a dead server could hang
+            jam.abandon()  # stopping or closing a stream of a dead server could hang
         else:
-            inp.close()
-            out.close()
-            if sink is not None:
-                sink.close()
+            jam.close()
             log.info("stopped: %d phrases, %d responses, every note closed", st.phrases, st.responses)
     if not lost:
         return 0
-    return _wait_and_come_back(args, watch.server, lost, st, stop, restarts, (inp, out))
+    return _wait_and_come_back(args, watch.server, lost, st, stop, restarts, (jam.inp, jam.out))
 
 
 def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str | None:

@@ -27,9 +27,10 @@ def run(args, cfg: config.Config) -> int:
         for section, key, default, allowed, doc in config.describe():
             print(f"{section}.{key} = {_toml_value(default)}  [{allowed}]  {doc}")
         return 0
-    print(f"# from {cfg.source}")
-    for section in config.SECTIONS:
+    print(f"# from {cfg.source}; paths as resolved")
+    for section, cls in config.SECTIONS.items():
         print(f"\n[{section}]")
-        for name, value in dataclasses.asdict(getattr(cfg, section)).items():
-            print(f"{name} = {_toml_value(value)}")
+        for f in dataclasses.fields(cls):
+            value = getattr(getattr(cfg, section), f.name)
+            print(f"{f.name} = {_toml_value(str(cfg.path(value)) if f.metadata['path'] else value)}")
     return 0

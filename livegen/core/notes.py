@@ -1,4 +1,4 @@
-"""Open-note bookkeeping: so that every note livegen starts is also ended.
+"""Notes: their names, and open-note bookkeeping so that every note livegen starts is also ended.
 
 :class:`OpenNotes` counts the note-ons sent per (channel, pitch) and when each
 started. Whatever happens (stop, panic, an interrupted response, a note held
@@ -12,6 +12,12 @@ from __future__ import annotations
 
 ALL_NOTES_OFF = 123
 ALL_SOUND_OFF = 120
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def pitch_name(pitch: int) -> str:
+    """A MIDI pitch as a name with its octave: 60 is C4."""
+    return f"{PITCH_CLASSES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def note_on_off(msg: bytes) -> tuple[str, int, int] | None:

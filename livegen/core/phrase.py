@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from livegen.core.clock import NS
 from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.tokens import NoteMessage
-
-NS = 1_000_000_000
 
 
 @dataclass(frozen=True)

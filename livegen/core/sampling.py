@@ -17,6 +17,7 @@ import numpy as np
 
 from livegen.core import controls as ctl
 from livegen.core import tokens as tk
+from livegen.core.notes import PITCH_CLASSES as _NAMES
 
 StepFn = Callable[[int, Any], tuple[np.ndarray, Any]]
 #: ``step(token, state, controls)``: a model given the controls' vector with the token
@@ -30,7 +31,6 @@ _MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 _MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)
 _NOTE_ONS = np.zeros(tk.VOCAB_SIZE, bool)
 _NOTE_ONS[tk.NOTE_ON:tk.NOTE_OFF] = True
-_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 @dataclass(frozen=True)

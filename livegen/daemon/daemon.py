@@ -13,7 +13,8 @@ fakes:
   that only enqueues (thread-safe, never blocks), ``close()``, and optionally
   ``status() -> dict`` (``voices``, ``load``, ``underruns``) for the status line.
 
-:meth:`Daemon.stop` stops the threads; the sender ends every open note (note-offs
+``cfg`` comes from :mod:`livegen.config`, which has checked it (controller numbers
+included). :meth:`Daemon.stop` stops the threads; the sender ends every open note (note-offs
 plus All Notes Off per channel) before it returns.
 """
 
@@ -31,27 +32,8 @@ from livegen.daemon.generator import Generator, Response
 from livegen.daemon.schedule import EchoFilter
 from livegen.daemon.sender import Sender
 from livegen.daemon.sink import sink_status
-from livegen.errors import ConfigError
 
 log = logging.getLogger("livegen.daemon")
-
-CC_KEYS = ("end_cc", "state_cc", "cc_temperature", "cc_length", "cc_loop", "cc_mutate", "cc_panic", "cc_mute")
-
-
-def check_jam(jam) -> None:
-    """Controller numbers must not collide (ConfigError naming the keys)."""
-    seen: dict[int, str] = {}
-    for key in CC_KEYS:
-        value = getattr(jam, key)
-        if value < 0:
-            continue
-        if value in seen:
-            raise ConfigError(f"jam.{seen[value]} and jam.{key} are both controller {value}: "
-                              "give each its own number (or -1 to turn one off)")
-        seen[value] = key
-    if jam.state_cc >= 0 and jam.thru in ("midi", "both") and jam.state_cc in (123, 120):
-        raise ConfigError(f"jam.state_cc = {jam.state_cc}: that controller ends notes; use another")
-
 
 @dataclass
 class Status:
@@ -73,7 +55,6 @@ class Status:
 class Daemon:
     def __init__(self, cfg, inp, out, model, sink=None, *, clock=time.monotonic_ns):
         jam = cfg.jam
-        check_jam(jam)
         self.cfg = cfg
         self.inp, self.out, self.model, self.sink = inp, out, model, sink
         self.clock = clock

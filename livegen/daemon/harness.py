@@ -1,10 +1,13 @@
-"""A whole jam set-up in one process, for ``livegen demo`` and ``livegen bench jam``.
+"""Setting up a jam in one process: for ``livegen run``, ``livegen demo`` and ``livegen bench jam``.
 
-:func:`jack_server` uses the JACK server that runs, or starts a private dummy
-server (the machine has no audio set-up) and points this process's JACK clients
-at it. :class:`Rig` opens livegen's virtual ports, the model, the synth sink
-and the daemon, plus a player connected to ``livegen:in`` and a recorder
-connected to ``livegen-out:out`` through real ports, as a DAW would connect.
+:func:`load_models` loads the LSTM and the synth before any server or port starts
+(a missing or bad model file is then one line at start-up; a missing timbre model
+folder means MIDI only). :class:`Jam` opens livegen's virtual ports, the synth
+sink and the daemon, and closes them again. :func:`jack_server` uses the JACK
+server that runs, or starts a private dummy server (the machine has no audio
+set-up) and points this process's JACK clients at it. :class:`Rig` is a Jam on
+JACK plus a player connected to ``livegen:in`` and a recorder connected to
+``livegen-out:out`` through real ports, as a DAW would connect.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import secrets
 import time
 
 from livegen.daemon import Daemon
-from livegen.daemon.sink import open_sink
+from livegen.daemon.sink import abandon_sink, load_synth, open_sink
 from livegen.engine.lstm import LstmRuntime
 from livegen.io import jackserver, midi
 from livegen.io.midiclient import PortPlayer, PortRecorder
@@ -36,41 +39,92 @@ def jack_server(rate: int = 48000, period: int = 256, private: bool = False):
         yield server, f"a private JACK dummy server {name!r} at {rate} Hz, period {period}"
 
 
-def load_model(cfg) -> LstmRuntime:
-    """The LSTM of the config (load it before starting servers: a missing file is the usual mistake)."""
-    return LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
+@dataclasses.dataclass
+class Models:
+    lstm: LstmRuntime
+    synth: object | None  # livegen.synth.synth.Synth, or None: MIDI only
+    why_no_synth: str  # "" with a synth
 
 
-class Rig:
-    def __init__(self, cfg, model: LstmRuntime, synth=None):
-        """``synth``: from :func:`livegen.daemon.sink.load_synth`, loaded before any server or
-        port starts (so a bad model file is one line at start-up); None loads it here."""
-        cfg = dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack"))
+def load_models(cfg) -> Models:
+    """The config's LSTM and synth. A missing or bad LSTM, or a bad timbre model, raises
+    (ModelFileError naming the file); audio off or no timbre model folder: MIDI only."""
+    lstm = LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
+    folder = cfg.path(cfg.models.wavenet)
+    if not cfg.audio.enabled:
+        return Models(lstm, None, "audio.enabled = false")
+    if not folder.exists():
+        return Models(lstm, None, f"no timbre model folder {str(folder)!r} (models.wavenet)")
+    return Models(lstm, load_synth(cfg), "")
+
+
+class Jam:
+    """livegen's virtual ports (``backend``, ``inp``, ``out``), the synth sink (``sink``, or
+    None and ``why_no_sink``) and the :class:`Daemon` on them, not yet started."""
+
+    def __init__(self, cfg, models: Models):
         self.cfg = cfg
-        self.model = model
+        self.model = models.lstm
         self.backend, self.inp, self.out = midi.open_ports(cfg.midi)
-        self.sink, self.why_no_sink = None, ""
-        self.player = self.recorder = None
+        self.sink, self.why_no_sink = None, models.why_no_synth
         try:
-            self.sink, self.why_no_sink = open_sink(cfg, synth)
+            if models.synth is not None:  # only the audio device may be missing now: MIDI only
+                self.sink, self.why_no_sink = open_sink(cfg, models.synth)
             self.daemon = Daemon(cfg, self.inp, self.out, self.model, self.sink)
-            self.recorder = PortRecorder("jack", "livegen-recorder", cfg.midi.out_port)
-            self.player = PortPlayer("jack", "livegen-player", cfg.midi.in_port)
         except BaseException:
             self.close()
             raise
 
+    @property
+    def audio(self) -> str:
+        """What livegen plays audio with, for the first log line."""
+        return "synth" if self.sink is not None else f"MIDI only: {self.why_no_sink}"
+
     def start(self) -> None:
         self.daemon.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Stop the daemon's threads (every open note is closed) if they run."""
         daemon = getattr(self, "daemon", None)
         if daemon is not None and daemon.sender.is_alive():
             daemon.stop()
-        time.sleep(0.05)  # let the closing messages reach the recorder
-        for port in (self.player, self.recorder, self.inp, self.out):
-            if port is not None:
-                port.close()
+
+    def close(self) -> None:
+        """Stop, then close the ports and the sink."""
+        self.stop()
+        for port in (self.inp, self.out):
+            port.close()
         if self.sink is not None:
             self.sink.close()
             self.sink = None
+
+    def abandon(self) -> None:
+        """Stop after the JACK server went away: the sink lets go of its stream without
+        touching it; the ports stay open (closing a dead server's port takes a second: the
+        caller closes them when it no longer waits)."""
+        self.stop()
+        abandon_sink(self.sink)
+        self.sink = None
+
+
+class Rig(Jam):
+    """A :class:`Jam` on JACK, with a player port connected to ``livegen:in`` and a
+    recorder connected to ``livegen-out:out``."""
+
+    def __init__(self, cfg, models: Models):
+        self.player = self.recorder = None
+        super().__init__(dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack")), models)
+        try:
+            self.recorder = PortRecorder("jack", "livegen-recorder", self.cfg.midi.out_port)
+            self.player = PortPlayer("jack", "livegen-player", self.cfg.midi.in_port)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.stop()
+        time.sleep(0.05)  # let the closing messages reach the recorder
+        for port in (self.player, self.recorder):
+            if port is not None:
+                port.close()
+        super().close()

@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from livegen.core.clock import next_bar
 from livegen.core.controls import FOLLOW, Steering
 
-NS = 1_000_000_000
-
 
 # -- bars --------------------------------------------------------------------------
 

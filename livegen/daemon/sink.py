@@ -40,7 +40,7 @@ def load_synth(cfg):
         return None
     from livegen.synth import synth_from_config
     from livegen.synth.live import raise_priority
-    return synth_from_config(cfg, thread_init=raise_priority if cfg.synth.realtime else None)
+    return synth_from_config(cfg)
 
 
 def sink_status(sink) -> dict | None:

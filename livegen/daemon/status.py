@@ -7,12 +7,7 @@ they append to deques that the main thread reads).
 from __future__ import annotations
 
 from livegen.core import tokens as tk
-
-NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
-def pitch_name(p: int) -> str:
-    return f"{NAMES[p % 12]}{p // 12 - 1}"
+from livegen.core.notes import pitch_name
 
 
 def bar_beat(beat: float, beats_per_bar: int) -> str:

@@ -51,9 +51,6 @@ class Resampler:
 class LiveSynth:
     def __init__(self, synth: Synth, audio_cfg, block: int = 256, realtime: bool = False):
         from livegen.io.audio import AudioOutput
-        if block % synth.frame:
-            from livegen.errors import ConfigError
-            raise ConfigError(f"synth.block = {block}: must be a multiple of {synth.frame}")
         self.synth = synth
         self.block = block
         self.realtime = realtime
@@ -62,6 +59,7 @@ class LiveSynth:
         self.ring = AudioRing(1 << 16)
         self.output = AudioOutput(audio_cfg, self.ring)
         self.rate = self.output.sample_rate
+        synth.set_sample_rate(self.rate)  # the timbre model renders at the device's rate
         self.resample = Resampler(synth.sample_rate, self.rate)
         period = self.output.stream.blocksize or audio_cfg.block_size or 256
         self.target = period + int(np.ceil(block * self.rate / synth.sample_rate))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import wave
-from pathlib import Path
 
 import numpy as np
 
 from livegen.core.tokens import Note
-from livegen.fileio import atomic_path
+from livegen.io.wavfile import write_wav  # noqa: F401  (livegen.synth.offline.write_wav)
 from livegen.synth.synth import Synth
 
 
@@ -50,16 +48,17 @@ def render_events(synth: Synth, events: list[tuple[int, bytes]], tail_s: float =
         n = max(synth.frame, min(block, nxt - pos))
         out.append(synth.render(n))
         pos += n
-        if pos > end + synth.release_max + block:
+        if pos > end + int(synth.release_max_s * synth.sample_rate) + block:
             break
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
-    """16-bit mono WAV, written atomically (a crash leaves the old file or none)."""
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
+def render_note(synth: Synth, pitch: int, velocity: int, hold_s: float, total_s: float,
+                channel: int = 0) -> np.ndarray:
+    """One note from silence: key held ``hold_s`` seconds, ``total_s`` seconds of audio."""
+    n_hold = max(1, int(round(hold_s * synth.sample_rate)))
+    n_total = max(n_hold, int(round(total_s * synth.sample_rate)))
+    synth.handle(bytes([0x90 | channel, pitch, velocity]))
+    a = synth.render(n_hold)
+    synth.handle(bytes([0x80 | channel, pitch, 0]))
+    return np.concatenate([a, synth.render(n_total - n_hold)])

@@ -1,22 +1,22 @@
-"""The polyphonic WaveNet synth: MIDI in, 16 kHz audio blocks out.
+"""The polyphonic timbre synth: MIDI in, audio blocks out at any sample rate.
 
-One :class:`Synth` is owned by one thread (the render thread live, the caller
-offline): :meth:`Synth.handle` applies a MIDI message at the next block,
-:meth:`Synth.render` produces the next block. Per block it
+One :class:`Synth` is owned by one thread (the render thread live, the caller offline):
+:meth:`Synth.handle` applies a MIDI message at the next frame, :meth:`Synth.render` returns
+the next n samples (any n: whole frames are rendered into a small FIFO). Per frame (4 ms) it
 
-1. builds each sounding voice's excitation (an oscillator at the note's f0, so the
-   pitch is right by construction) and frame features (timbre z, pitch, velocity,
-   gate and envelope times), and turns the features into per-layer biases with the
-   conditioning graph;
-2. runs the decoder engine (the compiled kernel, or ONNX Runtime) for all sounding
-   voices at once, drawing samples from pre-drawn uniforms at the temperature;
-3. decodes mu-law, applies fades (a stolen voice fades out over one block before its
-   new note starts), sums the voices, and frees voices whose release has decayed.
+1. builds each sounding voice's conditioning: its timbre z (gliding toward its channel's) and
+   note features (pitch, velocity, gate, times since note-on and note-off);
+2. runs the decoder step (ONNX Runtime) for all sounding voices at once: controls per voice;
+3. renders them with the harmonic-plus-noise synthesiser (``livegen.core.hnsynth``) at the
+   output rate: harmonics of the note's f0 (moved by at most the model's bounded deviation,
+   so the pitch is right by construction) below Nyquist, and filtered noise scaled by the
+   temperature;
+4. fades out a stolen voice over the frame before its new note starts, sums the voices, and
+   frees voices whose release has decayed.
 
-Timbre: presets by name; each MIDI channel has a preset (``synth.channel_presets``,
-else ``synth.preset``), program change n selects the n-th preset (in file order), and
-the ``synth.morph_cc`` controller moves a channel's z toward ``synth.morph_preset``;
-voices follow z changes frame by frame, which keeps morphing free of clicks.
+Timbre: presets by name; each MIDI channel has a preset (``synth.channel_presets``, else
+``synth.preset``), program change n selects the n-th preset (in file order), and the
+``synth.morph_cc`` controller moves a channel's z toward ``synth.morph_preset``.
 """
 
 from __future__ import annotations
@@ -25,71 +25,40 @@ import math
 
 import numpy as np
 
-from livegen.core import dsp
+from livegen.core import hnsynth
 from livegen.core.voices import VoiceAllocator
-from livegen.engine.kernel import DecoderState
-from livegen.engine.wavenet_files import WaveNetFiles
+from livegen.engine.timbre_files import TimbreFiles
 from livegen.errors import ConfigError
 
-FIRST_CLASS = 128  # mu-law silence: what a voice has "heard" before its first sample
-SILENT_RMS = 3e-4  # a released voice quieter than this over a block is finished
+SILENT_RMS = 2e-4  # a released voice quieter than this over a frame is finished
 MIN_RELEASE_S = 0.05
 GLIDE_S = 0.02  # a sounding voice's timbre follows a change of z with this time constant
 
 
-def make_engine(files: WaveNetFiles, engine: str, threads: int, thread_init=None):
-    """The decoder engine for synth.engine: 'c' (kernel), 'onnx', or 'auto' (kernel if it builds)."""
-    from livegen.engine.ort_decoder import OrtDecoder
-    if engine == "onnx":
-        return OrtDecoder(files), "onnx"
-    from livegen.engine.kernel import KernelDecoder
-    from livegen.errors import DeviceError
-    try:
-        return KernelDecoder(files.kernel_weights(), threads=threads, thread_init=thread_init), "c"
-    except DeviceError:
-        if engine == "c":
-            raise
-        return OrtDecoder(files), "onnx"
-
-
-def frame_features(z: np.ndarray, f0: np.ndarray, velocity: np.ndarray, t_on: np.ndarray,
-                   t_off: np.ndarray) -> np.ndarray:
-    """dsp.frame_features for many voices and frames at once.
-
-    z (J, Z) or per frame (J, F, Z); f0, velocity (J,); t_on, t_off (J, F) seconds (t_off < 0:
-    key held) -> (J, F, C).
-    """
-    J, F = t_on.shape
-    held = t_off < 0
-    logf = (np.log(f0) - dsp.LOG_F0_CENTER) / dsp.LOG_F0_SCALE
-    z = z if z.ndim == 3 else np.broadcast_to(z[:, None, :], (J, F, z.shape[-1]))
-    cols = [z,
-            np.broadcast_to(logf[:, None, None], (J, F, 1)),
-            np.broadcast_to((velocity / 127.0)[:, None, None], (J, F, 1)),
-            held[..., None].astype(np.float64)]
-    cols += [np.exp(-np.maximum(t_on, 0.0) / tau)[..., None] for tau in dsp.ONSET_TAUS]
-    cols += [np.where(held, 0.0, np.exp(-np.maximum(t_off, 0.0) / tau))[..., None]
-             for tau in dsp.RELEASE_TAUS]
-    return np.concatenate(cols, axis=-1).astype(np.float32)
+def mix_z(z_a: np.ndarray, z_b: np.ndarray, amount: float) -> np.ndarray:
+    """Timbre interpolation: (1 - amount) * z_a + amount * z_b, amount clipped to [0, 1]."""
+    t = min(max(float(amount), 0.0), 1.0)
+    return ((1.0 - t) * np.asarray(z_a, np.float32) + t * np.asarray(z_b, np.float32)).astype(np.float32)
 
 
 class Synth:
-    def __init__(self, files: WaveNetFiles, voices: int = 8, temperature: float = 0.8,
-                 engine: str = "auto", preset: str = "", channel_presets: str = "",
+    def __init__(self, files: TimbreFiles, sample_rate: int | None = None, voices: int = 8,
+                 temperature: float = 1.0, preset: str = "", channel_presets: str = "",
                  morph_cc: int = 1, morph_preset: str = "", gain: float = 1.0,
-                 release_max_s: float = 3.0, threads: int = 2, seed: int = 0, thread_init=None):
+                 release_max_s: float = 3.0, seed: int = 0):
         if not files.presets:
             raise ConfigError(f"{files.folder}: has no presets.json, so there is no timbre to play")
         self.files = files
         self.dims = files.dims
-        self.frame = files.dims["frame"]
-        self.sample_rate = files.dims["sample_rate"]
-        self.n_harmonics = files.dims["n_harmonics"]
-        self.engine, self.engine_name = make_engine(files, engine, threads, thread_init)
+        self.sample_rate = int(sample_rate or files.sample_rate)
+        self.fs = hnsynth.FrameSynth(files.synth_dims, self.sample_rate)
+        self.frame = self.fs.hop  # samples per frame at the output rate
+        self.frame_s = self.frame / self.sample_rate
+        self.engine_name = "onnx"
         self.names = list(files.presets)
         self.temperature = temperature
         self.gain = gain
-        self.release_max = int(release_max_s * self.sample_rate)
+        self.release_max_s = release_max_s
         self.rng = np.random.default_rng(seed)
         default = self._preset(preset or self.names[0], "synth.preset")
         per_channel = [s.strip() for s in channel_presets.split(",")] if channel_presets else []
@@ -100,22 +69,37 @@ class Synth:
         self.morph_cc = morph_cc
         self.morph_target = self._preset(morph_preset, "synth.morph_preset") if morph_preset else None
         self.alloc = VoiceAllocator(voices)
-        V, Z = voices, files.dims["z_dim"]
-        self.state = DecoderState(np.zeros((V, int(files.dilations.sum()) * files.dims["residual"]),
-                                           np.float32), np.zeros(V, np.int64),
-                                  np.full(V, FIRST_CLASS, np.int32))
+        V, Z, K = voices, files.dims["z_dim"], files.dims["n_harmonics"]
+        self.ring = files.new_ring(V)
+        self.bank = hnsynth.VoiceBank.new(V, self.frame)
         self.f0 = np.full(V, 440.0)
+        self.mask = np.zeros((V, K), np.float32)
         self.velocity = np.zeros(V)
         self.channel = np.zeros(V, np.int64)
-        self.phase = np.zeros(V)
-        self.t_on = np.zeros(V, np.int64)  # samples since note-on
-        self.t_off = np.full(V, -1, np.int64)  # samples since note-off, -1 while held
+        self.t_on = np.zeros(V, np.int64)  # frames since note-on
+        self.t_off = np.full(V, -1, np.int64)  # frames since note-off, -1 while held
         self.z = np.zeros((V, Z), np.float32)  # each voice's timbre now (it glides to its channel's)
-        self.glide = 1.0 - math.exp(-self.frame / (GLIDE_S * self.sample_rate))  # per frame
-        self.fading = np.zeros(V, bool)  # stolen: fade out over the next block
+        self.glide = 1.0 - math.exp(-self.frame_s / GLIDE_S)  # per frame
+        self.fading = np.zeros(V, bool)  # stolen: fades out over the next frame
         self.pending: dict[int, tuple[int, int, int]] = {}  # slot -> note waiting for its fade
         self.samples = 0  # rendered so far (the allocator's clock)
         self.finished = 0  # voices that decayed and were freed
+        self._fifo = np.zeros(self.frame, np.float32)  # the last frame rendered ...
+        self._fifo_pos = self.frame  # ... and how much of it has been returned
+
+    def set_sample_rate(self, sample_rate: int) -> None:
+        """Render at ``sample_rate`` from now on (the audio device's rate, once its stream is
+        open). Only while no voice sounds: the voices' synthesis state is rebuilt."""
+        if self.alloc.active():
+            raise RuntimeError("set_sample_rate while voices sound")
+        self.sample_rate = int(sample_rate)
+        self.fs = hnsynth.FrameSynth(self.files.synth_dims, self.sample_rate)
+        self.frame = self.fs.hop
+        self.frame_s = self.frame / self.sample_rate
+        self.bank = hnsynth.VoiceBank.new(len(self.alloc.slots), self.frame)
+        self.glide = 1.0 - math.exp(-self.frame_s / GLIDE_S)
+        self._fifo = np.zeros(self.frame, np.float32)
+        self._fifo_pos = self.frame
 
     def _preset(self, name: str, key: str) -> np.ndarray:
         if name not in self.files.presets:
@@ -126,9 +110,17 @@ class Synth:
     def active_voices(self) -> int:
         return len(self.alloc.active())
 
+    def set_channel_z(self, channel: int, z: np.ndarray) -> None:
+        """Play ``channel`` with timbre code ``z`` (an encoded sound, a morph) from now on."""
+        z = np.asarray(z, np.float32)
+        if z.shape != self.z.shape[1:]:
+            raise ValueError(f"z must have {self.z.shape[1]} values, got shape {z.shape}")
+        self.channel_base[channel] = z.copy()
+        self.channel_z[channel] = z.copy()
+
     # -- MIDI -----------------------------------------------------------------------
     def handle(self, msg: bytes) -> None:
-        """Apply one MIDI message (takes effect at the next block)."""
+        """Apply one MIDI message (takes effect at the next frame)."""
         if not msg:
             return
         kind, ch = msg[0] & 0xF0, msg[0] & 0x0F
@@ -147,15 +139,12 @@ class Synth:
                     self.t_off[slot] = 0
                 self.pending = {s: n for s, n in self.pending.items() if n[0] != ch}
             elif msg[1] == self.morph_cc and self.morph_target is not None:
-                m = msg[2] / 127.0
-                self.channel_z[ch] = ((1 - m) * self.channel_base[ch] + m * self.morph_target)
+                self.channel_z[ch] = mix_z(self.channel_base[ch], self.morph_target, msg[2] / 127.0)
         elif kind == 0xC0 and len(msg) >= 2:
-            name = self.names[msg[1] % len(self.names)]
-            self.channel_base[ch] = self.files.presets[name].copy()
-            self.channel_z[ch] = self.channel_base[ch].copy()
+            self.set_channel_z(ch, self.files.presets[self.names[msg[1] % len(self.names)]])
 
     def set_limit(self, limit: int) -> None:
-        """Allow at most ``limit`` voices; the oldest beyond it fade out over the next block."""
+        """Allow at most ``limit`` voices; the oldest beyond it fade out over the next frame."""
         self.alloc.limit = max(1, min(limit, len(self.alloc.slots)))
         sounding = [v for v in self.alloc.active() if not self.fading[v]]
         for _ in range(len(sounding) - self.alloc.limit):
@@ -163,13 +152,6 @@ class Synth:
             sounding.remove(slot)
             self.fading[slot] = True
             self.pending.pop(slot, None)
-
-    def panic(self) -> None:
-        """Silence everything now (no release)."""
-        for slot in self.alloc.active():
-            self.alloc.free(slot)
-        self.pending.clear()
-        self.fading[:] = False
 
     def _note_on(self, ch: int, pitch: int, velocity: int) -> None:
         slot, stolen = self.alloc.note_on(ch, pitch, velocity, self.samples)
@@ -180,13 +162,16 @@ class Synth:
             self._start(slot, ch, pitch, velocity)
 
     def _start(self, slot: int, ch: int, pitch: int, velocity: int) -> None:
-        self.state.hist[slot] = 0.0
-        self.state.pos[slot] = 0
-        self.state.prev[slot] = FIRST_CLASS
-        self.f0[slot] = dsp.midi_to_hz(pitch)
+        f0 = hnsynth.midi_to_hz(pitch)
+        self.ring.reset([slot])
+        self.bank.reset([slot])
+        self.bank.f0[slot] = f0
+        self.f0[slot] = f0
+        self.mask[slot] = hnsynth.harmonic_mask(
+            np.asarray([f0 * 2.0 ** (self.dims["max_dev_cents"] / 1200.0)]), self.mask.shape[1],
+            self.sample_rate)[0]
         self.velocity[slot] = velocity
         self.channel[slot] = ch
-        self.phase[slot] = 0.0
         self.t_on[slot] = 0
         self.t_off[slot] = -1
         self.fading[slot] = False
@@ -194,46 +179,45 @@ class Synth:
 
     # -- audio ----------------------------------------------------------------------
     def render(self, n: int) -> np.ndarray:
-        """The next n samples (a multiple of the frame), float32 mono at the model's rate."""
-        if n % self.frame:
-            raise ValueError(f"block of {n} samples is not a multiple of the frame {self.frame}")
-        out = np.zeros(n, np.float32)
-        voices = np.asarray(self.alloc.active(), np.int32)
-        if len(voices):
-            out += self._render_voices(voices, n)
-        self.samples += n
+        """The next n samples, float32 mono at ``sample_rate``."""
+        out = np.empty(n, np.float32)
+        pos = 0
+        while pos < n:
+            if self._fifo_pos == self.frame:
+                self._fifo = self._render_frame()
+                self._fifo_pos = 0
+            k = min(n - pos, self.frame - self._fifo_pos)
+            out[pos:pos + k] = self._fifo[self._fifo_pos:self._fifo_pos + k]
+            pos += k
+            self._fifo_pos += k
         return out
 
-    def _render_voices(self, voices: np.ndarray, n: int) -> np.ndarray:
-        sr, F = self.sample_rate, n // self.frame
-        step = 2 * math.pi * self.f0[voices] / sr
-        phase = self.phase[voices, None] + step[:, None] * np.arange(n)
-        self.phase[voices] = (self.phase[voices] + step * n) % (2 * math.pi)
-        k = np.arange(1, self.n_harmonics + 1)
-        arg = phase[..., None] * k
-        exc = np.concatenate([np.sin(arg), np.cos(arg)], axis=-1).astype(np.float32)
-        starts = np.arange(F) * self.frame
-        t_on = (self.t_on[voices, None] + starts) / sr
-        t_off = np.where(self.t_off[voices, None] < 0, -1.0, (self.t_off[voices, None] + starts) / sr)
+    def _render_frame(self) -> np.ndarray:
+        voices = np.asarray(self.alloc.active(), np.int64)
+        out = np.zeros(self.frame, np.float32)
+        if len(voices):
+            out += self._render_voices(voices).sum(axis=0) * self.gain
+        self.samples += self.frame
+        return out
+
+    def _render_voices(self, voices: np.ndarray) -> np.ndarray:
         target = np.stack([self.channel_z[c] for c in self.channel[voices]])
-        z = np.empty((len(voices), F, target.shape[1]), np.float32)
-        zv = self.z[voices]
-        for f in range(F):  # glide frame by frame: a morph or program change never jumps
-            zv += self.glide * (target - zv)
-            z[:, f] = zv
+        zv = self.z[voices] + self.glide * (target - self.z[voices])  # a morph never jumps
         self.z[voices] = zv
-        feats = frame_features(z, self.f0[voices], self.velocity[voices], t_on, t_off)
-        bias = self.files.conditioning.run(None, {"cond": feats})[0]
-        u = self.rng.random((len(voices), n), dtype=np.float32)
-        temp = np.full(len(voices), self.temperature, np.float32)
-        classes = self.engine.render(self.state, bias, exc, u, temp, voices=voices)
-        audio = dsp.mu_law_decode(classes, self.dims["n_classes"] - 1)  # (J, n)
+        t_on = (self.t_on[voices] * self.frame_s)[:, None]
+        t_off = np.where(self.t_off[voices] < 0, -1.0, self.t_off[voices] * self.frame_s)[:, None]
+        note = hnsynth.note_features(self.f0[voices], self.velocity[voices], t_on, t_off)[:, 0]
+        amp, dist, dev, noise = self.files.step(self.ring, voices, np.concatenate([zv, note], axis=1))
+        amps = hnsynth.harmonic_amplitudes(amp, dist, self.mask[voices])
+        f0 = self.f0[voices] * 2.0 ** (dev / 1200.0)
+        u = self.rng.random((len(voices), self.fs.bins), dtype=np.float32)
+        audio = self.fs.render(self.bank, voices, amps, f0, noise, u, self.temperature)
         fade = self.fading[voices]
         if fade.any():
-            audio[fade] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
-        self.t_on[voices] += n
+            audio[fade] *= np.linspace(1.0, 0.0, self.frame, dtype=np.float32)
+        self.t_on[voices] += 1
         released = self.t_off[voices] >= 0
-        self.t_off[voices[released]] += n
+        self.t_off[voices[released]] += 1
         for j, slot in enumerate(voices):
             if self.fading[slot]:
                 self.fading[slot] = False
@@ -242,9 +226,9 @@ class Synth:
                 else:
                     self.alloc.free(slot)
             elif self.t_off[slot] >= 0 and (
-                    self.t_off[slot] > self.release_max
-                    or (self.t_off[slot] > MIN_RELEASE_S * self.sample_rate
+                    self.t_off[slot] * self.frame_s > self.release_max_s
+                    or (self.t_off[slot] * self.frame_s > MIN_RELEASE_S
                         and float(np.sqrt(np.mean(audio[j] ** 2))) < SILENT_RMS)):
                 self.alloc.free(slot)
                 self.finished += 1
-        return audio.sum(axis=0) * self.gain
+        return audio

@@ -15,7 +15,7 @@ from livegen import fileio
 
 HELP = "evaluate a phrase LSTM checkpoint on the held-out split against n-gram baselines"
 
-DEFAULT_CHECKPOINT = Path("models/lstm/model.pt")
+DEFAULT_CHECKPOINT = Path("livegen/models/lstm/model.pt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

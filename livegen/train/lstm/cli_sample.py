@@ -14,8 +14,8 @@ HELP = "continue the phrase in a MIDI file with a phrase LSTM checkpoint and wri
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", type=Path, help="MIDI file whose notes prime the model")
     parser.add_argument("out", type=Path, help="MIDI file to write: the prompt, then the continuation")
-    parser.add_argument("--checkpoint", type=Path, default=Path("models/lstm/model.pt"),
-                        help="checkpoint (default models/lstm/model.pt)")
+    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/lstm/model.pt"),
+                        help="checkpoint (default livegen/models/lstm/model.pt)")
     parser.add_argument("--beats", type=float, default=16.0, help="beats to continue for (default 16)")
     parser.add_argument("--prompt-beats", type=float, default=None,
                         help="use only the last this many beats of the prompt (default all)")

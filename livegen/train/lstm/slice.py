@@ -46,7 +46,7 @@ def write_slice(checkpoint: Path, out: Path, windows: int = 100) -> tuple[float,
 
 
 if __name__ == "__main__":
-    ckpt = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("models/lstm/model.pt")
+    ckpt = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("livegen/models/lstm/model.pt")
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else ckpt.with_name("heldout_slice.npz")
     lstm, ngram = write_slice(ckpt, out)
     print(f"wrote {out}: LSTM {lstm:.4f}, {ORDER}-gram {ngram:.4f} nats/token")

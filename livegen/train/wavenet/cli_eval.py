@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from livegen.train.wavenet.evaluate import EvalOptions
 
     o = EvalOptions()
-    parser.add_argument("--checkpoint", type=Path, default=Path("models/wavenet/wavenet.pt"),
+    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/wavenet/wavenet.pt"),
                         help="model checkpoint (default %(default)s)")
     parser.add_argument("--presets", type=Path, default=None,
                         help="presets.json (default: beside the checkpoint; built from the note set if missing)")

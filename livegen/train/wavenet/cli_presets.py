@@ -9,7 +9,7 @@ HELP = "build presets.json (instrument name -> z) from a checkpoint and its note
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=Path("models/wavenet/wavenet.pt"),
+    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/wavenet/model.pt"),
                         help="model checkpoint (default %(default)s)")
     parser.add_argument("--data", type=Path, default=None, help="note set .npz (default: the rendered default set)")
     parser.add_argument("--out", type=Path, default=None, help="presets file (default: presets.json beside the checkpoint)")
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args, cfg) -> int:
     from livegen.train.wavenet import data as wdata
     from livegen.train.wavenet.model import load_checkpoint
-    from livegen.engine.wavenet_files import save_presets
+    from livegen.engine.timbre_files import save_presets
     from livegen.train.wavenet.presets import instrument_presets
 
     if args.from_run:

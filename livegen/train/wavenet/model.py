@@ -1,19 +1,19 @@
-"""The WaveNet autoencoder in torch: encoder -> timbre code z; decoder -> next mu-law sample.
+"""The timbre model: an encoder (audio -> z) and a frame-rate WaveNet decoder driving a
+harmonic-plus-noise synthesiser.
 
-Shapes are (batch B, time T, channels C) throughout; layers are written as
-matrix multiplies over the channel axis (faster than conv1d on CPU here).
+Shapes: B batch, F frames (``Dims.frame_s`` each), M mel bands, Z z_dim, C channels,
+K harmonics, N noise bands, T samples.
 
-Decoder, one sample t (predicting class q[t]):
-    u      = [x[t-1] (mu-law value in [-1,1]), e[t] (E excitation values)]
-    h_0    = u @ W_in + b_in                                   (R)
-    layer l (dilation d_l), for l = 0..L-1:
-        a  = [h_l[t - d_l], h_l[t], e[t]] @ W_l + c_l[frame(t)] (2G)
-        o  = tanh(a[:G]) * sigmoid(a[G:])                       (G)
-        h_{l+1} = h_l + o @ W_res_l        (not computed for the last layer)
-    s      = [o_0 ... o_{L-1}] @ W_skip + b_skip                  (S)
-    logits = relu(relu(s) @ W_h1 + b_h1) @ W_h2 + b_h2           (256)
-    c_l[f] = (cond[f] @ W_cond + b_cond)[l]: the frame conditioning, one vector
-             per FRAME samples: z, normalised log f0, velocity, gate, envelope times.
+- :class:`Encoder`: log-mel frames of a note (B, F, M) -> non-causal dilated convs -> mean over
+  frames -> z (B, Z) in (-1, 1).
+- :class:`Decoder`: per frame, the conditioning c = [z, note features] (B, F, Z + 9) ->
+  a stack of gated causal dilated convolutions (kernel 2, WaveNet style; every layer's gate is
+  biased by c) -> skip sum -> head -> controls: overall amplitude, a distribution over K
+  harmonics, a pitch deviation bounded by ``max_dev_cents``, and N noise band gains.
+  ``Decoder.forward`` runs whole sequences; ``Decoder.step`` one frame with explicit state
+  (each layer's input ``d_l`` frames ago), written as the same layer math.
+- :func:`synthesize`: the differentiable twin of ``livegen.core.hnsynth.FrameSynth`` over a crop.
+- :class:`SpectralLoss`: multi-resolution STFT loss (linear and log magnitudes).
 """
 
 from __future__ import annotations
@@ -21,192 +21,283 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
-from torch import nn
 
-from livegen.core import dsp
+from livegen.core import hnsynth
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+KIND = "livegen-timbre-hn"
 
 
 @dataclass(frozen=True)
 class Dims:
-    """Everything needed to rebuild the model; stored in every checkpoint."""
-
-    residual: int = 32  # R
-    gate: int = 16  # G (the gate pre-activation has 2G channels)
-    skip: int = 32  # S
-    head: int = 32  # hidden width of the output head
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1, 2, 4, 8, 16, 32)
-    n_harmonics: int = 4  # excitation: sin/cos of k * phase, k = 1..K
-    n_classes: int = 256
+    sample_rate: int = 48000  # the training audio's rate (the synth renders at any rate)
+    frame_s: float = 0.004
+    n_harmonics: int = 96
+    noise_bands: int = 40
+    max_band_hz: float = 24000.0
+    max_dev_cents: float = 50.0
     z_dim: int = 16
-    frame: int = dsp.FRAME
-    n_time_features: int = dsp.N_TIME_FEATURES
-    enc_channels: int = 32
-    enc_dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
-    enc_pool: int = 512
-    sample_rate: int = dsp.SAMPLE_RATE
+    channels: int = 64
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    head: int = 128
+    n_mels: int = 64
+    enc_channels: int = 64
+    enc_dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    enc_frames: int = 128  # encoder input: the first this many mel frames of a note
+    enc_hop: int = 2  # mel frames are this many decoder frames apart
 
     @property
-    def exc_dim(self) -> int:
-        return 2 * self.n_harmonics
+    def synth(self) -> hnsynth.SynthDims:
+        return hnsynth.SynthDims(self.frame_s, self.n_harmonics, self.noise_bands, self.max_band_hz,
+                                 self.max_dev_cents)
+
+    @property
+    def hop(self) -> int:
+        return self.synth.hop(self.sample_rate)
 
     @property
     def cond_dim(self) -> int:
-        return self.z_dim + 2 + self.n_time_features
+        return self.z_dim + hnsynth.N_NOTE_FEATURES
+
+    @property
+    def n_controls(self) -> int:
+        return 1 + self.n_harmonics + 1 + self.noise_bands
 
     @property
     def receptive_field(self) -> int:
+        """Frames of the past a control depends on (this one included)."""
         return 1 + sum(self.dilations)
 
-    def decoder_macs_per_sample(self) -> dict[str, float]:
-        R, G, S, H, E, L = self.residual, self.gate, self.skip, self.head, self.exc_dim, len(self.dilations)
-        parts = {
-            "input": (1 + E) * R,
-            "layers_gate": L * (2 * R + E) * 2 * G,
-            "layers_residual": (L - 1) * G * R,
-            "skip": L * G * S,
-            "head": S * H + H * self.n_classes,
-            "conditioning_per_sample": self.cond_dim * L * 2 * G / self.frame,
-        }
-        parts["total"] = sum(parts.values())
-        return parts
+    def macs_per_frame(self) -> int:
+        C, L, Cc = self.channels, len(self.dilations), self.cond_dim
+        layer = 2 * C * 2 * C + Cc * 2 * C + C * C + C * C
+        return Cc * C + L * layer + C * self.head + self.head * self.n_controls
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["dilations"], d["enc_dilations"] = list(self.dilations), list(self.enc_dilations)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Dims":
         d = dict(d)
-        for k in ("dilations", "enc_dilations"):
-            d[k] = tuple(d[k])
+        d["dilations"], d["enc_dilations"] = tuple(d["dilations"]), tuple(d["enc_dilations"])
         return cls(**d)
 
 
+def exp_sigmoid(x: torch.Tensor, exponent: float = 10.0, max_value: float = 2.0) -> torch.Tensor:
+    """DDSP's scaling of raw outputs to positive amplitudes: max * sigmoid(x)^ln(exponent)."""
+    return max_value * torch.sigmoid(x) ** math.log(exponent) + 1e-7
+
+
 class Encoder(nn.Module):
-    """Non-causal dilated convolutions over mu-law audio -> z frames every enc_pool samples."""
-
-    def __init__(self, dims: Dims):
+    def __init__(self, d: Dims):
         super().__init__()
-        C = dims.enc_channels
-        self.dims = dims
-        self.inp = nn.Conv1d(1, C, 3, padding=1)
-        self.dil = nn.ModuleList(nn.Conv1d(C, C, 3, dilation=d, padding=d) for d in dims.enc_dilations)
-        self.res = nn.ModuleList(nn.Conv1d(C, C, 1) for _ in dims.enc_dilations)
-        self.out = nn.Conv1d(C, dims.z_dim, 1)
+        C = d.enc_channels
+        self.inp = nn.Conv1d(d.n_mels, C, 3, padding=1)
+        self.convs = nn.ModuleList(nn.Conv1d(C, C, 3, padding=k, dilation=k) for k in d.enc_dilations)
+        self.mix = nn.ModuleList(nn.Conv1d(C, C, 1) for _ in d.enc_dilations)
+        self.out = nn.Conv1d(C, d.z_dim, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T) mu-law values in [-1, 1] -> z frames (B, T // enc_pool, Z)."""
-        h = self.inp(x[:, None, :])
-        total = 0
-        for dil, res in zip(self.dil, self.res):
-            y = res(F.relu(dil(F.relu(h))))
-            h = h + y
-            total = total + y
-        z = self.out(total)  # (B, Z, T)
-        z = F.avg_pool1d(z, self.dims.enc_pool)
-        return z.transpose(1, 2)
-
-    def note_z(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T) -> one timbre code per row (B, Z): the mean of its z frames."""
-        return self.forward(x).mean(dim=1)
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel (B, F, M) log-mel frames (dB / 40) -> z (B, Z)."""
+        h = self.inp(mel.transpose(1, 2))
+        for conv, mix in zip(self.convs, self.mix):
+            h = h + mix(torch.relu(conv(torch.relu(h))))
+        return torch.tanh(self.out(torch.relu(h)).mean(dim=2))
 
 
 class Decoder(nn.Module):
-    def __init__(self, dims: Dims):
+    def __init__(self, d: Dims):
         super().__init__()
-        self.dims = dims
-        R, G, S, H, E = dims.residual, dims.gate, dims.skip, dims.head, dims.exc_dim
-        L = len(dims.dilations)
-        self.w_in = nn.Parameter(torch.randn(1 + E, R) / math.sqrt(1 + E))
-        self.b_in = nn.Parameter(torch.zeros(R))
-        self.w_gate = nn.Parameter(torch.randn(L, 2 * R + E, 2 * G) / math.sqrt(2 * R + E))
-        self.w_res = nn.Parameter(torch.randn(L - 1, G, R) / math.sqrt(G) * 0.5)
-        self.w_skip = nn.Parameter(torch.randn(L * G, S) / math.sqrt(L * G))
-        self.b_skip = nn.Parameter(torch.zeros(S))
-        self.w_cond = nn.Parameter(torch.randn(dims.cond_dim, L * 2 * G) / math.sqrt(dims.cond_dim))
-        self.b_cond = nn.Parameter(torch.zeros(L * 2 * G))
-        self.w_h1 = nn.Parameter(torch.randn(S, H) / math.sqrt(S))
-        self.b_h1 = nn.Parameter(torch.zeros(H))
-        self.w_h2 = nn.Parameter(torch.randn(H, dims.n_classes) / math.sqrt(H))
-        self.b_h2 = nn.Parameter(torch.zeros(dims.n_classes))
+        self.dims = d
+        C, L, Cc = d.channels, len(d.dilations), d.cond_dim
+        self.inp = nn.Linear(Cc, C)
+        self.gate = nn.ModuleList(nn.Linear(2 * C, 2 * C) for _ in range(L))  # [past, current]
+        self.cond = nn.Linear(Cc, 2 * C * L)  # every layer's gate bias from the conditioning
+        self.res = nn.ModuleList(nn.Linear(C, C) for _ in range(L - 1))
+        self.skip = nn.Linear(C * L, C)
+        self.h1 = nn.Linear(C, d.head)
+        self.h2 = nn.Linear(d.head, d.n_controls)
+        with torch.no_grad():  # start at no pitch deviation and a quiet, flat spectrum
+            self.h2.weight[1 + d.n_harmonics].zero_()
+            self.h2.bias.zero_()
+            self.h2.bias[0] = -3.0
+            self.h2.bias[2 + d.n_harmonics:] = -4.0
 
-    def cond_bias(self, cond: torch.Tensor) -> torch.Tensor:
-        """cond (B, F, C) -> per-layer gate biases (B, F, L, 2G)."""
-        L, G2 = len(self.dims.dilations), 2 * self.dims.gate
-        return (cond @ self.w_cond + self.b_cond).view(*cond.shape[:2], L, G2)
+    def _layer(self, l: int, past: torch.Tensor, cur: torch.Tensor, bias: torch.Tensor):
+        """One gated layer: (..., C) past input, current input, (..., 2C) bias -> (out, next)."""
+        C = self.dims.channels
+        a = self.gate[l](torch.cat([past, cur], dim=-1)) + bias
+        o = torch.tanh(a[..., :C]) * torch.sigmoid(a[..., C:])
+        nxt = cur + self.res[l](o) if l < len(self.res) else cur
+        return o, nxt
 
-    def head(self, skip_in: torch.Tensor) -> torch.Tensor:
-        s = F.relu(skip_in @ self.w_skip + self.b_skip)
-        return F.relu(s @ self.w_h1 + self.b_h1) @ self.w_h2 + self.b_h2
+    def _head(self, outs: list[torch.Tensor]) -> torch.Tensor:
+        s = torch.relu(self.skip(torch.cat(outs, dim=-1)))
+        return self.h2(torch.relu(self.h1(s)))
 
-    def forward(self, x_prev: torch.Tensor, exc: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits.
-
-        x_prev: (B, T) mu-law value of the previous sample; exc: (B, T, E);
-        cond: (B, T // frame, C). T must be a multiple of frame. Histories
-        before t = 0 are zero (the state of a new voice). -> (B, T, 256).
-        """
-        B, T = x_prev.shape
-        fr = self.dims.frame
-        nf = T // fr
-        G = self.dims.gate
-        bias = self.cond_bias(cond)  # (B, F, L, 2G)
-        h = torch.cat([x_prev[..., None], exc], dim=-1) @ self.w_in + self.b_in  # (B, T, R)
-        outs = []
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        """cond (B, F, Cc) from the note's first frame -> raw controls (B, F, n_controls).
+        Every layer sees zeros before the first frame (a voice starts from silence)."""
         L = len(self.dims.dilations)
-        for l, d in enumerate(self.dims.dilations):
-            h_old = F.pad(h, (0, 0, d, 0))[:, :T]  # h[t - d], zeros before 0
-            a = torch.cat([h_old, h, exc], dim=-1) @ self.w_gate[l]  # (B, T, 2G)
-            a = (a.view(B, nf, fr, 2 * G) + bias[:, :, l, None, :]).view(B, T, 2 * G)
-            o = torch.tanh(a[..., :G]) * torch.sigmoid(a[..., G:])
+        bias = self.cond(cond).unflatten(-1, (L, 2 * self.dims.channels))
+        h, outs = self.inp(cond), []
+        for l, dl in enumerate(self.dims.dilations):
+            past = F.pad(h, (0, 0, dl, 0))[:, :h.shape[1]]
+            o, h = self._layer(l, past, h, bias[:, :, l])
             outs.append(o)
-            if l < L - 1:
-                h = h + o @ self.w_res[l]
-        return self.head(torch.cat(outs, dim=-1))
+        return self._head(outs)
+
+    def step(self, cond: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame: cond (V, Cc), past (V, L, C) = each layer's input d_l frames ago
+        -> (raw controls (V, n_controls), cur (V, L, C) = each layer's input now)."""
+        L = len(self.dims.dilations)
+        bias = self.cond(cond).unflatten(-1, (L, 2 * self.dims.channels))
+        h, outs, curs = self.inp(cond), [], []
+        for l in range(L):
+            curs.append(h)
+            o, h = self._layer(l, past[:, l], h, bias[:, l])
+            outs.append(o)
+        return self._head(outs), torch.stack(curs, dim=1)
 
 
-class WaveNetAutoencoder(nn.Module):
+def controls(raw: torch.Tensor, d: Dims) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Raw head outputs (..., n_controls) -> amp (..., 1), dist (..., K) (softmax), dev (...)
+    cents in (-max_dev, max_dev), noise band gains (..., N)."""
+    K = d.n_harmonics
+    amp = exp_sigmoid(raw[..., :1])
+    dist = torch.softmax(raw[..., 1:1 + K], dim=-1)
+    dev = d.max_dev_cents * torch.tanh(raw[..., 1 + K])
+    noise = exp_sigmoid(raw[..., 2 + K:] - 5.0)
+    return amp, dist, dev, noise
+
+
+class TimbreModel(nn.Module):
     def __init__(self, dims: Dims):
         super().__init__()
         self.dims = dims
         self.encoder = Encoder(dims)
         self.decoder = Decoder(dims)
 
-    def full_cond(self, z: torch.Tensor, note_cond: torch.Tensor) -> torch.Tensor:
-        """z (B, Z) + note/time features (B, F, 2 + N_TIME) -> (B, F, C), ordered as dsp.frame_features."""
-        return torch.cat([z[:, None, :].expand(-1, note_cond.shape[1], -1), note_cond], dim=-1)
 
-    def forward(self, enc_audio, x_prev, exc, note_cond):
-        z = self.encoder.note_z(enc_audio)
-        return self.decoder(x_prev, exc, self.full_cond(z, note_cond)), z
+# ------------------------------------------------------------------------------------------
+# synthesis (differentiable; the same math as livegen.core.hnsynth.FrameSynth)
 
 
-def save_checkpoint(path, model: WaveNetAutoencoder, **extra) -> None:
+class Synthesis:
+    """Constants of the synthesis at one rate (band matrix, window)."""
+
+    def __init__(self, d: Dims, sample_rate: int | None = None):
+        self.d = d
+        self.sr = int(sample_rate or d.sample_rate)
+        self.hop = d.synth.hop(self.sr)
+        self.bands = torch.from_numpy(hnsynth.band_matrix(d.synth, self.sr))  # (N, bins)
+        n = 2 * self.hop
+        self.window = torch.sqrt(0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n) / n))
+        self.alpha = torch.arange(self.hop, dtype=torch.float32) / self.hop
+        s = torch.arange(self.hop, dtype=torch.float64)
+        self.lin = s / self.sr
+        self.quad = s * (s - 1) / (2.0 * self.hop * self.sr)
+        self.k = torch.arange(1, d.n_harmonics + 1, dtype=torch.float32)
+
+    def render(self, raw: torch.Tensor, f0_note: torch.Tensor, c0: torch.Tensor, n: int,
+               uniforms: torch.Tensor | None, noise_scale: float = 1.0) -> torch.Tensor:
+        """Audio of frames c0..c0+n of notes whose raw controls start at the note's first frame.
+
+        raw (B, >= max(c0)+n, n_controls); f0_note (B,) Hz; c0 (B,) int64 first frame of each
+        row's crop; uniforms (B, n + 1, bins) noise phases in [0, 1) for the grains of frames
+        c0-1..c0+n-1 (None: no noise) -> (B, n * hop)."""
+        d, hop, B = self.d, self.hop, raw.shape[0]
+        amp, dist, dev, noise = controls(raw, d)
+        f0 = f0_note[:, None] * torch.pow(2.0, dev / 1200.0)  # (B, F)
+        mask = torch.from_numpy(hnsynth.harmonic_mask(
+            f0_note.detach().numpy() * 2.0 ** (d.max_dev_cents / 1200.0), d.n_harmonics, self.sr))
+        dm = dist * mask[:, None, :]
+        amps = amp * dm / dm.sum(-1, keepdim=True).clamp_min(1e-7)  # (B, F, K)
+        amps = torch.cat([torch.zeros_like(amps[:, :1]), amps], dim=1)  # frame -1: silence
+        rows = torch.arange(B)[:, None]
+        prev = c0[:, None] + torch.arange(n)  # index of frame f-1 in the padded arrays
+        a_prev, a_cur = amps[rows, prev], amps[rows, prev + 1]
+        # phase (cycles) at the start of every frame, then within the crop's frames
+        fp = torch.cat([f0_note[:, None], f0], dim=1).double()  # f0 of frame -1 = the note's
+        inc = fp[:, :-1] * hop / self.sr + (fp[:, 1:] - fp[:, :-1]) * (hop - 1) / (2.0 * self.sr)
+        start = torch.cat([torch.zeros_like(inc[:, :1]), torch.cumsum(inc, dim=1)], dim=1) % 1.0
+        f_prev, f_cur = fp[rows, prev], fp[rows, prev + 1]
+        ph = (start[rows, prev, None] + f_prev[..., None] * self.lin
+              + (f_cur - f_prev)[..., None] * self.quad) % 1.0  # (B, n, hop)
+        s = torch.sin(2 * math.pi * ph.float()[..., None] * self.k)  # (B, n, hop, K)
+        y = torch.einsum("bnsk,bnk->bns", s, a_prev) \
+            + self.alpha * torch.einsum("bnsk,bnk->bns", s, a_cur - a_prev)
+        y = y.reshape(B, -1)
+        if uniforms is not None and noise_scale > 0:
+            g = torch.cat([torch.zeros_like(noise[:, :1]), noise], dim=1)  # grain of frame -1: none
+            g = g[rows, torch.cat([prev, prev[:, -1:] + 1], dim=1)] @ self.bands  # (B, n+1, bins)
+            spec = torch.polar(g, 2 * math.pi * uniforms)
+            grain = torch.fft.irfft(spec, n=2 * hop, dim=-1, norm="ortho") * self.window
+            y = y + noise_scale * (grain[:, :-1, hop:] + grain[:, 1:, :hop]).reshape(B, -1)
+        return y
+
+
+class SpectralLoss:
+    """Sum over FFT sizes of mean |S - S'| + mean |log(S + eps) - log(S' + eps)|."""
+
+    def __init__(self, sizes=(2048, 1024, 512, 256, 128, 64), eps: float = 1e-5):
+        self.sizes = sizes
+        self.eps = eps
+        self.windows = {n: torch.hann_window(n) for n in sizes}
+
+    def mags(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        return torch.stft(x, n, hop_length=n // 4, window=self.windows[n], center=False,
+                          return_complex=True).abs()
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = 0.0
+        for n in (n for n in self.sizes if n <= pred.shape[-1]):  # a short crop skips the largest
+            a, b = self.mags(pred, n), self.mags(target, n)
+            total = total + (a - b).abs().mean() + (torch.log(a + self.eps) - torch.log(b + self.eps)).abs().mean()
+        return total
+
+
+# ------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def save_checkpoint(path, model: TimbreModel, **extra) -> None:
     import os
-    payload = {"kind": "livegen-wavenet", "format_version": FORMAT_VERSION,
-               "dims": model.dims.to_dict(), "state_dict": model.state_dict(), **extra}
+    payload = {"kind": KIND, "format_version": FORMAT_VERSION, "dims": model.dims.to_dict(),
+               "state_dict": model.state_dict(), **extra}
     tmp = str(path) + ".tmp"
     torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, map_location="cpu") -> tuple[WaveNetAutoencoder, dict]:
+def load_checkpoint(path, map_location="cpu") -> tuple[TimbreModel, dict]:
+    import pickle
+    import struct
+    import zipfile
+
     from livegen.errors import ModelFileError
     try:
         ck = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError as err:
         raise ModelFileError(f"no such checkpoint: {path}") from err
-    except Exception as err:  # torch raises many types for a corrupt file
+    except (RuntimeError, OSError, ValueError, EOFError, struct.error, pickle.UnpicklingError,
+            zipfile.BadZipFile) as err:  # what torch.load raises for a damaged file
         raise ModelFileError(f"cannot read checkpoint {path}: {err}") from err
-    if not isinstance(ck, dict) or ck.get("kind") != "livegen-wavenet":
-        raise ModelFileError(f"{path} is not a livegen WaveNet checkpoint")
+    if not isinstance(ck, dict) or ck.get("kind") != KIND:
+        what = ck.get("kind") if isinstance(ck, dict) else type(ck).__name__
+        old = " (the sample-level WaveNet of livegen 0.1: retrain with livegen train wavenet)" \
+            if what == "livegen-wavenet" else ""
+        raise ModelFileError(f"{path}: not a livegen harmonic-plus-noise timbre checkpoint "
+                             f"(its kind is {what!r}{old})")
     if ck.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {ck.get('format_version')} is not "
-                             f"{FORMAT_VERSION}")
-    model = WaveNetAutoencoder(Dims.from_dict(ck["dims"]))
+        raise ModelFileError(f"{path}: format version {ck.get('format_version')} is not {FORMAT_VERSION}")
+    model = TimbreModel(Dims.from_dict(ck["dims"]))
     try:
         model.load_state_dict(ck["state_dict"])
     except RuntimeError as err:

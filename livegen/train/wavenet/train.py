@@ -1,8 +1,10 @@
-"""Training loop: teacher forcing on random windows, periodic held-out evaluation, resumable.
+"""Training loop of the timbre model: multi-resolution STFT loss on note crops, resumable.
 
 Run as a module for background training:
-    nohup python -m livegen.train.wavenet.train --out runs/wavenet > runs/wavenet/log 2>&1 &
-(``livegen train wavenet`` runs the same function.)
+    nohup python -m livegen.train.wavenet.train --out RUN > RUN.log 2>&1 &
+(``livegen train wavenet`` runs the same function.) Each step draws its global batch from a
+generator seeded by (seed, step) (:meth:`NoteBatcher.draw`), so a resumed run draws what an
+uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -14,28 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from livegen.core import dsp
-from livegen.core.pitch import cents, note_pitch
+from livegen.train.pitch import cents, note_pitch
 from livegen.train.wavenet import data as wdata
-from livegen.train.wavenet.batches import Batch, WindowSampler
-from livegen.train.wavenet.generate import render_notes
-from livegen.train.wavenet.model import Dims, WaveNetAutoencoder, load_checkpoint, save_checkpoint
+from livegen.train.wavenet.batches import Batch, NoteBatcher
+from livegen.train.wavenet.model import (Dims, SpectralLoss, Synthesis, TimbreModel, controls,
+                                         load_checkpoint, save_checkpoint)
 from livegen.train.wavenet.options import TrainOptions, build_parser, options_from_args
-
-
-def to_tensors(b: Batch):
-    return (torch.from_numpy(b.enc_audio), torch.from_numpy(b.x_prev), torch.from_numpy(b.exc),
-            torch.from_numpy(b.note_cond), torch.from_numpy(b.target), torch.from_numpy(b.mask))
-
-
-def batch_loss(model, b: Batch) -> torch.Tensor:
-    enc, xp, exc, nc, tgt, mask = to_tensors(b)
-    logits, _ = model(enc, xp, exc, nc)
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
-    m = mask.reshape(-1)
-    return (ce * m).sum() / m.sum()
 
 
 def lr_at(step: int, o: TrainOptions) -> float:
@@ -45,37 +32,58 @@ def lr_at(step: int, o: TrainOptions) -> float:
     return o.lr * (o.lr_final / o.lr) ** frac
 
 
+def conditioning(z: torch.Tensor, note: torch.Tensor) -> torch.Tensor:
+    """z (B, Z) and note features (B, F, N) -> the decoder's input (B, F, Z + N)."""
+    return torch.cat([z[:, None, :].expand(-1, note.shape[1], -1), note], dim=-1)
+
+
+def batch_audio(model: TimbreModel, synth: Synthesis, b: Batch, z_noise: float = 0.0,
+                gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rendered crops (B, T), the codes z (B, Z) they were rendered with, the raw controls)."""
+    z = model.encoder(torch.from_numpy(b.mel))
+    zn = z + z_noise * torch.randn(z.shape, generator=gen) if z_noise > 0 else z
+    raw = model.decoder(conditioning(zn, torch.from_numpy(b.note)))
+    return synth.render(raw, torch.from_numpy(b.f0), torch.from_numpy(b.c0), b.target.shape[1] // synth.hop,
+                        torch.from_numpy(b.uniforms)), z, raw
+
+
 @torch.no_grad()
-def clip_z(model, ns: wdata.NoteSet, i: int, enc_window: int = 2048) -> np.ndarray:
-    """Timbre code of clip i: mean z over its (non-overlapping) encoder windows."""
-    x = ns.clip(i)
-    n = max(1, len(x) // enc_window)
-    segs = [x[k * enc_window:(k + 1) * enc_window] for k in range(n)]
-    segs = [np.pad(s, (0, enc_window - len(s))) for s in segs]
-    u = dsp.mu_law_to_unit(dsp.mu_law_encode(np.stack(segs)))
-    return model.encoder.note_z(torch.from_numpy(u)).mean(0).numpy()
-
-
-def pitch_check(model, ns, clips, seed: int = 0, seconds: float = 0.5, hold_s: float = 0.35,
-                temperature: float = 0.9) -> dict:
-    """Generate one note per clip (its own z, its nominal pitch) and measure its pitch (YIN)."""
-    sr = ns.sample_rate
-    notes = [(clip_z(model, ns, int(i)), dsp.midi_to_hz(float(ns.pitch[i])), float(ns.velocity[i]))
-             for i in clips]
-    audio = render_notes(model.decoder, notes, int(seconds * sr), int(hold_s * sr),
-                         temperature=temperature, seed=seed)
-    out = {"n": len(notes)}
-    for key, kw in (("blind", {}), ("windowed", None)):
-        errs = []
-        for a, (_, f0, _) in zip(audio, notes):
-            k = kw if kw is not None else {"fmin": f0 / math.sqrt(2), "fmax": f0 * math.sqrt(2)}
-            errs.append(cents(note_pitch(a, sr, 0.08, hold_s, **k), f0))
-        errs = np.asarray(errs)
-        ok = np.isfinite(errs) & (np.abs(errs) <= 50)
-        prefix = "" if key == "blind" else "windowed_"
-        out[prefix + "in_tune"] = float(ok.mean())
-        out[prefix + "median_abs_cents"] = float(np.nanmedian(np.abs(errs))) if np.isfinite(errs).any() else None
+def render_clip_notes(model: TimbreModel, ns: wdata.NoteSet, batcher: NoteBatcher, clips,
+                      seconds: float = 1.0, seed: int = 0) -> list[np.ndarray]:
+    """Render each clip's note (its own instrument's z from another note, nominal pitch)."""
+    d, synth = model.dims, Synthesis(model.dims)
+    n = int(seconds / d.frame_s)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in clips:
+        mel = batcher.mel(int(i))[None]
+        f0 = np.asarray([wdata.hnsynth.midi_to_hz(float(ns.pitch[i]))], np.float32)
+        hold = min(float(ns.hold[i]) / ns.sample_rate, 0.7 * seconds)
+        t_on = np.arange(n)[None] * d.frame_s
+        t_off = np.where(t_on < hold, -1.0, t_on - hold)
+        note = wdata.hnsynth.note_features(f0, ns.velocity[[i]], t_on, t_off)
+        raw = model.decoder(conditioning(model.encoder(torch.from_numpy(mel)), torch.from_numpy(note)))
+        u = torch.from_numpy(rng.random((1, n + 1, synth.hop + 1), dtype=np.float32))
+        out.append(synth.render(raw, torch.from_numpy(f0), torch.zeros(1, dtype=torch.int64), n, u)[0].numpy())
     return out
+
+
+def in_tune_rate(model, ns, batcher, clips, seed: int) -> dict:
+    audio = render_clip_notes(model, ns, batcher, clips, seed=seed)
+    errs = []
+    for a, i in zip(audio, clips):
+        f0 = wdata.hnsynth.midi_to_hz(float(ns.pitch[i]))
+        errs.append(cents(note_pitch(a, ns.sample_rate, 0.08, 0.6, fmin=f0 / 1.5, fmax=f0 * 1.5), f0))
+    errs = np.asarray(errs)
+    ok = np.isfinite(errs) & (np.abs(errs) <= 50)
+    return {"in_tune": float(ok.mean()),
+            "median_abs_cents": float(np.nanmedian(np.abs(errs))) if np.isfinite(errs).any() else None}
+
+
+def dims_from(o: TrainOptions, sample_rate: int) -> Dims:
+    return Dims(sample_rate=sample_rate, channels=o.channels,
+                dilations=tuple(2 ** i for i in range(o.layers)), n_harmonics=o.n_harmonics,
+                noise_bands=o.noise_bands, z_dim=o.z_dim)
 
 
 def train(o: TrainOptions, progress: bool = True) -> Path:
@@ -100,65 +108,77 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
         best = float(ck.get("best_valid", math.inf))
         print(f"resumed from {last} at step {step}", flush=True)
     else:
-        dims = Dims(residual=o.residual, gate=o.gate, skip=o.skip, n_harmonics=o.n_harmonics)
         torch.manual_seed(o.seed)
-        model = WaveNetAutoencoder(dims)
+        model = TimbreModel(dims_from(o, ns.sample_rate))
         opt = torch.optim.Adam(model.parameters(), lr=o.lr)
-        step, best = 0, math.inf
-    dims = model.dims
-    print(f"decoder MACs/sample {dims.decoder_macs_per_sample()['total']:.0f}, receptive field "
-          f"{dims.receptive_field}, train clips {len(train_clips)}, held-out clips {len(valid_clips)}",
-          flush=True)
+        step, best, ck = 0, math.inf, {}
+    # which instrument a code z comes from, read back by a linear layer (training only): a
+    # cross-entropy on it makes z carry the instrument from the first steps, so the decoder
+    # learns to use z instead of rendering the average instrument
+    id_head = torch.nn.Linear(model.dims.z_dim, len(ns.names))
+    id_opt = torch.optim.Adam(id_head.parameters(), lr=o.lr)
+    if "id_head" in ck:
+        id_head.load_state_dict(ck["id_head"])
+        id_opt.load_state_dict(ck["id_optimizer"])
+    d = model.dims
+    synth, loss_fn = Synthesis(d), SpectralLoss()
+    n_params = sum(p.numel() for p in model.decoder.parameters())
+    print(f"single process, cpu, {o.threads} threads; decoder {n_params} parameters, "
+          f"{d.macs_per_frame()} MACs/frame, receptive field {d.receptive_field} frames; "
+          f"train clips {len(train_clips)}, held-out clips {len(valid_clips)}", flush=True)
 
-    sampler = WindowSampler(ns, train_clips, o.window, o.context, dims.n_harmonics,
-                            max_shift_semitones=o.max_shift, seed=o.seed * 1000 + step,
-                            input_noise=o.input_noise)
-    vrng = np.random.default_rng(1234)
-    vsampler = WindowSampler(ns, valid_clips, o.window, o.context, dims.n_harmonics, seed=1)
-    valid_batches = [vsampler.sample(o.batch, rng=vrng, shift=False) for _ in range(2)]
-    trng = np.random.default_rng(4321)
-    tr_valid = [sampler.sample(o.batch, rng=trng, shift=False) for _ in range(2)]
+    batcher = NoteBatcher(ns, train_clips, d, o.crop_frames, o.onset_share, o.max_shift, o.seed)
+    vbatcher = NoteBatcher(ns, valid_clips, d, o.crop_frames, o.onset_share, 0.0, o.seed + 1)
+    valid_batches = [vbatcher.draw(o.batch, 10_000 + k, shift=False) for k in range(3)]
     prng = np.random.default_rng(7)
     pitch_clips = prng.choice(valid_clips, size=min(o.pitch_notes, len(valid_clips)), replace=False)
-    pitch_train = prng.choice(train_clips, size=min(max(1, o.pitch_notes // 2), len(train_clips)), replace=False)
 
     log = open(out / "log.jsonl", "a")
-    from tqdm import tqdm
-    bar = tqdm(total=o.steps, initial=step, desc="train wavenet", mininterval=30, disable=not progress)
-    t0, run_loss = time.time(), []
+    t0, run_loss, t_start = time.time(), [], time.time()
     while step < o.steps:
+        if o.minutes and time.time() - t_start > 60 * o.minutes:
+            print(f"stopping after {o.minutes} minutes at step {step}", flush=True)
+            break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, o)
         model.train()
-        loss = batch_loss(model, sampler.sample(o.batch))
+        for g in id_opt.param_groups:
+            g["lr"] = lr_at(step, o)
+        b = batcher.draw(o.batch, step)
+        gen = torch.Generator().manual_seed(o.seed * 1_000_003 + step)  # z noise: a function of the step
+        y, z, raw = batch_audio(model, synth, b, o.z_noise, gen)
+        spectral = loss_fn(y, torch.from_numpy(b.target))
+        ident = torch.nn.functional.cross_entropy(id_head(z), torch.from_numpy(ns.instrument[b.clips]))
+        # the pitch deviation is free to make vibrato or an attack's bend, but pays for drifting:
+        # a spectral loss's gradient in frequency is weak and noisy, and the notes are in tune
+        dev = controls(raw, d)[2] / d.max_dev_cents
+        loss = spectral + o.id_weight * ident + o.dev_weight * (dev ** 2).mean()
         opt.zero_grad(set_to_none=True)
+        id_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        id_opt.step()
         step += 1
-        run_loss.append(loss.item())
-        bar.update(1)
-        if step % 50 == 0:
-            rec = {"step": step, "loss": float(np.mean(run_loss)), "lr": lr_at(step, o),
-                   "sec": time.time() - t0}
+        run_loss.append((spectral.item(), ident.item()))
+        if step % 25 == 0:
+            rec = {"step": step, "loss": float(np.mean([r[0] for r in run_loss])),
+                   "id_loss": float(np.mean([r[1] for r in run_loss])), "lr": lr_at(step, o),
+                   "sec": round(time.time() - t0, 1)}
             run_loss = []
             log.write(json.dumps(rec) + "\n")
             log.flush()
-            bar.set_postfix(loss=f"{rec['loss']:.3f}")
+            if progress:
+                print(json.dumps(rec), flush=True)
         if step % o.eval_every == 0 or step == o.steps:
             model.eval()
             with torch.no_grad():
-                vl = float(np.mean([float(batch_loss(model, b)) for b in valid_batches]))
-                tl = float(np.mean([float(batch_loss(model, b)) for b in tr_valid]))
+                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb)[0], torch.from_numpy(vb.target)))
+                                    for vb in valid_batches]))
             te = time.time()
-            secs = o.pitch_seconds
-            ph = pitch_check(model, ns, pitch_clips, seed=step, seconds=secs, hold_s=0.7 * secs)
-            pt = pitch_check(model, ns, pitch_train, seed=step + 1, seconds=secs, hold_s=0.7 * secs)
-            rec = {"step": step, "valid_loss": vl, "train_eval_loss": tl, "heldout_in_tune": ph["in_tune"],
-                   "heldout_median_cents": ph["median_abs_cents"], "trained_in_tune": pt["in_tune"],
-                   "trained_median_cents": pt["median_abs_cents"],
-                   "heldout_in_tune_windowed": ph["windowed_in_tune"], "trained_in_tune_windowed": pt["windowed_in_tune"],
-                   "eval_sec": time.time() - te}
+            pt = in_tune_rate(model, ns, vbatcher, pitch_clips, seed=step)
+            rec = {"step": step, "valid_loss": vl, "heldout_in_tune": pt["in_tune"],
+                   "heldout_median_cents": pt["median_abs_cents"], "eval_sec": round(time.time() - te, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
@@ -168,8 +188,12 @@ def train(o: TrainOptions, progress: bool = True) -> Path:
                                 names=ns.names)
         if step % o.ckpt_every == 0 or step == o.steps:
             save_checkpoint(last, model, step=step, optimizer=opt.state_dict(), best_valid=best,
-                            options=vars(o), names=ns.names)
-    bar.close()
+                            options=vars(o), names=ns.names, id_head=id_head.state_dict(),
+                            id_optimizer=id_opt.state_dict())
+    save_checkpoint(last, model, step=step, optimizer=opt.state_dict(), best_valid=best,
+                    options=vars(o), names=ns.names, id_head=id_head.state_dict(),
+                    id_optimizer=id_opt.state_dict())
+    log.close()
     return out / "best.pt"
 
 

@@ -1,4 +1,5 @@
-"""A generated performance for soak tests: what a busy player and DAW send for a while.
+"""A generated performance for ``livegen bench soak`` (and its test): what a busy player and
+DAW send for a while. Not a subcommand: the soak's helper, beside it.
 
 :func:`performance` yields ``(seconds, message)`` in time order, seeded: a running MIDI
 clock (Start, then 24 ticks per beat at a slowly drifting tempo), phrases of notes and

@@ -1,0 +1,167 @@
+"""The timbre model's files: two ONNX graphs and the presets, checked on load.
+
+A model folder (``models.wavenet`` in config.toml) holds ``encoder.onnx`` and
+``decoder_step.onnx`` (written by ``python -m export.wavenet``) and ``presets.json`` (timbre
+name -> z). Each ONNX file says what it is in its metadata; a file of another kind or format
+version is refused, naming the file and what it is.
+
+- ``encoder.onnx``: ``mel`` (B, enc_frames, n_mels) log-mel frames of a note
+  (:func:`livegen.synth.encoding.encoder_input`) -> ``z`` (B, Z).
+- ``decoder_step.onnx``: one frame for V voices. ``cond`` (V, Z + note features), ``past``
+  (V, L, C) each layer's input d_l frames ago -> ``amp`` (V, 1), ``dist`` (V, K), ``dev`` (V,)
+  cents, ``noise`` (V, N) band gains, and ``cur`` (V, L, C) each layer's input now.
+
+The decoder step keeps no state: the caller owns :class:`DecoderRing` (every voice's past layer
+inputs, one ring per layer) and passes it through :meth:`TimbreFiles.step`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livegen import fileio
+from livegen.core import hnsynth
+from livegen.errors import ModelFileError
+
+FORMAT_VERSION = 2
+KINDS = {"encoder": "livegen.timbre.encoder", "decoder_step": "livegen.timbre.decoder_step"}
+OLD_KINDS = {"livegen.wavenet.encoder", "livegen.wavenet.conditioning", "livegen.wavenet.decoder_step"}
+
+
+def read_metadata(session, path: Path, kind: str) -> dict:
+    meta = session.get_modelmeta().custom_metadata_map
+    got = meta.get("kind")
+    if got in OLD_KINDS:
+        raise ModelFileError(f"{path}: a timbre model of the old sample-level WaveNet kind ({got}, "
+                             "livegen 0.1); this livegen plays the harmonic-plus-noise model "
+                             "(format 2): use the shipped model or re-train and export yours")
+    if got != KINDS[kind]:
+        raise ModelFileError(f"{path}: not a livegen {kind} model (its kind is "
+                             f"{got if got else 'not set'!r}, expected {KINDS[kind]!r})")
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise ModelFileError(f"{path}: format version {meta.get('format_version')!r}; this livegen "
+                             f"reads version {FORMAT_VERSION}: re-export it with python -m export.wavenet")
+    try:
+        return json.loads(meta["dims"])
+    except (KeyError, ValueError) as err:
+        raise ModelFileError(f"{path}: its metadata has no readable dims") from err
+
+
+@dataclass
+class DecoderRing:
+    """Every voice's past layer inputs: one ring of d_l rows per layer (V, sum d, C), and each
+    voice's frame count. Owned by the thread that renders."""
+
+    rows: np.ndarray  # (V, sum of dilations, C) float32
+    frame: np.ndarray  # (V,) int64 frames stepped since the voice's note-on
+
+    def reset(self, slots) -> None:
+        self.rows[slots] = 0.0
+        self.frame[slots] = 0
+
+
+@dataclass
+class TimbreFiles:
+    folder: Path
+    dims: dict
+    encoder: object
+    decoder: object
+    presets: dict[str, np.ndarray]
+
+    @classmethod
+    def load(cls, folder: str | Path, provider: str = "auto", threads: int = 1) -> "TimbreFiles":
+        from livegen.engine.ort import open_session
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelFileError(f"timbre model folder {str(folder)!r} does not exist "
+                                 "(models.wavenet in config.toml)")
+        sessions, dims = {}, None
+        for kind in KINDS:
+            path = folder / f"{kind}.onnx"
+            sessions[kind] = open_session(path, provider, threads)
+            d = read_metadata(sessions[kind], path, kind)
+            if dims is not None and d != dims:
+                raise ModelFileError(f"{path}: its dims differ from the other files in {folder}: "
+                                     "they come from different exports")
+            dims = d
+        presets = load_presets(folder / "presets.json", dims["z_dim"]) \
+            if (folder / "presets.json").exists() else {}
+        return cls(folder, dims, sessions["encoder"], sessions["decoder_step"], presets)
+
+    @property
+    def synth_dims(self) -> hnsynth.SynthDims:
+        d = self.dims
+        return hnsynth.SynthDims(d["frame_s"], d["n_harmonics"], d["noise_bands"], d["max_band_hz"],
+                                 d["max_dev_cents"])
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate the model was trained at (it renders at any rate)."""
+        return int(self.dims["sample_rate"])
+
+    # -- the decoder ----------------------------------------------------------------------
+    @property
+    def dilations(self) -> np.ndarray:
+        return np.asarray(self.dims["dilations"], np.int64)
+
+    def new_ring(self, voices: int) -> DecoderRing:
+        return DecoderRing(np.zeros((voices, int(self.dilations.sum()), self.dims["channels"]), np.float32),
+                           np.zeros(voices, np.int64))
+
+    def step(self, ring: DecoderRing, voices: np.ndarray, cond: np.ndarray):
+        """One frame of the voices ``voices`` (J,): cond (J, Z + note features) ->
+        (amp (J, 1), dist (J, K), dev (J,), noise (J, N)); advances their rings."""
+        dil = self.dilations
+        offsets = np.concatenate([[0], np.cumsum(dil)[:-1]])
+        rows = offsets + ring.frame[voices, None] % dil  # (J, L): input d_l frames ago, then now
+        vi = np.asarray(voices)[:, None]
+        past = ring.rows[vi, rows]  # (J, L, C)
+        amp, dist, dev, noise, cur = self.decoder.run(None, {"cond": cond.astype(np.float32), "past": past})
+        ring.rows[vi, rows] = cur
+        ring.frame[voices] += 1
+        return amp, dist, dev, noise
+
+    # -- the encoder ----------------------------------------------------------------------
+    def encode(self, mel: np.ndarray) -> np.ndarray:
+        """mel (B, enc_frames, n_mels) -> z (B, Z)."""
+        return self.encoder.run(None, {"mel": mel.astype(np.float32)})[0]
+
+
+def load_presets(path: Path, z_dim: int | None, allow_empty: bool = False) -> dict[str, np.ndarray]:
+    """presets.json: {"name": [z values...]}; each must have ``z_dim`` finite numbers
+    (None: the model is not known here, so all presets must just have the same length)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError as err:
+        raise ModelFileError(f"no presets file {path}") from err
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"{path}: not a readable presets file ({err})") from err
+    numbers = f"{z_dim} numbers" if z_dim is not None else "numbers"
+    if not isinstance(data, dict) or not (data or allow_empty):
+        raise ModelFileError(f"{path}: presets must be a JSON object of name -> list of {numbers}")
+    presets = {}
+    for name, z in data.items():
+        try:
+            z = np.asarray(z, dtype=np.float32) if isinstance(z, list) else None
+        except (TypeError, ValueError):
+            z = None
+        ok = z is not None and z.ndim == 1 and z.size > 0 and bool(np.all(np.isfinite(z)))
+        if ok and z_dim is None:
+            z_dim = z.size  # the first preset sets the length for the others
+        if not ok or z.shape != (z_dim,):
+            numbers = f"{z_dim} finite numbers" if z_dim else "finite numbers"
+            raise ModelFileError(f"{path}: preset {name!r} must be a list of {numbers}")
+        presets[name] = z
+    return presets
+
+
+def save_presets(path: Path, presets: dict) -> None:
+    """Write presets.json atomically (name -> z, 6 decimals)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fileio.write_text(path, json.dumps({k: [round(float(v), 6) for v in z] for k, z in presets.items()},
+                                       indent=1) + "\n")

@@ -1,0 +1,107 @@
+"""livegen as a user gets it: the wheel, installed into a fresh venv, run from an empty folder.
+
+The wheel is built from a copy of the source tree (so no stale ``build/`` folder of the
+checkout leaks into it) and installed without its dependencies into a venv made without
+``--system-site-packages``. The dependencies come from this test run's own environment
+through one ``.pth`` line in the new venv: a ``.pth`` line adds that folder to ``sys.path``
+*after* the venv's own site-packages and does not run the ``.pth`` files in it, so the
+editable install of the checkout (a ``.pth`` hook there) stays out, and ``import livegen``
+finds the wheel's copy (checked). Installing numpy, ONNX Runtime etc. from PyPI instead
+would take minutes and the network; the whole test takes about 15 s here (2 cores), most
+of it compiling the synth's kernel into the venv's own empty cache.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import wave
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+JUNK = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
+                              ".hypothesis", "data", "runs", "*.log")
+
+
+def dependency_names() -> list[str]:
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [re.match(r"[A-Za-z0-9_.-]+", d).group(0) for d in deps]
+
+
+def test_the_readme_lists_what_pip_install_installs():
+    readme = (ROOT / "README.md").read_text()
+    line = re.search(r"`pip install \.` \(([^):]*)[):]", readme)
+    assert line, "README: the `pip install .` line with its list of dependencies"
+    listed = [name.strip() for name in re.split(r",|\band\b", line.group(1).replace("\n", " "))]
+    listed = [name for name in listed if name]
+    assert sorted(n.lower() for n in listed) == sorted(n.lower() for n in dependency_names()), listed
+
+
+def _tracked_package_files() -> list[str]:
+    """Files git tracks under livegen/ that are not Python modules (the package data)."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and the checkout's history to list the package's files")
+    out = subprocess.run(["git", "ls-files", "livegen"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [f for f in out.stdout.split() if not f.endswith(".py")]
+
+
+def _run(args, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, capture_output=True, text=True, **kw)
+    assert proc.returncode == 0, f"{' '.join(map(str, args))}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path):
+    import mido
+
+    src, dist, venv, home, empty = (tmp_path / n for n in ("src", "dist", "venv", "home", "empty"))
+    shutil.copytree(ROOT, src, ignore=JUNK)
+    build = [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-q", "-w", str(dist)]
+    if importlib.util.find_spec("setuptools") is not None:
+        build.append("--no-build-isolation")  # this environment's setuptools: no download
+    _run(build)
+    wheel = next(dist.glob("livegen-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    missing = [f for f in _tracked_package_files() if f not in names]
+    assert not missing, f"not in the wheel (pyproject.toml package-data): {missing}"
+
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)])
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(_run([str(python), "-c", purelib]).stdout.strip())
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "livegen-test-deps.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
+
+    empty.mkdir()
+    home.mkdir()
+    song = mido.MidiFile()
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=100, time=0),
+                            mido.Message("note_off", note=60, velocity=0, time=480)])
+    song.tracks.append(track)
+    song.save(empty / "one.mid")
+    # a user's environment: no checkout on the path, an empty home, config and cache
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+    where = _run([str(python), "-c", "import livegen; print(livegen.__file__)"], cwd=empty, env=env).stdout
+    assert Path(where.strip()).is_relative_to(site), where
+    livegen = venv / "bin" / "livegen"
+    shown = _run([str(livegen), "config"], cwd=empty, env=env).stdout
+    assert f'wavenet = "{site / "livegen" / "models" / "wavenet"}"' in shown, shown
+    proc = _run([str(livegen), "render", "one.mid", "one.wav"], cwd=empty, env=env)
+    assert "rendered 1 notes" in proc.stdout, proc.stdout + proc.stderr
+    with wave.open(str(empty / "one.wav")) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    assert w.getnframes() > 0.5 * w.getframerate() and np.abs(audio).max() > 0.01  # a note, not silence
+    assert sorted(p.name for p in empty.iterdir()) == ["one.mid", "one.wav"]  # nothing else written here
