@@ -54,8 +54,7 @@ def run(args, cfg=None) -> int:
     end = max(content.length_beats, max(n.end for n in notes))
     origin = 0.0 if args.prompt_beats is None else max(0.0, end - args.prompt_beats)
     prompt = [tk.Note(n.start - origin, n.end - origin, n.pitch, n.velocity) for n in notes if n.start >= origin]
-    toks = tk.encode_notes(prompt, bos=True)
-    toks += tk.time_shift_tokens(round((end - origin) * tk.TICKS_PER_BEAT) - tk.tokens_duration_ticks(toks))
+    toks = tk.encode_phrase(prompt, end - origin)
     model, _blob = load_checkpoint(args.checkpoint)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (1 << 31))
     key = sampling.estimate_key(prompt)
