@@ -118,3 +118,29 @@ def test_the_safety_net_keeps_a_chordal_model_to_one_line_in_register():
                                     rng=np.random.default_rng(seed))
         free_notes = tk.decode_tokens(free)
         assert max(sum(m.start <= n.start < m.end for m in free_notes) for n in free_notes) > 1  # without it
+
+
+class Stacker:
+    """A fake model that starts a new note on every eighth and never ends one."""
+
+    def step(self, token, state):
+        state = (state or 0) + 1
+        logits = np.full(tk.VOCAB_SIZE, -9.0)
+        if tk.is_time_shift(token) or token == tk.BOS:
+            logits[tk.NOTE_ON + 70 + state % 5] = 5.0
+        else:
+            logits[tk.TIME_SHIFT + 11] = 5.0
+        return logits, state
+
+
+def test_a_note_beyond_the_texture_ends_the_oldest_one_so_a_stacking_model_plays_a_line():
+    model = Stacker()
+    limits = sampling.Limits(max_sounding=1, low=60, high=90)
+    toks, _ = sampling.generate(model.step, None, model.step(tk.BOS, None)[0], ticks=4 * tk.TICKS_PER_BEAT,
+                                rng=np.random.default_rng(0), limits=limits)
+    notes = tk.decode_tokens(toks)
+    assert len(notes) == 8  # one every eighth, each ended by the next
+    assert all(a.end == b.start for a, b in zip(notes, notes[1:]))
+    free, _ = sampling.generate(model.step, None, model.step(tk.BOS, None)[0], ticks=4 * tk.TICKS_PER_BEAT,
+                                rng=np.random.default_rng(0))
+    assert max(sum(m.start <= n.start < m.end for m in tk.decode_tokens(free)) for n in tk.decode_tokens(free)) > 2

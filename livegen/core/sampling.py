@@ -102,8 +102,10 @@ class SamplingOptions:
 @dataclass(frozen=True)
 class Limits:
     """The safety net under the model's choice, from the controls (see
-    :func:`livegen.core.controls.polyphony_cap` and ``register_window``): no note-on while
-    ``max_sounding`` notes sound, and none outside ``low..high``."""
+    :func:`livegen.core.controls.polyphony_cap` and ``register_window``): never more than
+    ``max_sounding`` notes at once (a note-on beyond them ends the oldest note first, as a
+    legato line does; when every sounding note began at this very tick, note-ons wait),
+    and no note-on outside ``low..high``."""
 
     max_sounding: int = tk.NUM_PITCHES
     low: int = 0
@@ -185,6 +187,38 @@ def prime(step: StepFn, state: Any, tokens: Sequence[int]) -> tuple[np.ndarray |
     return logits, state
 
 
+class _Voices:
+    """The notes an answer has sounding, as the decoder will play them: a note ended in the
+    tick it began is held for that tick."""
+
+    def __init__(self):
+        self.sounding: dict[int, None] = {}  # pitch -> None, in onset order
+        self._began: set[int] = set()  # note-ons at this tick
+        self._ending: set[int] = set()  # ended at the tick they began
+
+    def update(self, tok: int) -> None:
+        if tk.is_time_shift(tok):
+            for p in self._ending:
+                self.sounding.pop(p, None)
+            self._ending.clear()
+            self._began.clear()
+        elif tk.is_note_on(tok):
+            pitch = tok - tk.NOTE_ON
+            self.sounding.pop(pitch, None)
+            self.sounding[pitch] = None
+            self._began.add(pitch)
+        elif tk.is_note_off(tok):
+            pitch = tok - tk.NOTE_OFF
+            if pitch in self._began:
+                self._ending.add(pitch)
+            else:
+                self.sounding.pop(pitch, None)
+
+    def oldest_releasable(self) -> int | None:
+        """The longest-sounding pitch a note-off now would end at once (None: all began at this tick)."""
+        return next((p for p in self.sounding if p not in self._began), None)
+
+
 def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, rng: np.random.Generator,
                   options: SamplingOptions = SamplingOptions(), prompt: Sequence[int] = (),
                   key: Key | None = None, limits: Limits | None = None,
@@ -201,32 +235,29 @@ def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, r
     guard = CopyGuard(prompt, options.no_copy)
     outside = limits.outside() if limits is not None else None
     full = outside | _NOTE_ONS if outside is not None else None  # while max_sounding notes sound
-    sounding: set[int] = set()  # pitches sounding (as the decoder will play them)
-    began: set[int] = set()  # note-ons at this tick
-    ending: set[int] = set()  # pitches ended at the tick they began: held one tick
+    voices = _Voices()
     budget = max(1, options.max_tokens_per_beat * max(1, ticks) // tk.TICKS_PER_BEAT)
     out: list[int] = []
     sent = 0
     now = 0
     next_yield = chunk_ticks
     while now < ticks and len(out) < budget:
-        forbid = None if limits is None else full if len(sounding) >= limits.max_sounding else outside
+        at_cap = limits is not None and len(voices.sounding) >= limits.max_sounding
+        release = voices.oldest_releasable() if at_cap else None
+        forbid = None if limits is None else full if at_cap and release is None else outside
         tok = sample_token(logits, rng, options.temperature, options.top_p, penalty, guard.banned(out), forbid)
+        if at_cap and tk.is_note_on(tok) and tok - tk.NOTE_ON not in voices.sounding:
+            # one note more than the texture allows: the oldest ends first, as in a legato line
+            off = tk.NOTE_OFF + release
+            voices.update(off)
+            out.append(off)
+            logits, state = step(off, state)
         k = tk.shift_ticks(tok)
         if k and now + k >= ticks:
             out.extend(tk.time_shift_tokens(ticks - now))
             break
         now += k
-        if k:
-            sounding -= ending  # notes ended in the tick they began sound for that tick
-            ending.clear()
-            began.clear()
-        elif tk.is_note_on(tok):
-            sounding.add(tok - tk.NOTE_ON)
-            began.add(tok - tk.NOTE_ON)
-        elif tk.is_note_off(tok):
-            pitch = tok - tk.NOTE_OFF
-            (ending.add if pitch in began else sounding.discard)(pitch)
+        voices.update(tok)
         out.append(tok)
         logits, state = step(tok, state)
         if now >= next_yield:
