@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from livegen import config
@@ -507,3 +508,30 @@ def test_a_failing_model_drops_that_phrase_only_and_the_next_is_answered(tb):
     finally:
         d.stop()
     assert not left_sounding(out.messages())
+
+
+def test_the_phrase_is_primed_with_its_controls_so_far_and_answered_as_steered_by_cc(tb):
+    from livegen.core import controls as ctl
+    from livegen.core import tokens as tk
+
+    model = PatternModel()
+    d, inp, out = make(tb, model=model)
+    d.start()
+    try:
+        inp.put(bytes((0xB0, 26, 127)))  # texture switch: chords
+        inp.put(bytes((0xB0, 27, 84)))  # register centre: C6
+        play(tb, inp, [60, 62, 64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
+        assert tb.wait_for(lambda: not d.sender.responding, 3)
+    finally:
+        d.stop()
+    assert d.control.controls.steering == ctl.Steering(texture=3.5, centre=84.0, safety_net=False)
+    p = d.generator._primed
+    assert p.measured.texture == 1.0 and abs(p.measured.centre - 62.75) < 1e-9
+    assert p.target == p.measured.with_(texture=3.5, centre=84.0)
+    fed = list(zip(model.fed, model.controls_fed))
+    first_shift = next(i for i, (t, _) in enumerate(fed) if tk.is_time_shift(t))
+    np.testing.assert_array_equal(fed[0][1], ctl.UNKNOWN.vector())  # nothing known at the BOS
+    assert fed[first_shift + 1][1][0] == 0.0  # then the phrase so far: one line
+    answer = [c for _, c in fed[len(p.prompt) + 1:]]  # after BOS and the prompt (with the gap)
+    assert answer and all(np.array_equal(c, p.target.vector()) for c in answer)
