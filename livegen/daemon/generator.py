@@ -63,6 +63,7 @@ class Response:
     phrase_end_ns: int  # when the phrase ended (0 for loops and variations)
     scheduled_ns: int  # when its last notes were handed to the sender
     ready_ms: float = 0.0  # LSTM time until its first beat was scheduled (the rest streams after)
+    controls: str = ""  # the texture, register and density it was sampled with ("" for a loop)
 
 
 @dataclass
@@ -339,7 +340,7 @@ class Generator(threading.Thread):
         self._post(start, decoder.close(), first=not tokens)
         gen_ms = (self.clock() - t_begin) / 1e6
         self._record(Response(kind, start, p.bars, tuple(decoder.sorted_notes()), p.channel, gen_ms,
-                              len(tokens), moved, phrase_end_ns, self.clock(), ready_ms))
+                              len(tokens), moved, phrase_end_ns, self.clock(), ready_ms, str(target)))
 
     def _fix_start(self, start: float) -> tuple[float, int]:
         """The bar line to start on, given that the response can play from now + lead."""
