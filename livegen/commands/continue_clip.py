@@ -47,7 +47,6 @@ def run(args, cfg) -> int:
     from livegen.core import sampling
     from livegen.core import tokens as tk
     from livegen.daemon.control import steering_of
-    from livegen.daemon.harness import load_model
     from livegen.daemon.schedule import response_bars
     from livegen.errors import ConfigError, DataError
     from livegen.io.midifile import read_midi, write_notes
@@ -72,7 +71,9 @@ def run(args, cfg) -> int:
     content = read_midi(args.clip)  # a damaged MIDI file: one DataError naming it
     if not content.notes:
         raise DataError(f"{args.clip}: the clip holds no notes to continue (drums on channel 10 are left out)")
-    model = load_model(cfg)
+    from livegen.engine.lstm import LstmRuntime
+
+    model = LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)  # the LSTM only
 
     bpb = cfg.jam.beats_per_bar
     clip_end = max(content.length_beats, max(n.end for n in content.notes))
