@@ -97,8 +97,9 @@ class JamConfig:
                           range=(-500.0, 500.0))
     lead_ms: float = _f(30.0, "a response needs this much time before its bar line, else it moves "
                         "by whole bars", range=(0.0, 2000.0))
-    spin_us: int = _f(1000, "the sender busy-waits this long before a due message (sub-ms timing); "
-                      "0 = sleep only", range=(0, 20000))
+    spin_us: int = _f(1000, "rtmidi backends (ALSA, CoreMIDI, WinMM): the sender busy-waits this long "
+                      "before a due message (sub-ms timing); 0 = sleep only. Not used on JACK",
+                      range=(0, 20000))
     lstm_threads: int = _f(1, "ONNX Runtime threads for the LSTM", range=(1, 8))
     realtime: bool = _f(True, "run the daemon's threads (sender, control, generator, status) with "
                         "real-time priority (SCHED_FIFO, below JACK's) where the OS permits; the synth's "
@@ -146,7 +147,8 @@ class SynthConfig:
                             "0 = harmonics only", range=(0.0, 2.0))
     threads: int = _f(1, "ONNX Runtime threads of the decoder step (one run per 4 ms frame for "
                          "all voices; 1 is fastest below ~32 voices)", range=(1, 16))
-    block: int = _f(256, "samples rendered per block at the model's rate (a multiple of 64)",
+    block: int = _f(256, "only for a timbre model that cannot render at the device rate: samples "
+                    "rendered per block at the model's rate (a multiple of 64), then resampled",
                     range=(64, 4096))
     preset: str = _f("", "timbre preset of every channel; empty = the model's first preset")
     channel_presets: str = _f("", "presets for MIDI channels 1, 2, ... separated by commas; "
@@ -215,6 +217,8 @@ def _check_value(section: str, key: str, value: Any, f: dataclasses.Field) -> tu
         return None, f"{name} = {value!r}: must be one of {', '.join(map(repr, choices))}"
     if rng and not (rng[0] <= value <= rng[1]):
         return None, f"{name} = {value!r}: must be in range {rng[0]}..{rng[1]}"
+    if name == "synth.block" and value % 64:
+        return None, f"{name} = {value!r}: must be a multiple of 64 (the timbre model's frame)"
     if name in ("midi.in_port", "midi.out_port"):
         client, sep, port = value.partition(":")
         if not (sep and client and port):

@@ -34,7 +34,9 @@ class FakeOutput:
         self.fail = fail
         self.clock = clock
 
-    def send(self, msg) -> None:
+    lead_ns = 0  # sends at once, as rtmidi does
+
+    def send(self, msg, at_ns=None) -> None:
         if self.fail:
             raise OSError("peer gone")
         with self.lock:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from livegen.io.midiclient import PortPlayer, wait_for_port  # noqa: E402
+from livegen.io.midiclient import open_player, wait_for_port  # noqa: E402
 
 
 def main() -> int:
@@ -34,7 +34,7 @@ def main() -> int:
     ap.add_argument("--start-beat", type=float, default=2.0)
     a = ap.parse_args()
     wait_for_port(a.backend, a.to, output=False)
-    player = PortPlayer(a.backend, "e2e-player", a.to)
+    player = open_player(a.backend, "e2e-player", a.to)
     beat_ns = 60e9 / a.bpm
     t0 = time.monotonic_ns() + 200_000_000
     events = []  # (time, seq, bytes)

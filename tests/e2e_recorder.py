@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from livegen.io.midiclient import PortRecorder, wait_for_port  # noqa: E402
+from livegen.io.midiclient import MidiRecorder, wait_for_port  # noqa: E402
 
 
 def main() -> int:
@@ -33,7 +33,7 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     wait_for_port(a.backend, a.source, output=True)
-    recorder = PortRecorder(a.backend, a.name, a.source)
+    recorder = MidiRecorder(a.backend, a.name, a.source)
     print("ready", flush=True)
     stop.wait()
     time.sleep(0.05)

@@ -128,10 +128,12 @@ def test_response_starts_on_the_next_bar_line_and_every_note_is_closed(tb):
     ons = [t for t, _ in response_ons(out)]
     assert all(abs((b - a) - BAR_NS / 4) < tb.slack_ns for a, b in zip(ons, ons[1:]))  # eighths at 240
     assert not left_sounding(out.messages())
-    # the player's notes went through to the synth at once, the response too, with its times
-    thru = [m for m, at in sink.got if at is None and m[0] & 0xF0 in (0x80, 0x90)]
+    # the player's notes went through to the synth at once, with their arrival times (before
+    # the response's bar line), the response too, with its times
+    start = d.beat_clock.state.time_at(r.start_beat)
+    thru = [m for m, at in sink.got if at is not None and at < start and m[0] & 0xF0 in (0x80, 0x90)]
     assert [m[1] for m in thru if m[0] & 0xF0 == 0x90] == [60, 62, 64, 65]
-    timed = [(m, at) for m, at in sink.got if at is not None]
+    timed = [(m, at) for m, at in sink.got if at is not None and at >= start]
     assert len(timed) >= 8 and timed[0][1] == d.beat_clock.state.time_at(r.start_beat)
     # the LSTM was primed while the phrase was played
     assert d.model.fed[0] == 1  # BOS

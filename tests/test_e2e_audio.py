@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 jack = pytest.importorskip("jack", reason="needs JACK-Client (pip install JACK-Client)")
 
 from livegen.errors import DeviceError  # noqa: E402
-from livegen.io.jackrec import PortRecorder  # noqa: E402
+from livegen.io.jackrec import AudioRecorder  # noqa: E402
 from tests.lstm_models import step_model  # noqa: E402
 from tests.test_e2e_jam import SYNTH_JAM, Livegen  # noqa: E402
 
@@ -54,7 +54,7 @@ def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
         deadline = time.monotonic() + 10
         while True:
             try:
-                rec = PortRecorder("livegen-synth:out_0", name="e2e-audio-rec")
+                rec = AudioRecorder("livegen-synth:out_0", name="e2e-audio-rec")
                 break
             except DeviceError:
                 if time.monotonic() > deadline:

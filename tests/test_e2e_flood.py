@@ -10,7 +10,7 @@ import pytest
 from livegen import config
 from livegen.daemon import Daemon
 from livegen.io import midi
-from livegen.io.midiclient import PortPlayer, PortRecorder
+from livegen.io.midiclient import MidiRecorder, open_player
 from tests.daemon_fakes import PatternModel, wait_for
 
 pytestmark = pytest.mark.jack
@@ -23,16 +23,19 @@ def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_serve
     backend, inp, out = midi.open_ports(cfg.midi)
     d = Daemon(cfg, inp, out, PatternModel())
     d.start()
-    rec = PortRecorder("jack", "lgflood-rec", "lgflood-out:out")
-    player = PortPlayer("jack", "lgflood-player", "lgflood:in")
+    rec = MidiRecorder("jack", "lgflood-rec", "lgflood-out:out")
+    player = open_player("jack", "lgflood-player", "lgflood:in")
     try:
         beat = 60 / 150  # the player's MIDI clock: 150 bpm, against livegen's own 90
         t0 = time.monotonic()
         sent = 0  # every message the player sends
         for tick in range(24 * 6):  # six beats of clock, with 60 aftertouch messages per tick
-            while time.monotonic() < t0 + tick * beat / 24:
+            due = t0 + tick * beat / 24
+            while time.monotonic() < due:
                 time.sleep(0.0005)
-            player.send(b"\xf8")
+            # as a DAW's clock: each tick on its own frame (a period's quantisation, 16 ms here,
+            # would be 4% of the tempo over the clock's 24-tick window)
+            player.send(b"\xf8", round(due * 1e9) + player.lead_ns)
             for k in range(60):
                 player.send(bytes((0xA0, 60, k)))
             sent += 61

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from livegen.core.notes import left_sounding, note_on_off
-from livegen.io.midiclient import PortRecorder, wait_for_port
+from livegen.io.midiclient import MidiRecorder, wait_for_port
 from tests.lstm_models import step_model
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -91,7 +91,7 @@ def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_o
         anchor = int(lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=20).group(1))
         lg.wait_line(r"listening on .*; MIDI only: no timbre model folder '.*none' \(models.wavenet\)$")
         wait_for_port("jack", "livegen-out:out", output=True)
-        recorder = PortRecorder("jack", "e2e-recorder", "livegen-out:out")
+        recorder = MidiRecorder("jack", "e2e-recorder", "livegen-out:out")
 
         # 1. the configured tempo: 180 bpm, bars of 4 beats from livegen's beat 0
         player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", "180"], cwd=ROOT, env=env,

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from livegen.core.notes import left_sounding, note_on_off
-from livegen.io.midiclient import PortPlayer, PortRecorder, wait_for_port
+from livegen.io.midiclient import MidiRecorder, open_player, wait_for_port
 from tests.test_e2e_jam import ROOT, Livegen, model  # noqa: F401 - model is a fixture
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -40,8 +40,8 @@ def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig
     try:
         lg.wait_line(r"clock: beat 0 at monotonic", timeout=20)
         wait_for_port("jack", "livegen-out:out", output=True)
-        recorder = PortRecorder("jack", f"sig-rec-{stage}", "livegen-out:out")
-        player = PortPlayer("jack", f"sig-player-{stage}", "livegen:in")
+        recorder = MidiRecorder("jack", f"sig-rec-{stage}", "livegen-out:out")
+        player = open_player("jack", f"sig-player-{stage}", "livegen:in")
         time.sleep(0.1)
         for p in (60, 64, 67):  # a chord, held
             player.send(bytes((0x90, p, 100)))

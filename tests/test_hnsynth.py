@@ -100,3 +100,16 @@ def test_numpy_synthesiser_equals_the_trainers_torch_twin(rate):
         for f in range(F)], axis=1)
     # the wavetable's interpolation and the noise phases' 4096 steps are the only differences
     assert np.max(np.abs(got - want)) < 5e-3 * np.max(np.abs(want))
+
+
+def test_a_phase_just_below_a_whole_cycle_reads_the_table_safely():
+    """A phase of 1 - 1e-9 cycles rounds to the table's length in float32: it must read the
+    wrap sample, not past the end (found by the evaluation of the shipped model)."""
+    fs = hnsynth.FrameSynth(D, 48000)
+    bank = hnsynth.VoiceBank.new(2, fs.hop)
+    bank.phase[:] = 1.0 - 1e-9
+    bank.f0[:] = 1e-6  # the phase hardly moves within the frame
+    amps = np.full((2, D.n_harmonics), 0.01, np.float32)
+    out = fs.render(bank, np.array([0, 1]), amps, np.array([1e-6, 1e-6]), np.zeros((2, D.noise_bands)),
+                    np.zeros((2, fs.bins), np.float32), 0.0)
+    assert np.isfinite(out).all()

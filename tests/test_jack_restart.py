@@ -85,7 +85,7 @@ def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # n
         assert int(back.group(1)) == lg.proc.pid  # re-executed in place: the PID a service manager knows
         lg.wait_line(r"restarted after the JACK server came back \(1 time\)", timeout=10)
         n = next(i for i, line in enumerate(lg.lines) if "restarted after the JACK server" in line)
-        lg.wait_line(r"clock: beat 0 at monotonic", start=n, timeout=40)
+        anchor = int(lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", start=n, timeout=40).group(1))
         assert not any("MIDI only" in line for line in lg.lines[n:] if "listening on" in line), lg.lines
         have = wait_ports(server, PORTS)
         assert all(p in have for p in PORTS), have
@@ -99,8 +99,11 @@ def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # n
         player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", "180"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=30)
         assert player.returncode == 0, player.stderr
-        lg.wait_line(r"response: \d+ notes", start=n, timeout=15)
-        time.sleep(1.0)  # into the response
+        first = float(lg.wait_line(r"response: \d+ notes.*first note at beat ([\d.]+)", start=n,
+                                   timeout=15).group(1))
+        # into the response: its first note is due at that beat of the restarted clock (180 bpm)
+        while time.monotonic_ns() < anchor + first * 60e9 / 180 + 300_000_000:
+            time.sleep(0.02)
         lg.proc.send_signal(signal.SIGINT)
         assert lg.proc.wait(15) == 0, "\n".join(lg.lines)
         recorder.send_signal(signal.SIGTERM)
@@ -113,7 +116,8 @@ def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # n
                 proc.kill()
                 proc.wait()
         server.stop()
-    assert any(note_on_off(m) and note_on_off(m)[0] == "on" for _, m in got), "no response note recorded"
+    assert any(note_on_off(m) and note_on_off(m)[0] == "on" for _, m in got), (
+        "no response note recorded; livegen said:\n" + "\n".join(lg.lines[-12:]))
     assert not left_sounding(got), left_sounding(got)
     assert any("every note closed" in line for line in lg.lines)
     assert left_behind(name) == []

@@ -196,4 +196,4 @@ def test_train_eval_and_sample_commands_on_a_midi_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.mid").exists()
     proc = run("train", "lstm", "--no-corpus", "--cache-dir", str(tmp_path / "cache"), "--out", str(out))
-    assert proc.returncode == 2 and proc.stderr.startswith("livegen: error: no training data")
+    assert proc.returncode == 2 and proc.stderr.splitlines()[-1].startswith("livegen: error: no training data")

@@ -199,3 +199,17 @@ def test_set_sample_rate_only_while_silent(files):
     s.render(10)
     with pytest.raises(RuntimeError):
         s.set_sample_rate(48000)
+
+
+def test_refining_a_code_finds_the_timbre_of_a_recording(files):
+    """A recording made by the synth with one code: starting from another code, analysis by
+    synthesis comes much closer to it (and never ends further than it started)."""
+    from livegen.synth.encoding import refine
+    s = Synth(files, voices=1, preset="bright", temperature=0.0)
+    gap = np.zeros(9600, np.float32)
+    x = np.concatenate([render_note(s, 57, 100, 0.5, 0.8), gap, render_note(s, 64, 100, 0.5, 0.8), gap])
+    target, start = files.presets["bright"], files.presets["dark"]
+    d_target = refine(files, x, s.sample_rate, target, steps=0, temperature=0.0)[1]
+    z, d0, d = refine(files, x, s.sample_rate, start, steps=60, temperature=0.0, sigma=1.0)
+    assert d0 - d > 0.2 * (d0 - d_target)  # a fifth of the way to the code that made it, at least
+    assert np.linalg.norm(z - target) < 0.6 * np.linalg.norm(start - target)

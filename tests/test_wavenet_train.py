@@ -66,7 +66,7 @@ def test_presets_export_encode_and_render_commands(run, tmp_path, capsys):
     assert wavenet.main([str(ck), str(tmp_path / "m"), "--presets", str(tmp_path / "presets.json")]) == 0
     write_wav(tmp_path / "mine.wav", harmonic_note(300.0, 30000), 44100)
     model = ["--set", f"models.wavenet={tmp_path / 'm'}"]
-    assert main(model + ["encode", str(tmp_path / "mine.wav"), "--name", "mine"]) == 0
+    assert main(model + ["encode", str(tmp_path / "mine.wav"), "--name", "mine", "--refine", "3"]) == 0
     assert list(json.loads((tmp_path / "m" / "presets.json").read_text())) == ["inst0", "inst1", "mine"]
     capsys.readouterr()
     assert main(model + ["encode", str(tmp_path / "none.wav")]) == 2

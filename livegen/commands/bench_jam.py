@@ -9,7 +9,9 @@
 
 It starts a private JACK dummy server (48000 Hz, ``--period`` frames) unless told
 to use a running one, plays ``--rounds`` phrases into ``livegen:in`` and records
-the answers.
+the answers. With an external clock master (``jack_midi_clock``, the default where it
+is installed) livegen follows its MIDI clock, and the answers' note-ons are measured
+against its ticks on JACK's frame clock (the clock-grid goal: within 0.5 ms).
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed LSTM generations (default 20)")
     parser.add_argument("--period", type=int, default=64, help="JACK period of the private server (default 64)")
     parser.add_argument("--use-running-jack", action="store_true", help="use the running JACK server")
+    parser.add_argument("--clock", choices=("master", "none"), default="master",
+                        help="master: follow jack_midi_clock's MIDI clock and measure the answers "
+                             "against its ticks (default, where it is installed); none: internal tempo")
+    parser.add_argument("--rtmidi", action="store_true",
+                        help="livegen's ports through rtmidi's JACK backend (for comparison)")
     parser.add_argument("--density", type=float, default=4.43, metavar="TOKENS_PER_BEAT",
                         help="also time a response of this many tokens per beat, sampled like a real "
                              "one (default 4.43: the music21 training corpus's mean)")
@@ -105,6 +112,7 @@ def run(args, cfg) -> int:
     import numpy as np
 
     from livegen.daemon.harness import Rig, jack_server, load_models
+    from livegen.io import jackclock
 
     logging.getLogger("livegen").setLevel(logging.WARNING)
     jam = dataclasses.replace(cfg.jam, thru="midi", out_channel=2, state_cc=-1, response_bars=2,
@@ -115,11 +123,23 @@ def run(args, cfg) -> int:
     print(f"livegen bench jam: {os.cpu_count()} CPUs (nproc), load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {bpm:g} bpm, {bpb} beats to the bar")
     models = load_models(cfg)
+    master_missing = jackclock.missing() if args.clock == "master" else "--clock none"
+    if args.clock == "master" and master_missing:
+        print(f"  no external clock master: {master_missing}")
+    master = grid = None
     with jack_server(48000, args.period, private=not args.use_running_jack) as (server, where):
-        rig = Rig(cfg, models)
+        rig = Rig(cfg, models, native_jack=not args.rtmidi)
         try:
             print(f"  JACK: {where}; LSTM {rig.model.describe()}; synth: "
-                  + ("on" if rig.sink is not None else f"none ({rig.why_no_sink})"))
+                  + ("on" if rig.sink is not None else f"none ({rig.why_no_sink})")
+                  + f"; MIDI ports: {'rtmidi' if args.rtmidi else 'JACK-Client'}, lead "
+                  + f"{rig.out.lead_ns / 1e6:.2f} ms")
+            if not master_missing:
+                from livegen.io.jackmidi import JackMidiInput
+                from livegen.io.ports import Recorder
+                master = jackclock.ClockMaster(bpm, to=(cfg.midi.in_port,))
+                grid = Recorder(JackMidiInput("livegen-grid:in", maxlen=None, frames=True,
+                                              connect=(jackclock.PORT, cfg.midi.out_port)))
             times, counts = _time_generation(rig.model, cfg, args.bars, args.repeats)
             per_token = [t / max(1, n) for t, n in zip(times, counts)]
             print(f"  LSTM generation of a {args.bars}-bar response: median {_pct(times, 50):.1f} ms, "
@@ -132,6 +152,11 @@ def run(args, cfg) -> int:
                   f"{_pct(dense, 50):.1f} ms, p90 {_pct(dense, 90):.1f} ms, max {max(dense):.1f} ms")
             rig.start()
             d = rig.daemon
+            if master is not None:
+                master.start()
+                time.sleep(0.5)  # Start, and ticks enough for the tempo
+                print(f"  following {jackclock.TOOL} at {bpm:g} bpm: livegen's clock says "
+                      f"{d.beat_clock.state.source}, {d.beat_clock.state.bpm:.2f} bpm")
             hold = (cfg.synth.voices if args.hold < 0 else args.hold) if rig.sink is not None else 0
             for i in range(hold):  # voices sounding all along, on channel 16
                 rig.sink.send(bytes((0x9F, 48 + 3 * i, 80)), None)
@@ -161,14 +186,22 @@ def run(args, cfg) -> int:
                                                        or d.sender.responding):
                     time.sleep(0.02)
             time.sleep(0.1)
+            if master is not None:
+                master.close()
+                master = None
             recorded = rig.recorder.snapshot()
+            gridded = grid.snapshot() if grid is not None else []
             synth = d.status().synth
             if synth:
                 print(f"  synth: {synth.get('voices')} voices sounding at the end, load {synth.get('load', 0):.2f}, "
                       f"underruns {synth.get('underruns')}")
         finally:
+            for part in (master, grid):
+                if part is not None:
+                    part.close()
             rig.close()
     snd = d.sender
+    lead = rig.out.lead_ns
     err = snd.onsets.errors_ns() / 1e6
     sched = snd.onsets.scheduled[: min(snd.onsets.n, snd.onsets.size)]
     print(f"  responses: {d.generator.counts.responses} of {args.rounds} phrases, moved late "
@@ -180,14 +213,24 @@ def run(args, cfg) -> int:
               f"{max(r.ready_ms for r in rs):.1f} ms; -> whole response ({jam.response_bars} bars, median "
               f"{int(np.median([r.tokens for r in rs]))} tokens): median {_pct([r.generate_ms for r in rs], 50):.1f} ms")
     if len(err):
-        print(f"  response messages sent vs schedule ({len(err)} messages): p50 {_pct(err, 50):+.3f} ms, "
+        what = f"handed to the port ({lead / 1e6:.2f} ms ahead)" if lead else "sent"
+        print(f"  response messages {what} vs schedule ({len(err)} messages): p50 {_pct(err, 50):+.3f} ms, "
               f"p99 {_pct(err, 99):+.3f} ms, max {err.max():+.3f} ms")
         ch = jam.out_channel - 1
         arrivals = [t for t, m in recorded if len(m) == 3 and m[0] & 0x0F == ch and m[0] & 0xF0 in (0x80, 0x90)]
         if len(arrivals) == len(sched):
-            port = (np.asarray(arrivals) - np.sort(sched)) / 1e6
+            port = (np.asarray(arrivals) - np.sort(sched) - lead) / 1e6
             print(f"  ... arrived at the recorder port vs schedule: p50 {_pct(port, 50):+.3f} ms, "
                   f"p99 {_pct(port, 99):+.3f} ms (JACK period {args.period / 48:.2f} ms)")
+    if grid is not None:
+        frames = jackclock.grid_errors(gridded, jam.out_channel - 1)
+        if len(frames):
+            ms = np.abs(frames) / 48.0
+            print(f"  answer note-ons vs {jackclock.TOOL}'s ticks on JACK's frame clock ({len(ms)} notes): "
+                  f"|error| p50 {_pct(ms, 50):.3f} ms, p99 {_pct(ms, 99):.3f} ms, max {ms.max():.3f} ms; "
+                  f"{int((ms <= 0.5).sum())} of {len(ms)} within 0.5 ms (goal: all)")
+        else:
+            print(f"  no answer note-on or tick recorded against {jackclock.TOOL}")
     inside = snd.thru_latency.errors_ns() / 1e6
     if len(inside):
         print(f"  pass-through inside livegen (callback -> send, {len(inside)} messages): "

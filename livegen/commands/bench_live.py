@@ -1,76 +1,109 @@
-"""``livegen bench live``: the synth through a real JACK server: underruns and note latency."""
+"""``livegen bench live``: key to sound through real JACK ports, as a player feels it.
+
+A player port writes note-ons into ``livegen:in``; livegen passes them through to the
+synth (``jam.thru = "synth"``, the default); a JACK client records the player's MIDI and
+livegen's audio port on JACK's frame clock. Key to sound is the frames from a note-on
+on the wire to the first sample above ``--threshold`` at ``livegen-synth:out_0``. Each
+round strikes ``--voices`` notes at once, holds them, releases them and waits for the
+release to ring out, so every onset starts from silence.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 
-HELP = "play N voices live through JACK for a while: underruns, load, note-on to first sample"
+HELP = "key to sound from livegen:in to livegen's JACK audio port, with N voices: underruns, load, latency"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--voices", type=int, default=8, help="voices held at once (default 8)")
+    parser.add_argument("--voices", type=int, default=16, help="voices struck at once (default 16)")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long (default 60)")
-    parser.add_argument("--rate", type=int, default=16000,
-                        help="rate of the private JACK server started when none runs (default 16000)")
-    parser.add_argument("--period", type=int, default=256, help="its period in frames (default 256)")
+    parser.add_argument("--rate", type=int, default=48000,
+                        help="rate of the private JACK server started when none runs (default 48000)")
+    parser.add_argument("--period", type=int, default=128, help="its period in frames (default 128)")
+    parser.add_argument("--threshold", type=float, default=1e-3,
+                        help="first sound: the first sample louder than this (default 0.001)")
 
 
 def run(args, cfg) -> int:
     import dataclasses
 
-    from livegen.commands.bench_synth import cpu_name
-    from livegen.io import audio, jackserver, midi
-    from livegen.io.jackrec import PortRecorder
-    from livegen.synth import open_live
+    import numpy as np
 
-    server = None
-    if midi.probe("jack") is not None:  # no server: start a private one
-        server = jackserver.start(f"livegen-bench-{os.getpid()}", args.rate, args.period)
-        os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
-    cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, backend="jack"),
-                              synth=dataclasses.replace(cfg.synth, voices=max(args.voices, 1)))
-    live = open_live(cfg)
-    rec = PortRecorder(f"{cfg.audio.client_name}:out_0")
-    try:
-        period = rec.client.blocksize
-        time.sleep(0.5)
-        underruns_before = live.status()["underruns"]
-        latencies = []
-        t_end = time.monotonic() + args.seconds
-        round_ = 0
-        while time.monotonic() < t_end:
-            # every voice held for most of 2 s, then released: onsets are measured per round
-            sent = time.monotonic_ns()
-            for v in range(args.voices):
-                live.send(bytes([0x90, 48 + (v * 5 + round_) % 36, 100]))
-            time.sleep(0.3)
-            first = rec.first_sound_after(sent)
-            if first is not None and round_ > 0:
-                latencies.append((first - sent) / 1e6)
-            time.sleep(max(0.0, min(1.5, t_end - time.monotonic())))
-            for v in range(args.voices):
-                live.send(bytes([0x80, 48 + (v * 5 + round_) % 36, 0]))
-            time.sleep(0.5)  # releases ring out, so the next onset starts from silence
-            round_ += 1
-        status = live.status()
-    finally:
-        rec.close()
-        live.close()
-        if server is not None:
-            audio.release()
-            server.stop()
-    lat = sorted(latencies)
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; JACK at {rec.rate} Hz, period {period} "
-          f"frames ({period / rec.rate * 1e3:.1f} ms); engine {status['engine']}, "
-          f"synth.threads = {cfg.synth.threads}, synth.block = {cfg.synth.block}")
-    print(f"{args.voices} voices for {args.seconds:.0f} s: {status['underruns'] - underruns_before} "
-          f"underruns ({underruns_before} while starting), render load {status['load']:.2f} "
-          f"(render time / audio time, at the end), voices shed {status['voices_shed']}")
-    if lat:
-        goal = 2 * period / rec.rate * 1e3 + 5
-        print(f"note-on to first sample at livegen's JACK port: median {lat[len(lat) // 2]:.1f} ms, "
-              f"max {lat[-1]:.1f} ms over {len(lat)} rounds; the driver adds its playback latency "
-              f"(one period, {period / rec.rate * 1e3:.1f} ms, with the dummy driver) on the way to "
-              f"the DAC (goal: under {goal:.1f} ms = 2 periods + 5 ms)")
+    from livegen.commands.bench_synth import cpu_name
+    from livegen.daemon.harness import Rig, jack_server, load_models
+    from livegen.io.jackmidi import JackMidiInput
+    from livegen.io.jackrec import AudioRecorder
+    from livegen.io.ports import Recorder
+
+    r = dataclasses.replace
+    voices = max(args.voices, 1)
+    cfg = r(cfg, audio=r(cfg.audio, backend="jack", enabled=True), synth=r(cfg.synth, voices=voices),
+            jam=r(cfg.jam, thru="synth", state_cc=-1, min_notes=64, max_phrase_beats=256.0))  # never answers
+    models = load_models(cfg)
+    synth = models.synth
+    if synth is None:
+        print(f"no synth: {models.why_no_synth}")
+        return 1
+    with jack_server(args.rate, args.period, private=True) as (_server, where):
+        rig = Rig(cfg, models)
+        notes = rec = None
+        try:
+            live = rig.sink
+            if live is None:
+                print(f"no synth: {rig.why_no_sink}")
+                return 1
+            notes = Recorder(JackMidiInput("livegen-bench-keys:in", maxlen=None, frames=True,
+                                           connect=("livegen-player:out",)))
+            rec = AudioRecorder(f"{cfg.audio.client_name}:out_0")
+            rig.start()
+            period, rate = rec.client.blocksize, rec.rate
+            time.sleep(0.5)
+            underruns_before = live.status()["underruns"]
+            latencies = []
+            t_end = time.monotonic() + args.seconds
+            round_ = 0
+            while time.monotonic() < t_end:
+                pitches = [36 + (v * 5 + round_) % 48 for v in range(voices)]
+                for p in pitches:
+                    rig.player.send(bytes((0x90, p, 100)))
+                time.sleep(0.3)
+                ons = [f for f, m in notes.snapshot() if m[0] == 0x90 and m[1] == pitches[0]]
+                first = rec.first_sound_frame(ons[-1], args.threshold) if ons else None
+                if first is not None and round_ > 0:
+                    latencies.append((first - ons[-1]) * 1e3 / rate)
+                time.sleep(max(0.0, min(1.5, t_end - time.monotonic())))
+                for p in pitches:
+                    rig.player.send(bytes((0x80, p, 0)))
+                quiet_by = time.monotonic() + cfg.synth.release_max_s + 1
+                while time.monotonic() < quiet_by and not rec.quiet_for(0.1 * rate, args.threshold):
+                    time.sleep(0.05)  # releases ring out, so the next onset starts from silence
+                round_ += 1
+            status = live.status()
+            parts = live.latency_parts()
+        finally:
+            for part in (notes, rec):
+                if part is not None:
+                    part.close()
+            rig.close()
+    lat = np.sort(latencies)
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, load average "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {where}; synth at {synth.sample_rate} Hz, "
+          f"engine {status['engine']}, synth.threads = {cfg.synth.threads}")
+    print(f"{voices} voices struck, held 1.8 s, released until silent, for {args.seconds:.0f} s: "
+          f"{status['underruns'] - underruns_before} underruns ({underruns_before} while starting), "
+          f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
+          f"{status['voices_shed']}, inbox dropped {status['inbox_dropped']}; one render (one "
+          f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096)")
+    print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items()
+                                         if k.endswith("_ms"))
+          + ("; rendering at the model's rate and resampling" if parts["resampled"] else
+             "; rendering one period per callback at the device rate, no resampler"))
+    if len(lat):
+        goal = 2 * period / rate * 1e3 + 5
+        print(f"key to sound (note-on at livegen:in -> first sample above {args.threshold:g} at "
+              f"{cfg.audio.client_name}:out_0, on JACK's frame clock): median {np.median(lat):.1f} ms, "
+              f"p90 {np.percentile(lat, 90):.1f} ms, max {lat[-1]:.1f} ms over {len(lat)} rounds "
+              f"(goal: median <= {goal:.1f} ms = 2 periods + 5 ms)")
     return 0

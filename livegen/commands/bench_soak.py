@@ -49,7 +49,7 @@ def run(args, cfg) -> int:
     from livegen.core.notes import left_sounding
     from livegen.commands.soak_performance import performance
     from livegen.daemon.harness import jack_server
-    from livegen.io.midiclient import PortPlayer, PortRecorder, wait_for_port
+    from livegen.io.midiclient import MidiRecorder, open_player, wait_for_port
 
     overrides = [a for o in args.overrides for a in ("--set", o)]
     child_args = ([sys.executable, "-m", "livegen"] + (["--config", args.config] if args.config else [])
@@ -61,8 +61,8 @@ def run(args, cfg) -> int:
         try:
             wait_for_port("jack", cfg.midi.in_port, output=False, timeout=60)
             wait_for_port("jack", cfg.midi.out_port, output=True, timeout=60)
-            recorder = PortRecorder("jack", "livegen-soak-rec", cfg.midi.out_port)
-            player = PortPlayer("jack", "livegen-soak", cfg.midi.in_port)
+            recorder = MidiRecorder("jack", "livegen-soak-rec", cfg.midi.out_port)
+            player = open_player("jack", "livegen-soak", cfg.midi.in_port)
             time.sleep(1.0)
             memory: list[float] = []
             start = time.monotonic()

@@ -204,9 +204,9 @@ class FrameSynth:
         bank.phase[voices] = (bank.phase[voices] + f_prev * hop / self.sample_rate
                               + df * (hop - 1) / (2.0 * self.sample_rate)) % 1.0
         bank.f0[voices] = f0
-        x = ((ph - np.floor(ph)) * TABLE).astype(np.float32)
-        i = x.astype(np.int32)  # 0..TABLE-1
-        frac = x - i
+        x = (ph - np.floor(ph)) * TABLE  # float64: in float32 a phase just below 1 rounds to TABLE
+        i = np.minimum(x.astype(np.int32), TABLE - 1)  # 0..TABLE-1
+        frac = (x - i).astype(np.float32)
         i += (np.arange(J, dtype=np.int32) * (TABLE + 1))[:, None]  # index into the flat tables
         new = self.tables(amps)
         old = bank.table[voices]

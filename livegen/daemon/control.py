@@ -160,7 +160,7 @@ class Control(threading.Thread):
             self._feed_detector(msg, t)
             return
         if self._thru_synth:
-            self.sink.send(msg, None)
+            self.sink.send(msg, t)
         if self._thru_midi:
             self.sender.now(msg, t)
         if note_on_off(msg) is not None:

@@ -6,7 +6,7 @@ fakes:
 
 - ``inp``: has ``queue`` (a deque of (monotonic_ns, bytes) filled by another
   thread), optionally ``dropped`` (a counter) and ``wake`` (an Event it sets);
-- ``out``: has ``send(bytes)``;
+- ``out``: has ``send(bytes, at_ns=None)`` and ``lead_ns`` (:class:`livegen.io.ports.OutputPort`);
 - ``model``: ``initial_state()`` and ``step(token, state) -> (logits, state)``
   (:class:`livegen.engine.lstm.LstmRuntime`, or a fake);
 - ``sink``: the synth, or None (MIDI only): ``send(msg: bytes, at_ns: int | None)``
@@ -20,6 +20,7 @@ plus All Notes Off per channel) before it returns.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -69,7 +70,10 @@ class Daemon:
         self.sender = Sender(out, state, sink=sink, offset_ms=jam.offset_ms, spin_us=jam.spin_us,
                              max_note_s=jam.max_note_s, echo=self.echo, realtime=jam.realtime, clock=clock)
         self.control: Control | None = None
-        self.generator = Generator(model, self.sender, state, jam, lambda: self.control.controls,
+        # a port that places messages at their time wants them its lead ahead: a response
+        # must be ready that much earlier for its bar line
+        gen_jam = dataclasses.replace(jam, lead_ms=jam.lead_ms + out.lead_ns / 1e6)
+        self.generator = Generator(model, self.sender, state, gen_jam, lambda: self.control.controls,
                                    on_response=self._response, clock=clock)
         self.control = Control(inp, self.sender, self.generator, self.beat_clock, jam, sink=sink,
                                echo=self.echo, on_phrase=self._phrase, clock=clock)

@@ -23,7 +23,7 @@ from livegen.daemon import Daemon
 from livegen.daemon.sink import abandon_sink, load_synth, open_sink
 from livegen.engine.lstm import LstmRuntime
 from livegen.io import jackserver, midi
-from livegen.io.midiclient import PortPlayer, PortRecorder
+from livegen.io.midiclient import MidiRecorder, open_player
 
 log = logging.getLogger("livegen")
 
@@ -62,10 +62,11 @@ class Jam:
     """livegen's virtual ports (``backend``, ``inp``, ``out``), the synth sink (``sink``, or
     None and ``why_no_sink``) and the :class:`Daemon` on them, not yet started."""
 
-    def __init__(self, cfg, models: Models):
+    def __init__(self, cfg, models: Models, native_jack: bool = True):
+        """``native_jack``: false opens the ports through rtmidi's JACK backend (to compare)."""
         self.cfg = cfg
         self.model = models.lstm
-        self.backend, self.inp, self.out = midi.open_ports(cfg.midi)
+        self.backend, self.inp, self.out = midi.open_ports(cfg.midi, native_jack=native_jack)
         self.sink, self.why_no_sink = None, models.why_no_synth
         try:
             if models.synth is not None:  # only the audio device may be missing now: MIDI only
@@ -111,12 +112,13 @@ class Rig(Jam):
     """A :class:`Jam` on JACK, with a player port connected to ``livegen:in`` and a
     recorder connected to ``livegen-out:out``."""
 
-    def __init__(self, cfg, models: Models):
+    def __init__(self, cfg, models: Models, native_jack: bool = True):
         self.player = self.recorder = None
-        super().__init__(dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack")), models)
+        super().__init__(dataclasses.replace(cfg, midi=dataclasses.replace(cfg.midi, backend="jack")), models,
+                         native_jack)
         try:
-            self.recorder = PortRecorder("jack", "livegen-recorder", self.cfg.midi.out_port)
-            self.player = PortPlayer("jack", "livegen-player", self.cfg.midi.in_port)
+            self.recorder = MidiRecorder("jack", "livegen-recorder", self.cfg.midi.out_port)
+            self.player = open_player("jack", "livegen-player", self.cfg.midi.in_port)
         except BaseException:
             self.close()
             raise

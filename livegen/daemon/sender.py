@@ -6,8 +6,12 @@ message) pairs with a tag), :meth:`Sender.cancel` and :meth:`Sender.panic`; each
 only appends to a bounded deque and sets an Event.
 
 Beats become times with the clock's snapshot *at send time*, so a tempo change
-moves what is still to come. The thread sleeps with ``Event.wait`` until
-``spin_us`` before a message is due, then busy-waits on ``time.monotonic_ns``.
+moves what is still to come. A port that places messages at their time (JACK,
+``port.lead_ns > 0``) gets each message ``lead_ns`` before it is due, with its due
+time; the thread sleeps until then. A port that sends at once (rtmidi) gets it when
+due: the thread sleeps with ``Event.wait`` until ``spin_us`` before, then busy-waits
+on ``time.monotonic_ns``. Messages that end notes (cancel, panic, stop, held too
+long) go out after everything already handed to the port.
 A note-on due more than ``late_ns`` ago is dropped (counted): livegen never
 plays out of time. Every note it starts is tracked (:class:`OpenNotes`) and
 ended on cancel, panic, stop, or when held past ``max_note_s``.
@@ -26,10 +30,15 @@ import numpy as np
 from livegen.core.notes import OpenNotes, note_on_off
 from livegen.realtime import SENDER_PRIORITY, make_realtime
 from livegen.daemon.schedule import EchoFilter, Schedule
+from livegen.errors import DeviceError
 
 log = logging.getLogger("livegen.sender")
 
 RESPONSE = "response"
+# what a port raises when its peer or server went away (livegen.io translates its
+# library's errors into DeviceError)
+PORT_GONE = (DeviceError, OSError)
+ECHO_SLACK_NS = 1_000_000
 
 
 @dataclass
@@ -47,7 +56,10 @@ class SenderCounts:
 
 @dataclass
 class OnsetLog:
-    """Scheduled vs actual send times of response messages (ns), newest last; bounded."""
+    """Scheduled vs actual send times of response messages (ns), newest last; bounded.
+
+    For a port that places messages at their time, "scheduled" is when the message was
+    to be handed over (its due time less the port's lead) and "actual" when it was."""
 
     size: int = 4096
     scheduled: np.ndarray = field(default=None)
@@ -100,6 +112,7 @@ class Sender(threading.Thread):
         self.response_end_beat: float | None = None  # read by others: last beat still to play
         self.response_notes_open = 0  # read by others: response notes sounding
         self.first_onset: tuple[int, int] | None = None  # (scheduled, actual) of the latest response
+        self._handed_ns = 0  # the latest due time handed to a port that places messages in time
 
     # -- other threads ------------------------------------------------------------------
     def now(self, msg: bytes, t_in: int = 0) -> None:
@@ -146,21 +159,32 @@ class Sender(threading.Thread):
 
     # -- the thread -----------------------------------------------------------------------
     def _send(self, msg: bytes, now_ns: int, at_ns: int | None = None, sink: bool = False) -> None:
+        """Send ``msg`` due at ``at_ns`` (None: now); a timed port gets the time with it."""
+        timed = at_ns if at_ns is not None and self.port.lead_ns else None
         try:
-            self.port.send(msg)
-        except Exception as err:  # rtmidi errors when the peer is gone: keep running
+            self.port.send(msg, timed)
+        except PORT_GONE as err:  # the port's peer or server went away: keep running
             self.counts.errors += 1
-            log.debug("send failed: %s", err)
+            if self.counts.errors == 1:
+                log.warning("MIDI send failed (%s: %s); counted in send_errors from now on",
+                            type(err).__name__, err)
             return
-        if self.echo is not None:
-            self.echo.sent.append((now_ns, msg))
+        if timed is not None:
+            self._handed_ns = max(self._handed_ns, timed)
+        if self.echo is not None:  # a timed port's echo comes stamped with its frame's time,
+            # which can round a frame or so early
+            self.echo.sent.append((now_ns if timed is None else timed - ECHO_SLACK_NS, msg))
         if sink and self.sink is not None:
             self.sink.send(msg, at_ns)
         self.counts.sent += 1
 
+    def _closing_at(self, now_ns: int) -> int | None:
+        """When a message ending notes may go: after what a timed port still holds."""
+        return self._handed_ns if self._handed_ns > now_ns else None
+
     def _close(self, notes: OpenNotes, now_ns: int, sink: bool = False) -> None:
         for msg in notes.closing_messages():
-            self._send(msg, now_ns, sink=sink)
+            self._send(msg, now_ns, self._closing_at(now_ns), sink=sink)
         self.response_notes_open = len(self._open_response)
 
     def _handle_now(self, now_ns: int) -> None:
@@ -195,10 +219,10 @@ class Sender(threading.Thread):
                 self._close(self._open_response, now_ns, sink=True)
                 self._close(self._open_thru, now_ns)
                 for ch in range(16):
-                    self._send(bytes((0xB0 | ch, 123, 0)), now_ns, sink=True)
+                    self._send(bytes((0xB0 | ch, 123, 0)), now_ns, self._closing_at(now_ns), sink=True)
             self.response_end_beat = self._schedule.last_beat(RESPONSE) if self._responses else None
 
-    def _play(self, beat: float, msg: bytes, tag: str, due_ns: int, now_ns: int) -> None:
+    def _play(self, beat: float, msg: bytes, tag: str, due_ns: int, now_ns: int, lead_ns: int) -> None:
         note = note_on_off(msg)
         if note is not None and note[0] == "on" and now_ns - due_ns > self.late_ns:
             self.counts.late_dropped += 1
@@ -212,9 +236,9 @@ class Sender(threading.Thread):
         if tag == RESPONSE:
             self._open_response.track(msg, now_ns)
             self.response_notes_open = len(self._open_response)
-            self.onsets.add(due_ns, now_ns)
+            self.onsets.add(due_ns - lead_ns, now_ns)
             if self.first_onset is None and note is not None and note[0] == "on":
-                self.first_onset = (due_ns, now_ns)
+                self.first_onset = (due_ns - lead_ns, now_ns)
 
     def _schedule_drop_off(self, on_msg: bytes) -> None:
         ch, pitch = on_msg[0] & 0x0F, on_msg[1]
@@ -241,7 +265,7 @@ class Sender(threading.Thread):
             if now - last_check > 100_000_000:  # ten times a second: notes held too long
                 last_check = now
                 for msg in self._open_response.held_longer_than(self.max_note_ns, now):
-                    self._send(msg, now, sink=True)
+                    self._send(msg, now, self._closing_at(now), sink=True)
                     self._open_response.track(msg, now)
                     self.counts.held_closed += 1
                 self.response_notes_open = len(self._open_response)
@@ -257,13 +281,15 @@ class Sender(threading.Thread):
                 continue
             beat, msg, tag = head
             due = state.time_at(beat) + self.offset_ns
-            wait = due - now
-            if wait > self.spin_ns:
-                # sleep until spin_ns before it is due (at most 50 ms: tempo may change)
-                self.wake.wait(min(wait - self.spin_ns, 50_000_000) / 1e9)
+            lead = self.port.lead_ns  # a timed port: hand over this long ahead, no spin
+            spin = 0 if lead else self.spin_ns
+            wait = due - lead - now
+            if wait > spin:
+                # sleep until spin before it is due (at most 50 ms: tempo may change)
+                self.wake.wait(min(wait - spin, 50_000_000) / 1e9)
                 self.wake.clear()
                 continue
-            while now < due:  # the last stretch: spin on the monotonic clock
+            while now < due - lead:  # the last stretch: spin on the monotonic clock
                 if self._now:  # pass-through does not wait for the spin
                     self._handle_now(now)
                 now = self.clock()
@@ -272,7 +298,7 @@ class Sender(threading.Thread):
                 self._responses -= 1
                 if not self._responses:
                     self.response_end_beat = None
-            self._play(beat, msg, tag, due, now)
+            self._play(beat, msg, tag, due, now, lead)
         now = self.clock()
         self._handle_inbox(now)
         self._schedule.cancel(None)

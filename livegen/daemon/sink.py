@@ -47,12 +47,11 @@ def sink_status(sink) -> dict | None:
     """voices, load, underruns (what the sink offers) for the status line."""
     if sink is None:
         return None
-    try:
-        if hasattr(sink, "status"):
-            return dict(sink.status())
-        return {k: getattr(sink, k) for k in ("voices", "load", "underruns") if hasattr(sink, k)}
-    except Exception:  # the status line must never take the daemon down
-        return None
+    # no catch-all here: a sink whose status fails has a bug or lost its device, and either
+    # must reach the log (LiveSynth.status reports a lost stream as audio_lost)
+    if hasattr(sink, "status"):
+        return dict(sink.status())
+    return {k: getattr(sink, k) for k in ("voices", "load", "underruns") if hasattr(sink, k)}
 
 
 def abandon_sink(sink) -> None:

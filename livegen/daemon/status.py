@@ -37,7 +37,7 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
     synth = st.synth or {}
     if synth:
         audio = (f"synth: {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
-                 f"underruns {synth.get('underruns', 0)}")
+                 f"underruns {synth.get('underruns', 0)}, inbox dropped {synth.get('inbox_dropped', 0)}")
     last = "none yet"
     if st.last is not None:
         r = st.last
@@ -62,7 +62,7 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
 def status_line(st) -> str:
     synth = st.synth or {}
     audio = (f" voices {synth.get('voices')} load {synth.get('load', 0):.2f} underruns {synth.get('underruns')}"
-             if synth else "")
+             f" synth inbox dropped {synth.get('inbox_dropped', 0)}" if synth else "")
     return (f"status: {st.state}, {st.bpm:.1f} bpm ({st.clock_source}), phrases {st.phrases}, "
             f"responses {st.responses}, echoes {st.counts['echoes']}, input dropped "
             f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}")

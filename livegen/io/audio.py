@@ -30,6 +30,9 @@ HOST_APIS = {
 
 
 def _sd():
+    import sys
+    if "sounddevice" in sys.modules:  # imported: nothing noisy to hide
+        return sys.modules["sounddevice"]
     with captured_stderr() as noise:
         try:
             import sounddevice
@@ -40,16 +43,35 @@ def _sd():
     return sounddevice
 
 
+# sounddevice has no public way to re-initialise PortAudio (to see a JACK server started
+# after import), to name PortAudio's JACK client, or to forget a stream of a dead server.
+# Its private names used for that are read here and nowhere else; tests/test_jack_ports.py
+# fails when a sounddevice release renames them.
+SD_INTERNALS = ("_libname", "_terminate", "_initialize", "_last_callback", "_initialized")
+
+
+def sd_internal(name: str):
+    """sounddevice's private ``name`` (one of SD_INTERNALS), or a DeviceError saying that
+    this sounddevice lacks it."""
+    if name not in SD_INTERNALS:
+        raise ValueError(f"{name!r} is not one of the sounddevice internals livegen relies on")
+    sd = _sd()
+    try:
+        return getattr(sd, name)
+    except AttributeError as err:
+        raise DeviceError(f"sounddevice {sd.__version__} has no {name}, which livegen relies on: "
+                          "install the sounddevice version pyproject.toml names") from err
+
+
 _client_name = None  # the buffer PortAudio's JACK client name points into
 
 
 def set_jack_client_name(name: str) -> None:
     """The JACK client name of PortAudio's streams (takes effect at the next rescan)."""
     import ctypes
-    sd = _sd()
     global _client_name
     try:
-        lib = ctypes.CDLL(sd._libname)
+        lib = ctypes.CDLL(sd_internal("_libname"))
         lib.PaJack_SetClientName.argtypes = [ctypes.c_char_p]
         # PortAudio keeps the pointer, not a copy: the buffer must outlive every stream
         _client_name = ctypes.create_string_buffer(name.encode())
@@ -60,11 +82,11 @@ def set_jack_client_name(name: str) -> None:
 
 def rescan():
     """Re-initialise PortAudio, so that a JACK server started after import is seen."""
-    sd = _sd()
+    terminate, initialize = sd_internal("_terminate"), sd_internal("_initialize")
     with captured_stderr():
-        sd._terminate()
-        sd._initialize()
-    return sd
+        terminate()
+        initialize()
+    return _sd()
 
 
 def release() -> None:
@@ -73,10 +95,10 @@ def release() -> None:
     PortAudio aborts the process if its JACK server vanished before it terminates.
     """
     import sys
-    sd = sys.modules.get("sounddevice")
-    if sd is not None:
+    if "sounddevice" in sys.modules and sd_internal("_initialized"):
+        terminate = sd_internal("_terminate")
         with captured_stderr():
-            sd._terminate()
+            terminate()
 
 
 def host_apis() -> list[dict]:
@@ -117,7 +139,10 @@ def choose_device(audio_cfg) -> tuple[str, int]:
 
 
 class AudioOutput:
-    """An output stream fed from a ring buffer. ``underruns`` counts callbacks that found too little."""
+    """An output stream fed from a ring buffer. ``underruns`` counts callbacks that found too little.
+
+    ``period``: frames the latest callback asked for (the device's period: the render
+    thread renders in that cadence, watching ``callbacks``)."""
 
     def __init__(self, audio_cfg, ring: AudioRing):
         sd = _sd()
@@ -128,6 +153,7 @@ class AudioOutput:
         self.sample_rate = audio_cfg.sample_rate or int(info["default_samplerate"])
         self.callbacks = 0
         self.frames = 0
+        self.period = 0
         self.underruns = 0
         self.xruns = 0  # PortAudio's own output-underflow flags
         with captured_stderr() as noise:
@@ -147,6 +173,7 @@ class AudioOutput:
             self.xruns += 1
         self.callbacks += 1
         self.frames += frames
+        self.period = frames
 
     @property
     def latency(self) -> float:
@@ -160,7 +187,12 @@ class AudioOutput:
     @property
     def lost(self) -> bool:
         """The stream stopped by itself: its server (JACK) or device went away."""
-        return getattr(self, "_started", False) and not self.stream.active
+        if not getattr(self, "_started", False):
+            return False
+        try:
+            return not self.stream.active
+        except _sd().PortAudioError:  # PortAudio cannot even say: the stream is gone
+            return True
 
     def close(self) -> None:
         if self.lost:
@@ -184,5 +216,6 @@ def abandon_portaudio() -> None:
     import sys
     sd = sys.modules.get("sounddevice")
     if sd is not None:
-        sd._last_callback = None
-        sd._initialized = 0
+        for name, value in (("_last_callback", None), ("_initialized", 0)):
+            sd_internal(name)  # still there (a DeviceError if not)
+            setattr(sd, name, value)

@@ -1,7 +1,7 @@
 """Recording a JACK port from inside livegen (JACK-Client), for the demo and benchmarks.
 
 The process callback runs on JACK's thread: it copies the period and stamps it with
-``time.monotonic_ns()``; nothing else.
+``time.monotonic_ns()`` and JACK's frame counter at the period's first frame; nothing else.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from livegen.errors import DeviceError
 from livegen.io.quiet import captured_stderr
 
 
-class PortRecorder:
-    """Records one audio port; ``periods()`` returns [(monotonic_ns, samples), ...]."""
+class AudioRecorder:
+    """Records one audio port; ``periods()`` returns [(monotonic_ns, samples), ...],
+    ``framed()`` [(first frame, samples), ...] on JACK's frame clock."""
 
     def __init__(self, port: str, name: str = "livegen-rec", max_seconds: float = 600.0):
         try:
@@ -31,6 +32,7 @@ class PortRecorder:
         self.rate = self.client.samplerate
         self.inp = self.client.inports.register("in")
         self._periods: list[tuple[int, np.ndarray]] = []
+        self._frames: list[int] = []
         self._max = int(max_seconds * self.rate / max(self.client.blocksize, 1))
         self._lock = threading.Lock()
         self.client.set_process_callback(self._process)
@@ -45,10 +47,31 @@ class PortRecorder:
         if len(self._periods) < self._max:
             with self._lock:
                 self._periods.append((time.monotonic_ns(), self.inp.get_array().copy()))
+                self._frames.append(self.client.last_frame_time)
 
     def periods(self) -> list[tuple[int, np.ndarray]]:
         with self._lock:
             return list(self._periods)
+
+    def framed(self) -> list[tuple[int, np.ndarray]]:
+        with self._lock:
+            return [(f, b) for f, (_, b) in zip(self._frames, self._periods)]
+
+    def quiet_for(self, frames: float, threshold: float = 1e-3) -> bool:
+        """The last ``frames`` recorded are all below ``threshold``."""
+        with self._lock:
+            blocks = [b for _, b in self._periods[-int(frames / max(self.client.blocksize, 1)) - 1:]]
+        return bool(blocks) and max(float(np.abs(b).max()) for b in blocks) <= threshold
+
+    def first_sound_frame(self, after_frame: int, threshold: float = 1e-3) -> int | None:
+        """The frame of the first sample above ``threshold`` at or after ``after_frame``."""
+        for frame, block in self.framed():
+            if frame + len(block) <= after_frame:
+                continue
+            loud = np.flatnonzero(np.abs(block[max(0, after_frame - frame):]) > threshold)
+            if len(loud):
+                return max(frame, after_frame) + int(loud[0])
+        return None
 
     def audio(self) -> np.ndarray:
         periods = self.periods()

@@ -1,22 +1,25 @@
-"""Virtual MIDI ports through python-rtmidi (JACK, ALSA, CoreMIDI).
+"""MIDI ports: choosing the backend, and the rtmidi ports (ALSA, CoreMIDI, WinMM).
 
-The only module that touches rtmidi. The input callback runs on rtmidi's own
-thread: it timestamps the message with ``time.monotonic_ns()`` and appends it
-to a bounded queue, nothing else; whoever owns the port drains the queue.
+The only module that touches rtmidi. :func:`open_input`, :func:`open_output` and
+:func:`open_ports` give :mod:`livegen.io.ports` ports whatever the backend: on JACK,
+JACK-Client ports that place each event at its frame (:mod:`livegen.io.jackmidi`);
+elsewhere rtmidi's. The rtmidi input callback runs on rtmidi's own thread: it
+timestamps the message with ``time.monotonic_ns()`` and appends it to a bounded
+queue, nothing else; whoever owns the port drains the queue.
 
-With JACK and ALSA every rtmidi port is a client of its own, so the input and
-output ports need different client names (``livegen:in``, ``livegen-out:out``).
+With JACK and ALSA every port is a client of its own, so the input and output ports
+need different client names (``livegen:in``, ``livegen-out:out``).
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import sys
 import time
 
 from livegen.errors import DeviceError
+from livegen.io.ports import InputPort, OutputPort
 from livegen.io.quiet import captured_stderr
 
 log = logging.getLogger("livegen.midi")
@@ -122,73 +125,120 @@ def split_name(full: str) -> tuple[str, str]:
     return client, port
 
 
-class VirtualInput:
-    """A virtual MIDI input port. Messages land in ``queue`` as (monotonic_ns, bytes).
+def _find(ports: list[str], name: str) -> int:
+    for i, p in enumerate(ports):
+        if p == name or p.split(" ")[0] == name or p.endswith(name):
+            return i
+    raise DeviceError(f"no MIDI port {name!r} (ports: {', '.join(ports) or 'none'})")
 
-    The queue is bounded: when its reader falls behind, new messages are counted in
-    ``dropped`` rather than blocking rtmidi's thread.
-    """
 
-    def __init__(self, backend: str, full_name: str, maxlen: int = 65536):
-        rtmidi = _rtmidi()
-        client, port = split_name(full_name)
-        self.name = full_name
-        self.queue: collections.deque = collections.deque()
-        self.maxlen = maxlen
-        self.dropped = 0
-        self.wake = None  # a threading.Event the reader may set here, to be woken on each message
-        with captured_stderr() as noise:
-            try:
-                self._port = rtmidi.MidiIn(rtapi=getattr(rtmidi, BACKENDS[backend][0]), name=client,
-                                           queue_size_limit=4096)
-                self._port.ignore_types(sysex=False, timing=False, active_sense=True)
-                self._port.open_virtual_port(port)
-            except (rtmidi.RtMidiError, RuntimeError) as err:
-                raise DeviceError(f"cannot open virtual MIDI input {full_name!r} on {backend}: {err}") from err
-        log.debug("open %s: %s", full_name, "".join(noise).strip())
+def _open_rtmidi(is_input: bool, backend: str, full_name: str, connect: str | None):
+    """An rtmidi MidiIn/MidiOut named after ``full_name``'s client, with a virtual port of
+    ``full_name``'s port name, or connected to the port ``connect``."""
+    rtmidi = _rtmidi()
+    client, port = split_name(full_name)
+    kind = "input" if is_input else "output"
+    with captured_stderr() as noise:
+        try:
+            api = getattr(rtmidi, BACKENDS[backend][0])
+            if is_input:
+                handle = rtmidi.MidiIn(rtapi=api, name=client, queue_size_limit=4096)
+                handle.ignore_types(sysex=False, timing=False, active_sense=True)
+            else:
+                handle = rtmidi.MidiOut(rtapi=api, name=client)
+            if connect is None:
+                handle.open_virtual_port(port)
+            else:
+                handle.open_port(_find(handle.get_ports(), connect), port or kind[:-3])
+        except (rtmidi.RtMidiError, RuntimeError) as err:
+            target = f"virtual MIDI {kind} {full_name!r}" if connect is None else f"{connect!r}"
+            raise DeviceError(f"cannot open {target} on {backend}: {err}") from err
+    log.debug("open %s: %s", full_name, "".join(noise).strip())
+    return handle
+
+
+class RtmidiInput(InputPort):
+    """An rtmidi input (virtual, or connected to ``connect``); its callback runs on
+    rtmidi's thread and only stamps with ``time.monotonic_ns()`` and appends."""
+
+    def __init__(self, backend: str, full_name: str, maxlen: int | None = 65536, connect: str | None = None):
+        super().__init__(full_name, maxlen)
+        self._port = _open_rtmidi(True, backend, full_name, connect)
         self._port.set_callback(self._on_message)
 
     def _on_message(self, event, _data=None) -> None:  # rtmidi's thread
-        if len(self.queue) >= self.maxlen:
-            self.dropped += 1
-            return
-        self.queue.append((time.monotonic_ns(), bytes(event[0])))
-        wake = self.wake
-        if wake is not None:
-            wake.set()
+        self._deliver(time.monotonic_ns(), bytes(event[0]))
 
-    def close(self) -> None:
+    def _close(self) -> None:
         with captured_stderr():  # libjack's "Server is not running" when its server died
             self._port.cancel_callback()
             self._port.close_port()
             self._port.delete()
 
 
-class VirtualOutput:
-    """A virtual MIDI output port; ``send`` takes raw bytes (a complete message)."""
+class RtmidiOutput(OutputPort):
+    """An rtmidi output: it sends at once (``lead_ns = 0``), so ``at_ns`` is for the
+    caller, who waits until the message is due."""
 
-    def __init__(self, backend: str, full_name: str):
-        rtmidi = _rtmidi()
-        client, port = split_name(full_name)
-        self.name = full_name
-        with captured_stderr() as noise:
-            try:
-                self._port = rtmidi.MidiOut(rtapi=getattr(rtmidi, BACKENDS[backend][0]), name=client)
-                self._port.open_virtual_port(port)
-            except (rtmidi.RtMidiError, RuntimeError) as err:
-                raise DeviceError(f"cannot open virtual MIDI output {full_name!r} on {backend}: {err}") from err
-        log.debug("open %s: %s", full_name, "".join(noise).strip())
+    def __init__(self, backend: str, full_name: str, connect: str | None = None):
+        super().__init__(full_name)
+        self._error = _rtmidi().RtMidiError
+        self._port = _open_rtmidi(False, backend, full_name, connect)
 
-    def send(self, message: bytes | list[int]) -> None:
-        self._port.send_message(message)
+    def _send(self, msg: bytes, at_ns: int | None) -> None:
+        try:
+            self._port.send_message(msg)
+        except self._error as err:  # its JACK server or ALSA peer went away
+            raise DeviceError(f"{self.name}: cannot send: {err}") from err
 
-    def close(self) -> None:
+    def _close(self) -> None:
         with captured_stderr():  # libjack's "Server is not running" when its server died
             self._port.close_port()  # waits up to 1 s for the process callback of a dead server
             self._port.delete()
 
 
-def open_ports(midi_cfg) -> tuple[str, VirtualInput, VirtualOutput]:
+_told_no_native = False
+
+
+def _jack_native(native_jack: bool) -> bool:
+    """JACK-Client ports with their C process callback, if asked for and they build here;
+    else (said once) rtmidi's JACK backend."""
+    global _told_no_native
+    if not native_jack:
+        return False
+    from livegen.io.jackmidi import unavailable
+    why = unavailable()
+    if why and not _told_no_native:
+        _told_no_native = True
+        log.warning("JACK MIDI through rtmidi, every message at the start of a period (%s)", why)
+    return why is None
+
+
+def open_input(backend: str, full_name: str, maxlen: int | None = 65536, connect: tuple[str, ...] = (),
+               native_jack: bool = True) -> InputPort:
+    """An input port named ``full_name`` ('client:port'), virtual or connected to the
+    ports ``connect``; on JACK a JACK-Client port unless ``native_jack`` is false
+    (rtmidi's JACK backend, kept for comparison: ``livegen bench jam --rtmidi``)."""
+    if backend == "jack" and _jack_native(native_jack):
+        from livegen.io.jackmidi import JackMidiInput
+        return JackMidiInput(full_name, maxlen, connect)
+    if len(connect) > 1:
+        raise DeviceError(f"{full_name!r}: rtmidi connects a port to one other port, not {len(connect)}")
+    return RtmidiInput(backend, full_name, maxlen, connect[0] if connect else None)
+
+
+def open_output(backend: str, full_name: str, connect: tuple[str, ...] = (),
+                native_jack: bool = True) -> OutputPort:
+    """An output port named ``full_name``, virtual or connected to ``connect`` (see open_input)."""
+    if backend == "jack" and _jack_native(native_jack):
+        from livegen.io.jackmidi import JackMidiOutput
+        return JackMidiOutput(full_name, connect)
+    if len(connect) > 1:
+        raise DeviceError(f"{full_name!r}: rtmidi connects a port to one other port, not {len(connect)}")
+    return RtmidiOutput(backend, full_name, connect[0] if connect else None)
+
+
+def open_ports(midi_cfg, native_jack: bool = True) -> tuple[str, InputPort, OutputPort]:
     """Open the configured virtual in and out ports; returns (backend, in, out)."""
     backend = choose_backend(midi_cfg.backend)
     if backend in SEPARATE_CLIENTS and split_name(midi_cfg.in_port)[0] == split_name(midi_cfg.out_port)[0]:
@@ -196,9 +246,9 @@ def open_ports(midi_cfg) -> tuple[str, VirtualInput, VirtualOutput]:
             f"midi.in_port {midi_cfg.in_port!r} and midi.out_port {midi_cfg.out_port!r} share a client "
             f"name, but on {backend} every virtual port is its own client: give them different client "
             "names (e.g. 'livegen:in' and 'livegen-out:out')")
-    inp = VirtualInput(backend, midi_cfg.in_port)
+    inp = open_input(backend, midi_cfg.in_port, native_jack=native_jack)
     try:
-        out = VirtualOutput(backend, midi_cfg.out_port)
+        out = open_output(backend, midi_cfg.out_port, native_jack=native_jack)
     except DeviceError:
         inp.close()
         raise

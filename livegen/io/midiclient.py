@@ -2,40 +2,51 @@
 
 ``livegen demo``, ``livegen bench jam`` and the end-to-end tests play into
 ``livegen:in`` and record ``livegen-out:out`` through real ports with these:
-:class:`PortPlayer` opens an output connected to a named port, :class:`PortRecorder`
-an input connected to one, timestamping each message with ``time.monotonic_ns()``
-in rtmidi's callback (nothing else happens there).
+:func:`open_player` opens an output connected to a named port, :class:`MidiRecorder`
+an input connected to one (or several), keeping every message with its monotonic
+time (on JACK the time of its frame). They are the ports of :mod:`livegen.io.midi`.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 
 from livegen.errors import DeviceError
-from livegen.io.midi import BACKENDS, _rtmidi
+from livegen.io import midi
+from livegen.io.ports import OutputPort, Recorder
 from livegen.io.quiet import captured_stderr
 
 
-def _find(ports: list[str], name: str) -> int:
-    for i, p in enumerate(ports):
-        if p == name or p.split(" ")[0] == name or p.endswith(name):
-            return i
-    raise DeviceError(f"no MIDI port {name!r} (ports: {', '.join(ports) or 'none'})")
+def _jack_port_exists(name: str, output: bool) -> bool:
+    from livegen.io.jackmidi import jack_module
+    jack = jack_module()
+    with captured_stderr():
+        client = jack.Client(f"livegen-wait-{time.monotonic_ns() % 100000}", no_start_server=True)
+    try:
+        return any(p.name == name for p in client.get_ports(is_midi=True, is_output=output,
+                                                          is_input=not output))
+    finally:
+        client.close()
 
 
 def wait_for_port(backend: str, name: str, output: bool, timeout: float = 10.0) -> None:
     """Wait until a port named ``name`` exists (an output to read from if ``output``)."""
-    rtmidi = _rtmidi()
-    api = getattr(rtmidi, BACKENDS[backend][0])
     deadline = time.monotonic() + timeout
+    if backend == "jack":
+        while not _jack_port_exists(name, output):
+            if time.monotonic() > deadline:
+                raise DeviceError(f"no MIDI port {name!r} appeared on JACK within {timeout:g} s")
+            time.sleep(0.05)
+        return
+    rtmidi = midi._rtmidi()
+    api = getattr(rtmidi, midi.BACKENDS[backend][0])
     with captured_stderr():
         probe = rtmidi.MidiIn(rtapi=api, name="livegen-wait") if output else rtmidi.MidiOut(
             rtapi=api, name="livegen-wait")
     try:
         while True:
             try:
-                _find(probe.get_ports(), name)
+                midi._find(probe.get_ports(), name)
                 return
             except DeviceError:
                 if time.monotonic() > deadline:
@@ -45,53 +56,14 @@ def wait_for_port(backend: str, name: str, output: bool, timeout: float = 10.0) 
         probe.delete()
 
 
-class PortPlayer:
-    """An output port connected to ``target`` (e.g. 'livegen:in')."""
-
-    def __init__(self, backend: str, client: str, target: str):
-        rtmidi = _rtmidi()
-        with captured_stderr():
-            try:
-                self._port = rtmidi.MidiOut(rtapi=getattr(rtmidi, BACKENDS[backend][0]), name=client)
-                self._port.open_port(_find(self._port.get_ports(), target), "out")
-            except (rtmidi.RtMidiError, RuntimeError) as err:
-                raise DeviceError(f"cannot connect to {target!r}: {err}") from err
-
-    def send(self, msg) -> None:
-        self._port.send_message(list(msg))
-
-    def close(self) -> None:
-        self._port.close_port()
-        self._port.delete()
+def open_player(backend: str, client: str, target: str) -> OutputPort:
+    """An output port of client ``client`` connected to ``target`` (e.g. 'livegen:in')."""
+    return midi.open_output(backend, f"{client}:out", connect=(target,))
 
 
-class PortRecorder:
-    """An input port connected to ``source`` (e.g. 'livegen-out:out'); ``messages`` is
-    a list of (monotonic_ns, bytes), appended in rtmidi's callback."""
+class MidiRecorder(Recorder):
+    """An input port of client ``client`` connected to ``sources`` (e.g. 'livegen-out:out'),
+    kept whole: ``snapshot()`` gives [(monotonic_ns, bytes), ...]."""
 
-    def __init__(self, backend: str, client: str, source: str):
-        rtmidi = _rtmidi()
-        self.messages: list[tuple[int, bytes]] = []
-        self.lock = threading.Lock()
-        with captured_stderr():
-            try:
-                self._port = rtmidi.MidiIn(rtapi=getattr(rtmidi, BACKENDS[backend][0]), name=client)
-                self._port.ignore_types(sysex=False, timing=False, active_sense=True)
-                self._port.open_port(_find(self._port.get_ports(), source), "in")
-            except (rtmidi.RtMidiError, RuntimeError) as err:
-                raise DeviceError(f"cannot connect to {source!r}: {err}") from err
-        self._port.set_callback(self._on_message)
-
-    def _on_message(self, event, _data=None) -> None:  # rtmidi's thread
-        t = time.monotonic_ns()
-        with self.lock:
-            self.messages.append((t, bytes(event[0])))
-
-    def snapshot(self) -> list[tuple[int, bytes]]:
-        with self.lock:
-            return list(self.messages)
-
-    def close(self) -> None:
-        self._port.cancel_callback()
-        self._port.close_port()
-        self._port.delete()
+    def __init__(self, backend: str, client: str, *sources: str):
+        super().__init__(midi.open_input(backend, f"{client}:in", maxlen=None, connect=sources))

@@ -93,13 +93,20 @@ def spectral_distance(a: np.ndarray, b: np.ndarray, sizes=(2048, 512, 128)) -> f
 
 
 def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 4, max_s: float = 1.0):
-    """(start, length, MIDI pitch) of up to ``max_notes`` pitched notes of a recording."""
+    """(start, length, MIDI pitch) of up to ``max_notes`` pitched notes of a recording; the
+    length is how long the note stays within 30 dB of its peak (10 ms RMS), at most max_s."""
     from livegen.train.pitch import note_pitch
     starts = note_starts(x, sample_rate)
+    win = max(1, sample_rate // 100)
     out = []
     for k, s in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(x)
-        n = min(end - s, int(max_s * sample_rate))
+        end = min(starts[k + 1] if k + 1 < len(starts) else len(x), s + int(max_s * sample_rate))
+        m = (end - s) // win
+        if m == 0:
+            continue
+        rms = np.sqrt(np.mean(x[s:s + m * win].reshape(m, win).astype(np.float64) ** 2, axis=1))
+        loud = np.nonzero(rms > rms.max() / 30.0)[0]
+        n = int((loud[-1] + 1) * win)
         f0 = note_pitch(x[s:s + n], sample_rate, 0.05, None)
         if n > 0.2 * sample_rate and np.isfinite(f0):
             out.append((s, n, int(round(69 + 12 * np.log2(f0 / 440.0)))))
@@ -109,7 +116,7 @@ def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 4, max_s: 
 
 
 def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=(), steps: int = 48,
-           seed: int = 0) -> tuple[np.ndarray, float, float]:
+           seed: int = 0, temperature: float = 1.0, sigma: float = 0.25) -> tuple[np.ndarray, float, float]:
     """Move z so that the recording's own notes, rendered by the synth, come closer to it.
 
     Starts from the best of ``z0`` (the encoder's code) and ``candidates`` (e.g. the presets),
@@ -122,16 +129,18 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
         return z0, float("nan"), float("nan")
 
     def distance(z):
-        synth = Synth(files, sample_rate=sample_rate, voices=1, seed=seed)
+        # the key is held for the whole note, and only its first 70% is compared: where the
+        # player let go is not known, the timbre of the attack and the sustain is
+        synth = Synth(files, sample_rate=sample_rate, voices=1, seed=seed, temperature=temperature)
         synth.set_channel_z(0, z)
         total = 0.0
         for s, n, pitch in notes:
             synth.handle(bytes([0x90, pitch, 100]))
-            a = synth.render(int(0.8 * n))
+            m = int(0.7 * n)
+            y = synth.render(m)
             synth.handle(bytes([0x80, pitch, 0]))
-            y = np.concatenate([a, synth.render(n - len(a))])
-            synth.render(synth.frame * 40)  # let the release end before the next note
-            total += spectral_distance(y, x[s:s + n])
+            synth.render(synth.frame * 60)  # let the release end before the next note
+            total += spectral_distance(y, x[s:s + m])
         return total / len(notes)
 
     d0 = distance(z0)
@@ -141,7 +150,6 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
         if d < best:
             best_z, best = np.asarray(c, np.float32), d
     rng = np.random.default_rng(seed)
-    sigma = 0.2
     for _ in range(steps):
         z = np.clip(best_z + sigma * rng.standard_normal(best_z.shape), -1.0, 1.0).astype(np.float32)
         d = distance(z)

@@ -4,19 +4,34 @@ Threads and what they own:
 
 - any thread calls :meth:`LiveSynth.send` (appends to an inbox, nothing else);
 - the render thread owns the :class:`~livegen.synth.synth.Synth`: it drains the inbox,
-  renders a block whenever the ring runs low, resamples it to the device rate and
-  writes it into the ring;
+  renders whenever the ring runs low and writes into the ring;
 - PortAudio's callback (in :mod:`livegen.io.audio`) copies from the ring and counts
-  underruns; nothing else.
+  (callbacks, underruns); nothing else. The render thread watches its count.
 
-The ring is kept shallow (one device period plus one block), so a note-on reaches the
-DAC after at most about two periods and a block.
+Two ways to render, chosen by the model's rate:
+
+- **at the device rate** (``synth.sample_rate`` equals the stream's): one device period
+  per render into a ring kept two periods deep; no resampler. Each render starts half a
+  period (at most 2 ms) after the callback it follows (:data:`RENDER_AT`; the thread polls
+  the callback count four times a period), so a note-on that
+  arrived in that cycle (pass-through from ``livegen:in`` arrives within a millisecond
+  of the cycle's start) is in the block the callback after next plays: key to sound is
+  two periods, and a render may take 1.5 periods (at 128 frames; more at longer
+  periods) before the callback finds too little.
+- **at another rate** (a model that cannot render at the device's): ``synth.block``
+  samples per render, resampled (soxr, HQ) to the device rate, into a ring kept one
+  period plus one block deep; the resampler adds its own delay (``latency_parts``).
+
+The inbox is bounded: past :data:`INBOX_MAX` messages, new ones are dropped and counted
+(``inbox_dropped`` in the status), except note-offs and controller resets, which are
+always kept, so a flood never leaves a voice sounding.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 
@@ -35,46 +50,103 @@ def raise_priority() -> str | None:
     return make_realtime(RENDER_PRIORITY)
 
 
+INBOX_MAX = 4096
+RENDER_AT = 0.5  # rendering at the device rate starts this far into the period ...
+RENDER_AT_MAX_S = 0.002  # ... but no later than this: pass-through arrives within it
+RESETS = (120, 121, 123)  # All Sound Off, Reset All Controllers, All Notes Off
+
+
+def must_keep(msg: bytes) -> bool:
+    """A message the synth needs even when its inbox overflows: note-offs, resets."""
+    kind = msg[0] & 0xF0 if msg else 0
+    return (kind == 0x80 or (kind == 0x90 and len(msg) > 2 and msg[2] == 0)
+            or (kind == 0xB0 and len(msg) > 1 and msg[1] in RESETS))
+
+
+class Inbox:
+    """MIDI messages for the render thread: bounded at ``limit``, past which new messages
+    are dropped and counted, except those :func:`must_keep` (note-offs, resets)."""
+
+    def __init__(self, limit: int = INBOX_MAX):
+        self.limit = limit
+        self.queue: collections.deque = collections.deque()
+        self.dropped = 0
+
+    def put(self, msg: bytes, at_ns: int) -> None:  # any thread
+        if len(self.queue) >= self.limit and not must_keep(msg):
+            self.dropped += 1
+            return
+        self.queue.append((msg, at_ns))
+
+
 class Resampler:
-    """Streaming resampling from the model's rate to the device's (soxr), or a pass-through."""
+    """Streaming resampling from the model's rate to the device's (soxr, HQ)."""
 
     def __init__(self, rate_in: int, rate_out: int):
-        self.stream = None
-        if rate_in != rate_out:
-            import soxr
-            self.stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
+        import soxr
+        self.stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
+        # output frames it holds back (its filter's delay): what a second of input, in 64-sample
+        # chunks, lacks
+        probe = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
+        chunk = np.zeros(64, np.float32)
+        self.delay = rate_out - sum(len(probe.resample_chunk(chunk)) for _ in range(rate_in // 64))
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
-        return block if self.stream is None else self.stream.resample_chunk(block)
+        return self.stream.resample_chunk(block)
 
 
 class LiveSynth:
     def __init__(self, synth: Synth, audio_cfg, block: int = 256, realtime: bool = False):
         from livegen.io.audio import AudioOutput
         self.synth = synth
-        self.block = block
+        self.block = block  # model samples per render when resampling (config checks the multiple)
         self.realtime = realtime
         self.realtime_refused: str | None = None
-        self.inbox: collections.deque = collections.deque(maxlen=65536)
+        self.inbox = Inbox()
         self.ring = AudioRing(1 << 16)
         self.output = AudioOutput(audio_cfg, self.ring)
         self.rate = self.output.sample_rate
-        synth.set_sample_rate(self.rate)  # the timbre model renders at the device's rate
-        self.resample = Resampler(synth.sample_rate, self.rate)
-        period = self.output.stream.blocksize or audio_cfg.block_size or 256
-        self.target = period + int(np.ceil(block * self.rate / synth.sample_rate))
+        if hasattr(synth, "set_sample_rate"):  # a timbre model that renders at any rate
+            synth.set_sample_rate(self.rate)
+        self.direct = synth.sample_rate == self.rate  # renders at the device rate: no resampler
+        self.resample = None if self.direct else Resampler(synth.sample_rate, self.rate)
+        # the device's period: known from the first callback; until then the configured one
+        self._period_guess = self.output.stream.blocksize or audio_cfg.block_size or 256
         self.load = 0.0  # render time / audio time, smoothed
         self.governor = LoadGovernor(len(synth.alloc.slots))
         self.latencies_ms: collections.deque = collections.deque(maxlen=256)  # note-on -> DAC
+        self.render_ms: collections.deque = collections.deque(maxlen=4096)  # each render's time
         self._capture: list[np.ndarray] | None = None  # blocks rendered while capturing
         self._capture_max = 600 * self.rate  # at most ten minutes are kept
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livegen-render", daemon=True)
 
+    @property
+    def period(self) -> int:
+        return self.output.period or self._period_guess
+
+    def plan(self, period: int) -> tuple[int, int]:
+        """(model samples per render, ring target in device frames) for a device period."""
+        if self.direct:
+            return period, 2 * period
+        return self.block, period + math.ceil(self.block * self.rate / self.synth.sample_rate)
+
+    def latency_parts(self) -> dict:
+        """Where a note-on's time to the port goes, in ms at the device rate (what is known
+        ahead; the render thread's wake-up and the thru path come on top)."""
+        period = self.period
+        n, target = self.plan(period)
+        ms = 1e3 / self.rate
+        block_frames = n if self.direct else n * self.rate / self.synth.sample_rate
+        return {"period_ms": period * ms, "render_block_ms": block_frames * ms,
+                "ring_target_ms": target * ms,
+                "resampler_delay_ms": 0.0 if self.direct else self.resample.delay * ms,
+                "stream_latency_ms": self.output.latency * 1e3, "resampled": not self.direct}
+
     # -- any thread -----------------------------------------------------------------
     def send(self, msg: bytes, at_ns: int | None = None) -> None:
-        """Hand a MIDI message to the synth (never blocks)."""
-        self.inbox.append((bytes(msg), at_ns or time.monotonic_ns()))
+        """Hand a MIDI message to the synth (never blocks); ``at_ns``: when it arrived."""
+        self.inbox.put(bytes(msg), at_ns or time.monotonic_ns())
 
     @property
     def underruns(self) -> int:
@@ -91,6 +163,9 @@ class LiveSynth:
                 "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
                 "audio_backend": self.output.backend,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
+                "inbox_dropped": self.inbox.dropped, "period": self.period,
+                "render_ms_p99": round(float(np.percentile(self.render_ms, 99)), 2) if self.render_ms else None,
+                "render_ms_max": round(max(self.render_ms), 2) if self.render_ms else None,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
 
     def start_capture(self) -> None:
@@ -105,8 +180,9 @@ class LiveSynth:
     def start(self) -> None:
         # prime the ring with more silence than it keeps later: the first renders are slow
         # (first runs of ONNX Runtime and the kernel), and the extra drains in a few periods
-        self.ring.write(np.zeros((self.target + 4 * self.block * self.rate // self.synth.sample_rate, 1),
-                                 np.float32))
+        n, target = self.plan(self.period)
+        frames = n if self.direct else n * self.rate // self.synth.sample_rate
+        self.ring.write(np.zeros((target + 4 * frames, 1), np.float32))
         self.output.start()
         self._thread.start()
 
@@ -129,21 +205,39 @@ class LiveSynth:
     def _run(self) -> None:
         if self.realtime:  # above ordinary processes, so a busy machine does not starve the audio
             self.realtime_refused = raise_priority()
-        block_s = self.block / self.synth.sample_rate
+        period = self.period
+        seen = self.output.callbacks
         while not self._stop.is_set():
+            if self.output.period and self.output.period != period:
+                log.warning("the audio period changed from %d to %d frames while running: rendering "
+                            "for %d from now on", period, self.output.period, self.output.period)
+                period = self.output.period
+            n, target = self.plan(period)
+            block_s = n / self.synth.sample_rate
             now = time.monotonic_ns()
-            while self.inbox:
-                msg, at_ns = self.inbox.popleft()
+            inbox = self.inbox.queue
+            while inbox:
+                msg, at_ns = inbox.popleft()
                 self.synth.handle(msg)
                 if msg[0] & 0xF0 == 0x90 and len(msg) > 2 and msg[2]:
                     queued = self.ring.available() / self.rate + self.output.latency
                     self.latencies_ms.append((now - at_ns) / 1e6 + (queued + block_s) * 1e3)
-            if self.ring.available() >= self.target:
-                time.sleep(block_s / 8)
+            if self.ring.available() >= target:
+                poll = max(period / self.rate / 4, 0.0005)
+                self._stop.wait(poll)
+                if self.output.callbacks != seen:  # a callback came within the last poll
+                    seen = self.output.callbacks
+                    if self.direct:  # render late in the period: see the module's docstring
+                        delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
+                        self._stop.wait(max(0.0, delay - poll / 2))
                 continue
             t0 = time.perf_counter()
-            audio = self.resample(self.synth.render(self.block))
-            load = (time.perf_counter() - t0) / block_s
+            audio = self.synth.render(n)
+            if self.resample is not None:
+                audio = self.resample(audio)
+            took = time.perf_counter() - t0
+            self.render_ms.append(took * 1e3)
+            load = took / block_s
             self.load = 0.9 * self.load + 0.1 * load
             limit = self.governor.update(load, self.synth.active_voices)
             if limit != self.synth.alloc.limit:

@@ -1,5 +1,8 @@
 """``livegen train lstm``: build the data set and train the phrase model.
 
+Under ``torchrun`` it trains data-parallel (``livegen.train.distributed``):
+``--batch`` is the global batch, split evenly over the processes.
+
 torch, music21 and mido are imported inside ``run`` only (this module is
 imported to build the CLI's parser).
 """
@@ -42,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=t.steps, help=f"optimizer steps (default {t.steps})")
     parser.add_argument("--minutes", type=float, default=t.max_minutes,
                         help="stop after this many minutes of training, decaying the learning rate to fit (0 = no limit)")
-    parser.add_argument("--batch", type=int, default=t.batch, help=f"windows per step (default {t.batch})")
+    parser.add_argument("--batch", type=int, default=t.batch,
+                        help=f"windows per step, over all processes under torchrun (default {t.batch})")
     parser.add_argument("--length", type=int, default=t.length, help=f"tokens per window (default {t.length})")
     parser.add_argument("--lr", type=float, default=t.lr, help=f"peak learning rate (default {t.lr})")
     parser.add_argument("--transpose", type=int, default=t.transpose,
@@ -59,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=t.seed, help="seed of weights and batches (default 0)")
     parser.add_argument("--threads", type=int, default=t.threads, help="torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where to train: auto = CUDA where torch sees it (default auto)")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="STEP",
+                        help="end after this step as an interruption would (checkpointed; --resume "
+                             "continues on the same schedule)")
 
 
 def collections(args) -> tuple[str, ...]:
@@ -99,6 +108,7 @@ def load_data(args, log=sys.stderr):
 
 def run(args, cfg=None) -> int:
     from livegen.errors import ConfigError
+    from livegen.train import distributed
     from livegen.train.lstm.settings import ModelDims, TrainConfig
     from livegen.train.lstm.train import train
 
@@ -117,8 +127,21 @@ def run(args, cfg=None) -> int:
                        lr=args.lr, transpose=args.transpose, eval_every=args.eval_every,
                        eval_windows=args.eval_windows, checkpoint_every=args.eval_every, seed=args.seed,
                        threads=args.threads, dims=dims)
-    data, info = load_data(args)
-    train(tcfg, data, args.out, resume=args.resume, data_info=info, progress=not args.no_progress)
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ConfigError(f"--stop-after must be at least 1, got {args.stop_after}")
+    dist = distributed.setup(args.device)
+    try:
+        log = distributed.log_stream(dist)
+        print(distributed.header(dist), file=log, flush=True)  # the log's first line
+        share = distributed.rank_slice(args.batch, dist)
+        print(f"global batch: {args.batch} windows of {args.length} tokens per step"
+              + (f", {share.stop - share.start} per process" if dist.world_size > 1 else ""), file=log, flush=True)
+        with distributed.main_first(dist):  # rank 0 parses and caches, the others read the cache
+            data, info = load_data(args, log=log)
+        train(tcfg, data, args.out, resume=args.resume, data_info=info, progress=not args.no_progress,
+              log=log, stop_after=args.stop_after, dist=dist)
+    finally:
+        distributed.teardown(dist)
     return 0
 
 

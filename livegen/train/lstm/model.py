@@ -67,7 +67,7 @@ def save_checkpoint(path: Path, model: PhraseLSTM, *, config: dict, extra: dict 
         "dims": asdict(model.dims),
         "vocab": tk.VOCAB_SPEC,
         "config": config,
-        "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},  # CPU: loads anywhere
         **(extra or {}),
     }
     tmp = path.with_name(path.name + ".tmp")

@@ -5,10 +5,17 @@ Files in the output directory:
 - ``model.pt``: the weights with the best held-out NLL so far, with their dims,
   vocabulary, config and history (small: no optimizer state). This is what is
   shipped and loaded.
-- ``train_state.pt``: the latest weights, optimizer, step, RNG state and
-  history, written every ``checkpoint_every`` steps; ``--resume`` continues
-  from it.
+- ``train_state.pt``: the latest weights, optimizer, step and history,
+  written every ``checkpoint_every`` steps; ``--resume`` continues from it.
 - ``curves.png`` and ``history.json``: training and held-out NLL per token.
+
+The windows of step ``s`` come from a generator seeded by ``(seed, s)``, so a
+resumed run draws what an uninterrupted one would. Under torchrun
+(``livegen.train.distributed``) every rank draws that same global batch of
+``cfg.batch`` windows and trains on its equal share, DDP averages the
+gradients, and the held-out windows are scored in shares too; rank 0 alone
+writes the files. The result equals one process on the same global batch,
+except for dropout, whose masks each rank draws for itself.
 
 Called from the ``train lstm`` command (``cli_train``), never by the daemon.
 """
@@ -28,6 +35,8 @@ from torch import nn
 
 from livegen import fileio
 from livegen.errors import ModelFileError
+from livegen.train import distributed
+from livegen.train.distributed import Dist
 from livegen.train.lstm.dataset import TextureSampler, TokenData, fixed_windows, texture_windows
 from livegen.train.lstm.model import PhraseLSTM, load_checkpoint, read_checkpoint, save_checkpoint
 from livegen.train.lstm.settings import TrainConfig
@@ -42,12 +51,14 @@ def window_nll(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray | No
     model.eval()
     out = []
     with torch.no_grad():
+        device = next(model.parameters()).device
         for i in range(0, len(windows), batch):
-            x = torch.from_numpy(windows[i:i + batch])
-            c = None if controls is None or not model.dims.controls else torch.from_numpy(controls[i:i + batch, :-1])
+            x = torch.from_numpy(windows[i:i + batch]).to(device)
+            c = None if controls is None or not model.dims.controls else \
+                torch.from_numpy(controls[i:i + batch, :-1]).to(device)
             logits, _ = model(x[:, :-1], controls=c)
             loss = nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none")  # (B, T)
-            out.append(loss.mean(1).numpy())
+            out.append(loss.mean(1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -55,6 +66,18 @@ def nll_per_token(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray |
                   batch: int = 32) -> float:
     """Mean NLL (nats) of tokens 1.. of every window (all windows are of one length)."""
     return float(window_nll(model, windows, controls, batch).mean())
+
+
+def held_out_nll(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray | None, d: Dist) -> float:
+    """:func:`nll_per_token` with each rank scoring every ``world_size``-th window."""
+    if d.backend is None:
+        return nll_per_token(model, windows, controls)
+    mine = windows[d.rank::d.world_size]
+    cmine = None if controls is None else controls[d.rank::d.world_size]
+    tokens = mine[:, 1:].size
+    total, count = distributed.sum_over_ranks([nll_per_token(model, mine, cmine) * tokens if tokens else 0.0,
+                                               tokens], d)
+    return total / count
 
 
 def _lr(cfg: TrainConfig, step: int, elapsed: float) -> float:
@@ -93,17 +116,22 @@ def plot_curves(history: dict, path: Path, title: str = "") -> None:
 
 def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = False,
           data_info: dict | None = None, log=sys.stderr, progress: bool = True,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, dist: Dist | None = None) -> dict:
     """Train (or resume) into ``out_dir``; returns the history.
 
     ``stop_after`` ends the run after that step as an interruption would
-    (checkpointed, schedule unchanged), for tests and staged runs.
+    (checkpointed, schedule unchanged), for tests and staged runs. ``dist``:
+    this process's place in a torchrun run (default: one process on the CPU).
     """
     from tqdm import tqdm
 
+    dist = dist or distributed.one_process()
+    log = distributed.log_stream(dist, log)
+    rows = distributed.rank_slice(cfg.batch, dist)  # this rank's share of each global batch
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     state_path, best_path = out_dir / "train_state.pt", out_dir / "model.pt"
     held = fixed_windows(data.held_out.tokens, cfg.length)
     held_controls = fixed_windows(data.held_out.controls, cfg.length, dtype=np.float32)
@@ -115,47 +143,51 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
                          f"of {cfg.length + 1}; use more data or a shorter --length")
 
     torch.manual_seed(cfg.seed)
-    model = PhraseLSTM(cfg.dims)
+    model = PhraseLSTM(cfg.dims).to(dist.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = np.random.default_rng(cfg.seed)
     history: dict = {"train": [], "held_out": [], "best": None}
     step, elapsed = 0, 0.0
-    if resume and state_path.exists():
-        blob = read_checkpoint(state_path)
-        if blob["dims"] != asdict(cfg.dims):
-            raise ModelFileError(f"{state_path}: dims {blob['dims']} differ from the requested {asdict(cfg.dims)}")
-        model.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["optimizer"])
-        rng.bit_generator.state = blob["rng"]
-        torch.set_rng_state(blob["torch_rng"])
-        history, step, elapsed = blob["history"], blob["step"], blob["elapsed"]
-        print(f"resumed from {state_path} at step {step}", file=log, flush=True)
+    if resume:  # rank 0 reads the checkpoint and hands it to the others (no shared disk needed)
+        blob = distributed.object_from_main(read_checkpoint(state_path) if dist.is_main and state_path.exists()
+                                            else None, dist)
+        if blob is not None:
+            if blob["dims"] != asdict(cfg.dims):
+                raise ModelFileError(f"{state_path}: dims {blob['dims']} differ from the requested "
+                                     f"{asdict(cfg.dims)}")
+            model.load_state_dict(blob["model"])
+            opt.load_state_dict(blob["optimizer"])
+            history, step, elapsed = blob["history"], blob["step"], blob["elapsed"]
+            print(f"resumed from {state_path} at step {step}", file=log, flush=True)
+    trained = distributed.wrap(model, dist)  # train through this; save and score `model`
 
     def checkpoint(path: Path, full: bool) -> None:
+        if not dist.is_main:
+            return
         extra = {"step": step, "elapsed": elapsed, "history": history, "data": data_info or {}}
         if full:
-            extra.update(optimizer=opt.state_dict(), rng=rng.bit_generator.state, torch_rng=torch.get_rng_state())
-        save_checkpoint(path, model, config=cfg.to_dict(), extra=extra)
+            extra.update(optimizer=opt.state_dict())
+        save_checkpoint(path, model, config={**cfg.to_dict(), "world_size": dist.world_size}, extra=extra)
 
     def evaluate() -> None:
-        nll = nll_per_token(model, held, held_controls)
+        nll = held_out_nll(model, held, held_controls, dist)
         history["held_out"].append((step, nll))
         if history["best"] is None or nll < history["best"][1]:
             history["best"] = (step, nll)
             checkpoint(best_path, full=False)
-        fileio.write_text(out_dir / "history.json", json.dumps(history))
-        plot_curves(history, out_dir / "curves.png",
-                    f"PhraseLSTM {cfg.dims.layers}x{cfg.dims.hidden}, best held-out {history['best'][1]:.3f}")
-        bar.write(f"step {step}: held-out NLL {nll:.4f} (ppl {math.exp(nll):.2f}), lr {lr:.2e}, "
-                  f"{elapsed / 60:.1f} min")
+        if dist.is_main:
+            fileio.write_text(out_dir / "history.json", json.dumps(history))
+            plot_curves(history, out_dir / "curves.png",
+                        f"PhraseLSTM {cfg.dims.layers}x{cfg.dims.hidden}, best held-out {history['best'][1]:.3f}")
+            bar.write(f"step {step}: held-out NLL {nll:.4f} (ppl {math.exp(nll):.2f}), lr {lr:.2e}, "
+                      f"{elapsed / 60:.1f} min")
         model.train()
 
     sampler = TextureSampler.of(data.train, cfg.length)
     print(f"training windows by texture: {sampler.describe()}", file=log, flush=True)
     budget = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, file=log, mininterval=5,
+    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and dist.is_main), file=log, mininterval=5,
                dynamic_ncols=True, desc="train lstm")
-    model.train()
+    trained.train()
     running, n_running = 0.0, 0
     lr = _lr(cfg, step, elapsed)
     if step == 0:
@@ -165,9 +197,12 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         lr = _lr(cfg, step, elapsed)
         for g in opt.param_groups:
             g["lr"] = lr
+        rng = np.random.default_rng([cfg.seed, step])  # the same global batch on every rank
+        torch.manual_seed(distributed.step_seed(cfg.seed, step, dist))  # dropout masks
         toks, cts = texture_windows(data.train, sampler, cfg.batch, cfg.length, rng, cfg.transpose)
-        x = torch.from_numpy(toks)
-        logits, _ = model(x[:, :-1], controls=torch.from_numpy(cts[:, :-1]) if cfg.dims.controls else None)  # (B, T, V)
+        x = torch.from_numpy(toks[rows]).to(dist.device)
+        c = torch.from_numpy(cts[rows, :-1]).to(dist.device) if cfg.dims.controls else None
+        logits, _ = trained(x[:, :-1], controls=c)  # (B / world_size, T, V)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -177,12 +212,14 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         now = time.monotonic()
         elapsed += now - t_last
         t_last = now
+        if budget < math.inf:  # the ranks must agree on when the budget ends, and on the lr
+            elapsed = distributed.from_main(elapsed, dist)
         running += loss.item()
         n_running += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}", refresh=False)
         if step % 50 == 0:
-            history["train"].append((step, running / n_running))
+            history["train"].append((step, distributed.mean_over_ranks(running / n_running, dist)))
             running, n_running = 0.0, 0
         done = step >= cfg.steps or elapsed >= budget or (stop_after is not None and step >= stop_after)
         if step % cfg.eval_every == 0 or done:

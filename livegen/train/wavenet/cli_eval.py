@@ -1,66 +1,94 @@
-"""``livegen eval wavenet``: pitch accuracy and preset distances of a trained model on held-out notes."""
+"""``livegen eval wavenet``: the timbre model's notes against FluidR3's real notes.
+
+Pitch, instrument recognition, HNR, right vs wrong preset, encode-unseen, DC offset, clicks,
+morphing and the energy above 8 kHz (``livegen.train.wavenet.evaluate``); ``--reference``
+measures the real notes themselves (the reference level) instead of a model.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from livegen import fileio
-
-HELP = "evaluate the WaveNet on held-out notes: pitch (YIN), right- vs wrong-preset log-mel distance, sine baseline"
+HELP = ("evaluate the timbre model on held-out pitches: recognition, pitch, HNR, right vs wrong preset, "
+        "encode-unseen, DC, clicks, morphing, energy above 8 kHz")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from livegen.train.wavenet.evaluate import EvalOptions
 
     o = EvalOptions()
-    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/wavenet/wavenet.pt"),
-                        help="model checkpoint (default %(default)s)")
-    parser.add_argument("--presets", type=Path, default=None,
-                        help="presets.json (default: beside the checkpoint; built from the note set if missing)")
-    parser.add_argument("--data", type=Path, default=None, help="note set .npz (default: the rendered default set)")
-    parser.add_argument("--temperature", type=float, default=o.temperature, help="sampling temperature (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=o.seed, help="sampling seed (default %(default)s)")
-    parser.add_argument("--pitches-per-set", type=int, default=o.pitches_per_set,
-                        help="held-out (and trained) pitches per instrument (default %(default)s)")
-    parser.add_argument("--max-seconds", type=float, default=o.max_seconds,
-                        help="longest note rendered (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--train-log", type=Path, action="append", default=[],
-                        help="a training log.jsonl to plot as OUT/loss_curves.png (repeatable, in order)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model folder (default: the config's models.wavenet)")
+    parser.add_argument("--reference", action="store_true",
+                        help="measure the real notes themselves instead of a model (the reference level)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="note set .npz with the 8 preset instruments (default: the rendered default set)")
+    parser.add_argument("--unseen", type=Path, default=None,
+                        help="note set .npz with piano and the unseen instruments cello, clarinet, oboe "
+                             "(default: rendered once and cached)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="synth temperature (default: the config's synth.temperature)")
+    parser.add_argument("--seed", type=int, default=0, help="synth seed (default %(default)s)")
+    parser.add_argument("--refine", type=int, default=0, metavar="N",
+                        help="encode-unseen: after the encoder, N steps of livegen encode's analysis by "
+                             "synthesis (default %(default)s: the encoder alone; each step renders 4 notes)")
+    parser.add_argument("--velocity", type=int, default=o.velocity, help="velocity of every note (default %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for results.json, results.md and spectrograms.png (default: print only)")
+
+
+def load_real_notes(data: Path | None, unseen: Path | None):
+    """The real notes: the preset instruments, and the unseen ones brought to their level."""
+    import numpy as np
+
+    from livegen.train.wavenet import data as wdata
+    from livegen.train.wavenet.evaluate import PRESET_NAMES, RealNotes
+
+    main = wdata.NoteSet.load(data) if data else wdata.load_or_render(wdata.RenderSpec())[0]
+    keep = [k for k, n in enumerate(main.names) if n in PRESET_NAMES]
+    main = main.subset(np.isin(main.instrument, keep))  # let the other instruments' audio go
+    if unseen:
+        other = wdata.NoteSet.load(unseen)
+    else:
+        spec = wdata.RenderSpec(programs=(wdata.PRESET_PROGRAMS[0],) + wdata.UNSEEN_PROGRAMS,
+                                sample_rate=main.sample_rate)
+        other = wdata.load_or_render(spec)[0]
+    return RealNotes([main, other], level_by="piano")
 
 
 def run(args, cfg) -> int:
     import json
 
     import numpy as np
-    import torch
 
+    from livegen import fileio
     from livegen.errors import ConfigError
-    from livegen.train.wavenet import data as wdata
-    from livegen.train.wavenet.evaluate import EvalOptions, evaluate, results_markdown
-    from livegen.train.wavenet.model import load_checkpoint
-    from livegen.engine.wavenet_files import load_presets
-    from livegen.train.wavenet.presets import instrument_presets
+    from livegen.train.wavenet.evaluate import EvalOptions, ModelRenderer, RealRenderer, evaluate, results_markdown
 
-    if args.temperature < 0:
-        raise ConfigError(f"--temperature {args.temperature} must be >= 0")
-    torch.set_num_threads(args.threads)
-    model, _ = load_checkpoint(args.checkpoint)
-    model.eval()
-    ns = wdata.NoteSet.load(args.data) if args.data else wdata.load_or_render(wdata.RenderSpec())[0]
-    ppath = args.presets or args.checkpoint.parent / "presets.json"
-    if ppath.exists():
-        presets = load_presets(ppath, model.dims.z_dim)
+    temperature = cfg.synth.temperature if args.temperature is None else args.temperature
+    if not 0.0 <= temperature <= 2.0:
+        raise ConfigError(f"--temperature {temperature}: allowed 0..2")
+    if args.refine < 0:
+        raise ConfigError(f"--refine {args.refine}: allowed 0 or more")
+    if not 1 <= args.velocity <= 127:
+        raise ConfigError(f"--velocity {args.velocity}: allowed 1..127")
+    notes = load_real_notes(args.data, args.unseen)
+    if args.reference:
+        renderer = RealRenderer(notes)
+        source = "the real notes (reference level)"
     else:
-        presets = {k: np.asarray(v, np.float32) for k, v in instrument_presets(model, ns).items()}
-    o = EvalOptions(temperature=args.temperature, seed=args.seed, pitches_per_set=args.pitches_per_set,
-                    max_seconds=args.max_seconds)
-    res = evaluate(model, ns, presets, o)
+        from livegen.engine.timbre_files import TimbreFiles
+
+        folder = args.model or Path(cfg.models.wavenet)
+        renderer = ModelRenderer(TimbreFiles.load(folder), temperature=temperature, seed=args.seed,
+                                 refine_steps=args.refine)
+        source = (f"model {folder}, temperature {temperature}, seed {args.seed}, "
+                  f"encode-unseen refine steps {args.refine}")
+    res = evaluate(renderer, notes, EvalOptions(velocity=args.velocity))
+    res["source"] = source
     audio = res.pop("_audio")
-    md = results_markdown(res)
+    md = f"{source}\n\n" + results_markdown(res)
     print(md)
     if args.out:
         from livegen.train.wavenet.figures import plot_spectrograms
@@ -68,16 +96,9 @@ def run(args, cfg) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         fileio.write_text(args.out / "results.json", json.dumps(res, indent=1))
         fileio.write_text(args.out / "results.md", md)
-        pairs = []
-        held = audio["held"]
-        for i in held[:: max(1, len(held) // 4)][:4]:
-            name = ns.names[ns.instrument[i]]
-            real = ns.clip(i)[:len(audio["gen"][(i, name)])]
-            pairs.append((f"{name} MIDI {int(ns.pitch[i])} (held-out pitch)", real, audio["gen"][(i, name)]))
-        plot_spectrograms(pairs, args.out / "spectrograms.png")
-        if args.train_log:
-            from livegen.train.wavenet.figures import plot_curves
-
-            plot_curves(args.train_log, args.out / "loss_curves.png")
+        own = list(audio["own"])  # (instrument, pitch) in order: four spread over both
+        keys = [own[int(i)] for i in np.unique(np.linspace(0, len(own) - 1, 4).round())]
+        plot_spectrograms([(f"{n} MIDI {p} (held-out pitch)", audio["real"][(n, p)], audio["own"][(n, p)])
+                           for n, p in keys], args.out / "spectrograms.png", notes.sample_rate)
         print(f"wrote {args.out}/results.json, results.md, spectrograms.png")
     return 0

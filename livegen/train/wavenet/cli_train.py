@@ -1,8 +1,13 @@
-"""``livegen train wavenet``: train the WaveNet autoencoder (torch imported inside ``run``)."""
+"""``livegen train wavenet``: train the timbre model (torch imported inside ``run``).
+
+Under ``torchrun`` it trains data-parallel (``livegen.train.distributed``): ``--batch`` is the
+global batch, split evenly over the processes.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "train the WaveNet autoencoder on the note set (resumes from OUT/last.pt if present)"
 
@@ -12,12 +17,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     build_parser(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where to train: auto = CUDA where torch sees it (default auto)")
 
 
 def run(args, cfg) -> int:
+    from livegen.train import distributed
     from livegen.train.wavenet.options import options_from_args
     from livegen.train.wavenet.train import train
 
-    best = train(options_from_args(args), progress=not args.no_progress)
-    print(f"best checkpoint: {best}")
+    dist = distributed.setup(args.device)
+    try:
+        best = train(options_from_args(args), progress=not args.no_progress, dist=dist)
+    finally:
+        distributed.teardown(dist)
+    print(f"best checkpoint: {best}", file=distributed.log_stream(dist, sys.stdout))
     return 0
+
+
+def main(argv=None) -> int:
+    """Standalone entry (``python -m livegen.train.wavenet.train``), same options."""
+    from livegen.errors import LivegenError
+
+    parser = argparse.ArgumentParser(prog="livegen train wavenet", description=HELP)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args, None)
+    except LivegenError as err:
+        print(f"livegen: error: {err}", file=sys.stderr)
+        return 2

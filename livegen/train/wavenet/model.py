@@ -192,18 +192,18 @@ class TimbreModel(nn.Module):
 class Synthesis:
     """Constants of the synthesis at one rate (band matrix, window)."""
 
-    def __init__(self, d: Dims, sample_rate: int | None = None):
+    def __init__(self, d: Dims, sample_rate: int | None = None, device: torch.device | str = "cpu"):
         self.d = d
         self.sr = int(sample_rate or d.sample_rate)
         self.hop = d.synth.hop(self.sr)
-        self.bands = torch.from_numpy(hnsynth.band_matrix(d.synth, self.sr))  # (N, bins)
+        self.bands = torch.from_numpy(hnsynth.band_matrix(d.synth, self.sr)).to(device)  # (N, bins)
         n = 2 * self.hop
-        self.window = torch.sqrt(0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n) / n))
-        self.alpha = torch.arange(self.hop, dtype=torch.float32) / self.hop
+        self.window = torch.sqrt(0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n) / n)).to(device)
+        self.alpha = (torch.arange(self.hop, dtype=torch.float32) / self.hop).to(device)
         s = torch.arange(self.hop, dtype=torch.float64)
-        self.lin = s / self.sr
-        self.quad = s * (s - 1) / (2.0 * self.hop * self.sr)
-        self.k = torch.arange(1, d.n_harmonics + 1, dtype=torch.float32)
+        self.lin = (s / self.sr).to(device)
+        self.quad = (s * (s - 1) / (2.0 * self.hop * self.sr)).to(device)
+        self.k = torch.arange(1, d.n_harmonics + 1, dtype=torch.float32).to(device)
 
     def render(self, raw: torch.Tensor, f0_note: torch.Tensor, c0: torch.Tensor, n: int,
                uniforms: torch.Tensor | None, noise_scale: float = 1.0) -> torch.Tensor:
@@ -216,12 +216,13 @@ class Synthesis:
         amp, dist, dev, noise = controls(raw, d)
         f0 = f0_note[:, None] * torch.pow(2.0, dev / 1200.0)  # (B, F)
         mask = torch.from_numpy(hnsynth.harmonic_mask(
-            f0_note.detach().numpy() * 2.0 ** (d.max_dev_cents / 1200.0), d.n_harmonics, self.sr))
+            f0_note.detach().cpu().numpy() * 2.0 ** (d.max_dev_cents / 1200.0), d.n_harmonics, self.sr)
+        ).to(raw.device)
         dm = dist * mask[:, None, :]
         amps = amp * dm / dm.sum(-1, keepdim=True).clamp_min(1e-7)  # (B, F, K)
         amps = torch.cat([torch.zeros_like(amps[:, :1]), amps], dim=1)  # frame -1: silence
-        rows = torch.arange(B)[:, None]
-        prev = c0[:, None] + torch.arange(n)  # index of frame f-1 in the padded arrays
+        rows = torch.arange(B, device=raw.device)[:, None]
+        prev = c0[:, None] + torch.arange(n, device=raw.device)  # index of frame f-1 in the padded arrays
         a_prev, a_cur = amps[rows, prev], amps[rows, prev + 1]
         # phase (cycles) at the start of every frame, then within the crop's frames
         fp = torch.cat([f0_note[:, None], f0], dim=1).double()  # f0 of frame -1 = the note's
@@ -252,7 +253,7 @@ class SpectralLoss:
         self.windows = {n: torch.hann_window(n) for n in sizes}
 
     def mags(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        return torch.stft(x, n, hop_length=n // 4, window=self.windows[n], center=False,
+        return torch.stft(x, n, hop_length=n // 4, window=self.windows[n].to(x.device), center=False,
                           return_complex=True).abs()
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -270,13 +271,20 @@ class SpectralLoss:
 def save_checkpoint(path, model: TimbreModel, **extra) -> None:
     import os
     payload = {"kind": KIND, "format_version": FORMAT_VERSION, "dims": model.dims.to_dict(),
-               "state_dict": model.state_dict(), **extra}
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},  # loads anywhere
+               **extra}
     tmp = str(path) + ".tmp"
     torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[TimbreModel, dict]:
+    ck = read_checkpoint(path, map_location)
+    return model_from_checkpoint(ck, path), ck
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """The checkpoint's dict, checked to be a timbre model of this format."""
     import pickle
     import struct
     import zipfile
@@ -297,9 +305,16 @@ def load_checkpoint(path, map_location="cpu") -> tuple[TimbreModel, dict]:
                              f"(its kind is {what!r}{old})")
     if ck.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {ck.get('format_version')} is not {FORMAT_VERSION}")
+    return ck
+
+
+def model_from_checkpoint(ck: dict, path) -> TimbreModel:
+    """The model a :func:`read_checkpoint` dict holds (``path`` names it in errors)."""
+    from livegen.errors import ModelFileError
+
     model = TimbreModel(Dims.from_dict(ck["dims"]))
     try:
         model.load_state_dict(ck["state_dict"])
     except RuntimeError as err:
         raise ModelFileError(f"{path}: weights do not match its dimensions: {err}") from err
-    return model, ck
+    return model

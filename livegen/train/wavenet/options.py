@@ -23,7 +23,7 @@ class TrainOptions:
     max_shift: float = 0.4
     onset_share: float = 0.3
     z_noise: float = 0.05  # std of Gaussian noise added to z in training (a smoother timbre space)
-    id_weight: float = 1.0  # weight of the instrument cross-entropy on z
+    id_weight: float = 1.0  # weight of the encoder's squared distance to the instrument's code
     dev_weight: float = 2.0  # weight of the mean squared pitch deviation (as a share of its bound)
     seed: int = 0
     data: str | None = None  # a NoteSet .npz; default: the rendered default set
@@ -38,7 +38,7 @@ HELP = {
     "out": "run folder: last.pt (resumable), best.pt (lowest held-out loss), log.jsonl",
     "steps": "total optimizer steps (the learning-rate schedule ends here)",
     "minutes": "stop after this many minutes of training in this run (0: until --steps)",
-    "batch": "notes per step", "crop_frames": "frames of audio scored per note (4 ms each)",
+    "batch": "notes per step (over all processes under torchrun)", "crop_frames": "frames of audio scored per note (4 ms each)",
     "lr": "learning rate, constant until --decay-start", "lr_final": "learning rate at --steps",
     "decay_start": "step where the exponential decay begins",
     "threads": "torch threads (1 while another trainer shares the cores)",
@@ -49,7 +49,7 @@ HELP = {
     "onset_share": "share of crops that start at the note-on",
     "z_noise": "std of the noise added to z in training", "seed": "seed of weights and batches",
     "dev_weight": "weight of the penalty on the pitch deviation (mean square, as a share of its bound)",
-    "id_weight": "weight of the loss that makes z tell the instrument (a linear read-out, training only)",
+    "id_weight": "weight of the encoder's squared distance to the instrument's learned code",
     "data": "note set .npz (default: the rendered default set)",
     "channels": "decoder channels", "layers": "decoder layers (dilations 1, 2, 4, ... frames)",
     "n_harmonics": "harmonics of the oscillator bank", "noise_bands": "bands of the noise filter",

@@ -24,15 +24,19 @@ def clip_codes(model, ns, clips) -> np.ndarray:
                            for k in range(0, len(mel), 256)])
 
 
+def preset_order(names: list[str]) -> list[str]:
+    """The 8 shipped instruments first, then the others in data set order."""
+    first = [GM_NAMES[p] for p in PRESET_PROGRAMS]
+    return [n for n in first if n in names] + [n for n in names if n not in first]
+
+
 def instrument_presets(model, ns, clips=None) -> dict[str, list[float]]:
-    """For each instrument of the note set, the mean z over its (training) clips; the 8
-    shipped instruments first."""
+    """For each instrument of the note set, the mean encoder code z over its (training) clips;
+    the 8 shipped instruments first."""
     clips = np.nonzero(~ns.heldout)[0] if clips is None else np.asarray(clips)
     codes = clip_codes(model, ns, clips)
-    first = [GM_NAMES[p] for p in PRESET_PROGRAMS]
-    order = [n for n in first if n in ns.names] + [n for n in ns.names if n not in first]
     out = {}
-    for name in order:
+    for name in preset_order(ns.names):
         m = ns.instrument[clips] == ns.names.index(name)
         if m.any():
             out[name] = [float(v) for v in codes[m].mean(0)]

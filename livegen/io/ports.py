@@ -1,0 +1,104 @@
+"""MIDI ports: one small base that every backend fills in (mido's ``ports.py`` idea).
+
+The rest of livegen sees only these two interfaces, whatever the backend:
+
+- :class:`InputPort`: ``queue`` of (monotonic_ns, bytes), ``dropped`` (messages the
+  bounded queue had no room for), ``wake`` (an Event the reader may set here, set on
+  each message) and ``close()``;
+- :class:`OutputPort`: ``send(msg, at_ns=None)`` and ``close()``. ``at_ns`` is when the
+  message is due on the monotonic clock; a backend that can place a message at its
+  time (JACK, :mod:`livegen.io.jackmidi`) wants it at least ``lead_ns`` before then,
+  a backend that sends at once (rtmidi, :mod:`livegen.io.midi`) has ``lead_ns = 0``
+  and its caller waits until the message is due.
+
+A backend implements ``_close`` (and ``_send`` for outputs); its receiving thread
+calls :meth:`InputPort._deliver`, which only stamps, appends and wakes.
+"""
+
+from __future__ import annotations
+
+import collections
+
+
+class Port:
+    """What every port has: a name, ``closed``, and a ``close()`` that runs once."""
+
+    lead_ns = 0
+
+    def __init__(self, name: str):
+        self.name = name
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+    def _close(self) -> None:  # pragma: no cover - every backend has one
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}{' closed' if self.closed else ''}>"
+
+
+class InputPort(Port):
+    """Messages land in ``queue`` as (monotonic_ns, bytes), appended by the backend's thread.
+
+    The queue is bounded: when its reader falls behind, new messages are counted in
+    ``dropped`` rather than blocking the backend's thread. ``maxlen = None``: unbounded
+    (a recorder that keeps a whole run).
+    """
+
+    def __init__(self, name: str, maxlen: int | None = 65536):
+        super().__init__(name)
+        self.queue: collections.deque = collections.deque()
+        self.maxlen = maxlen
+        self.dropped = 0
+        self.wake = None  # a threading.Event the reader may set here, to be woken on each message
+
+    def _deliver(self, t_ns: int, data: bytes) -> None:  # the backend's thread
+        if self.maxlen is not None and len(self.queue) >= self.maxlen:
+            self.dropped += 1
+            return
+        self.queue.append((t_ns, data))
+        wake = self.wake
+        if wake is not None:
+            wake.set()
+
+
+class OutputPort(Port):
+    """``send(msg, at_ns=None)``: a complete message (bytes or a list of ints), due at
+    ``at_ns`` (monotonic ns; None: as soon as possible)."""
+
+    def send(self, msg, at_ns: int | None = None) -> None:
+        self._send(bytes(msg), at_ns)
+
+    def _send(self, msg: bytes, at_ns: int | None) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Recorder:
+    """Everything an input port received, kept for a whole run (demo, benchmarks, tests).
+
+    ``snapshot()`` moves what arrived into ``messages`` (this object's owner is the only
+    reader) and returns a copy: [(monotonic_ns, bytes), ...] in arrival order.
+    """
+
+    def __init__(self, port: InputPort):
+        self.port = port
+        self.messages: list[tuple[int, bytes]] = []
+
+    def snapshot(self) -> list[tuple[int, bytes]]:
+        queue = self.port.queue
+        while queue:
+            self.messages.append(queue.popleft())
+        return list(self.messages)
+
+    def close(self) -> None:
+        self.port.close()
