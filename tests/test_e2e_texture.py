@@ -20,7 +20,7 @@ from livegen import config
 from livegen.core import controls as ctl
 from livegen.core import tokens as tk
 from livegen.core.notes import left_sounding, note_on_off
-from livegen.io.midiclient import PortRecorder, wait_for_port
+from livegen.io.midiclient import MidiRecorder, wait_for_port
 from tests.lstm_models import step_model
 from tests.test_e2e_jam import ROOT, Livegen
 
@@ -64,7 +64,7 @@ def test_one_line_phrases_get_one_line_answers_in_their_register(jack_server, mo
     try:
         lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=20)
         wait_for_port("jack", "livegen-out:out", output=True)
-        recorder = PortRecorder("jack", "e2e-texture-recorder", "livegen-out:out")
+        recorder = MidiRecorder("jack", "e2e-texture-recorder", "livegen-out:out")
         for name, pitches in PHRASES.items():
             n_lines = len(lg.lines)
             player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", str(BPM), "--phrase",
