@@ -74,11 +74,12 @@ def encode_audio(files, x: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def spectral_distance(a: np.ndarray, b: np.ndarray, sizes=(2048, 512, 128)) -> float:
-    """Mean L1 distance of log magnitudes (natural log, floor 1e-5) over FFT sizes, after
-    scaling both to the same RMS (so the distance is about timbre, not level)."""
+    """Mean L1 distance of log magnitudes (natural log, floor 1e-5) over FFT sizes. Levels
+    count: how loud an instrument is for a given velocity is part of its timbre, so a
+    recording is compared at its own level (record your sound as loud as a DAW instrument
+    plays a mezzo-forte note)."""
     n = min(len(a), len(b))
-    a = a[:n] / max(float(np.sqrt(np.mean(a[:n] ** 2))), 1e-9)
-    b = b[:n] / max(float(np.sqrt(np.mean(b[:n] ** 2))), 1e-9)
+    a, b = a[:n], b[:n]
     total = 0.0
     for size in sizes:
         if n < size:
@@ -115,6 +116,9 @@ def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 4, max_s: 
     return out
 
 
+VELOCITY = 85  # the recording's notes are rendered mezzo-forte (the middle of the training velocities)
+
+
 def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=(), steps: int = 48,
            seed: int = 0, temperature: float = 1.0, sigma: float = 0.25) -> tuple[np.ndarray, float, float]:
     """Move z so that the recording's own notes, rendered by the synth, come closer to it.
@@ -135,7 +139,7 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
         synth.set_channel_z(0, z)
         total = 0.0
         for s, n, pitch in notes:
-            synth.handle(bytes([0x90, pitch, 100]))
+            synth.handle(bytes([0x90, pitch, VELOCITY]))
             m = int(0.7 * n)
             y = synth.render(m)
             synth.handle(bytes([0x80, pitch, 0]))
@@ -150,8 +154,12 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
         if d < best:
             best_z, best = np.asarray(c, np.float32), d
     rng = np.random.default_rng(seed)
+    # stay where the decoder was trained: within the presets' range in every dimension (a code
+    # fitted to a few notes outside it does not carry over to other pitches)
+    known = np.asarray(list(candidates) + [z0], np.float32)
+    lo, hi = known.min(axis=0), known.max(axis=0)
     for _ in range(steps):
-        z = np.clip(best_z + sigma * rng.standard_normal(best_z.shape), -1.0, 1.0).astype(np.float32)
+        z = np.clip(best_z + sigma * rng.standard_normal(best_z.shape), lo, hi).astype(np.float32)
         d = distance(z)
         if d < best:
             best_z, best, sigma = z, d, sigma * 1.5
