@@ -131,7 +131,8 @@ class JamConfig:
                         "phrase", range=(0.0, 16.0))
     safety_net: bool = _f(True, "never more notes at once than the texture allows (1 up to texture 1.3, "
                           "2 up to 2.3, ...; one more ends the oldest first), none outside a register window "
-                          "around the centre (a fifth either side at least)")
+                          "around the centre (a fifth either side at least), no new onset while the response is more than "
+                          "1.3 times as dense as asked")
     cc_texture: int = _f(26, "controller switching the texture: 0 follow the phrase, 1..42 one line, "
                          "43..85 two voices, 86..127 chords", range=(-1, 127))
     cc_register: int = _f(27, "controller setting the register centre: 0 follow the phrase, else that MIDI "

@@ -144,3 +144,32 @@ def test_a_note_beyond_the_texture_ends_the_oldest_one_so_a_stacking_model_plays
     free, _ = sampling.generate(model.step, None, model.step(tk.BOS, None)[0], ticks=4 * tk.TICKS_PER_BEAT,
                                 rng=np.random.default_rng(0))
     assert max(sum(m.start <= n.start < m.end for m in tk.decode_tokens(free)) for n in tk.decode_tokens(free)) > 2
+
+
+class Busy:
+    """A fake model that starts a note on every tick it can."""
+
+    def step(self, token, state):
+        state = (state or 0) + 1
+        logits = np.full(tk.VOCAB_SIZE, -9.0)
+        if tk.is_note_on(token):
+            logits[tk.NOTE_OFF + token - tk.NOTE_ON] = 5.0
+        elif tk.is_note_off(token):
+            logits[tk.TIME_SHIFT + 2] = 5.0
+        else:
+            logits[tk.NOTE_ON + 64 + state % 3] = 5.0
+        return logits, state
+
+
+def test_the_safety_net_keeps_a_busy_model_near_the_target_density():
+    target = ctl.PhraseControls(1.0, 65.0, 2.0, 1.0)  # one onset per beat
+    limits = sampling.Limits.of(target)
+    assert limits.max_density == pytest.approx(1.3)
+    model = Busy()
+    toks, _ = sampling.generate(model.step, None, model.step(tk.BOS, None)[0], ticks=8 * tk.TICKS_PER_BEAT,
+                                rng=np.random.default_rng(0), limits=limits)
+    got = ctl.phrase_controls(tk.decode_tokens(toks), 8)
+    assert 0.9 <= got.density <= 1.3 * 9 / 8
+    free, _ = sampling.generate(model.step, None, model.step(tk.BOS, None)[0], ticks=8 * tk.TICKS_PER_BEAT,
+                                rng=np.random.default_rng(0))
+    assert ctl.phrase_controls(tk.decode_tokens(free), 8).density > 4

@@ -297,6 +297,10 @@ def cc_density(value: int) -> float:
 # -- the sampler's safety net ------------------------------------------------------------
 
 
+#: The safety net's density ceiling, times the target density.
+DENSITY_MARGIN = 1.3
+
+
 def polyphony_cap(texture: float) -> int:
     """Most notes allowed to sound at once for a texture (1 for a line up to 1.3)."""
     return max(1, int(texture + 0.7))

@@ -105,16 +105,19 @@ class Limits:
     :func:`livegen.core.controls.polyphony_cap` and ``register_window``): never more than
     ``max_sounding`` notes at once (a note-on beyond them ends the oldest note first, as a
     legato line does; when every sounding note began at this very tick, note-ons wait),
-    and no note-on outside ``low..high``."""
+    no note-on outside ``low..high``, and no new onset while the answer has had more than
+    ``max_density`` onsets per beat (over its time so far plus one beat; the notes of a
+    chord already begun may follow)."""
 
     max_sounding: int = tk.NUM_PITCHES
     low: int = 0
     high: int = tk.NUM_PITCHES - 1
+    max_density: float = float("inf")  # onsets per beat, counted from the answer's start plus one beat
 
     @classmethod
     def of(cls, controls: ctl.PhraseControls) -> "Limits":
         low, high = ctl.register_window(controls)
-        return cls(ctl.polyphony_cap(controls.texture), low, high)
+        return cls(ctl.polyphony_cap(controls.texture), low, high, ctl.DENSITY_MARGIN * controls.density)
 
     def outside(self) -> np.ndarray:
         """(VOCAB_SIZE,) bool: the note-ons of pitches outside the register window."""
@@ -236,6 +239,7 @@ def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, r
     outside = limits.outside() if limits is not None else None
     full = outside | _NOTE_ONS if outside is not None else None  # while max_sounding notes sound
     voices = _Voices()
+    onsets, onset_tick = 0, -1  # ticks with note-ons so far, and the latest
     budget = max(1, options.max_tokens_per_beat * max(1, ticks) // tk.TICKS_PER_BEAT)
     out: list[int] = []
     sent = 0
@@ -244,7 +248,9 @@ def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, r
     while now < ticks and len(out) < budget:
         at_cap = limits is not None and len(voices.sounding) >= limits.max_sounding
         release = voices.oldest_releasable() if at_cap else None
-        forbid = None if limits is None else full if at_cap and release is None else outside
+        busy = (limits is not None and onset_tick != now
+                and onsets + 1 > limits.max_density * (now / tk.TICKS_PER_BEAT + 1))
+        forbid = None if limits is None else full if (at_cap and release is None) or busy else outside
         tok = sample_token(logits, rng, options.temperature, options.top_p, penalty, guard.banned(out), forbid)
         if at_cap and tk.is_note_on(tok) and tok - tk.NOTE_ON not in voices.sounding:
             # one note more than the texture allows: the oldest ends first, as in a legato line
@@ -257,6 +263,9 @@ def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, r
             out.extend(tk.time_shift_tokens(ticks - now))
             break
         now += k
+        if tk.is_note_on(tok) and onset_tick != now:
+            onsets += 1
+            onset_tick = now
         voices.update(tok)
         out.append(tok)
         logits, state = step(tok, state)
