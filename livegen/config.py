@@ -120,6 +120,25 @@ class JamConfig:
                         range=(-1, 127))
     cc_panic: int = _f(24, "controller: >= 64 ends every note and the response (panic)", range=(-1, 127))
     cc_mute: int = _f(25, "controller: >= 64 mutes responses, < 64 unmutes", range=(-1, 127))
+    # answering in the player's texture, register and density (livegen.core.controls):
+    # each is measured from the phrase ("follow") unless set here or by its controller
+    texture: float = _f(0.0, "notes sounding at each onset the response aims for (1 = one line, 2 = two "
+                        "voices, 3.5 = chords); 0 = follow the phrase", range=(0.0, 6.0))
+    register: int = _f(0, "MIDI note the response's pitches centre on; 0 = follow the phrase", range=(0, 127))
+    register_spread: float = _f(0.0, "standard deviation of the response's pitches in semitones; 0 = follow "
+                                "the phrase", range=(0.0, 24.0))
+    density: float = _f(0.0, "onsets per beat the response aims for (a chord is one onset); 0 = follow the "
+                        "phrase", range=(0.0, 16.0))
+    safety_net: bool = _f(True, "never more notes at once than the texture allows (1 up to texture 1.3, "
+                          "2 up to 2.3, ...; one more ends the oldest first), none outside a register window "
+                          "around the centre (a fifth either side at least), no new onset while the response is more than "
+                          "1.3 times as dense as asked")
+    cc_texture: int = _f(26, "controller switching the texture: 0 follow the phrase, 1..42 one line, "
+                         "43..85 two voices, 86..127 chords", range=(-1, 127))
+    cc_register: int = _f(27, "controller setting the register centre: 0 follow the phrase, else that MIDI "
+                          "note", range=(-1, 127))
+    cc_density: int = _f(28, "controller setting the density: 0 follow the phrase, 1..127 -> 0.25..8 onsets "
+                         "per beat", range=(-1, 127))
 
 
 @dataclass(frozen=True)

@@ -77,13 +77,15 @@ class PatternModel:
         self.step_s = step_s  # the time a step costs (slept with ``sleep``)
         self.sleep = sleep
         self.fed: list[int] = []
+        self.controls_fed: list = []  # the controls given with each token fed
 
     def initial_state(self):
         return 0
 
-    def step(self, token: int, state):
+    def step(self, token: int, state, controls=None):
         self.steps += 1
         self.fed.append(token)
+        self.controls_fed.append(None if controls is None else np.array(controls))
         if self.step_s:
             self.sleep(self.step_s)
         nxt = state + 1 if token == self.pattern[state % len(self.pattern)] else state

@@ -23,7 +23,8 @@ def test_run_refuses_colliding_controllers_before_opening_anything(capsys):
 
 
 def test_status_screen_and_log_lines():
-    r = Response("response", 8.0, 2, (tk.Note(0.5, 1.0, 60, 80), tk.Note(1.0, 2.0, 64, 80)), 0, 12.5, 40, 1, 0, 0, 3.0)
+    r = Response("response", 8.0, 2, (tk.Note(0.5, 1.0, 60, 80), tk.Note(1.0, 2.0, 64, 80)), 0, 12.5, 40, 1, 0, 0, 3.0,
+                 "texture 1.00, centre 62.0, spread 2.0, density 1.00/beat")
     st = Status("responding", 120.0, "midi", 9.5, 3, 1, 2, r, 0.042,
                 {"thru": 5, "echoes": 2, "input_dropped": 0, "late_dropped": 0, "moved": 1,
                  "held_closed": 0, "send_errors": 0}, {"voices": 4, "load": 0.31, "underruns": 0})
@@ -35,6 +36,7 @@ def test_status_screen_and_log_lines():
     assert "responding" in status_line(st)
     text = describe_response(r, 4)
     assert "bar 3 beat 1.00 (beat 8), first note at beat 8.5000" in text and "moved 1 bar(s) late" in text
+    assert "; as texture 1.00, centre 62.0, spread 2.0, density 1.00/beat: C4 E4" in text
     assert pitch_name(60) == "C4" and pitch_name(69) == "A4" and bar_beat(3.9999, 4) == "bar 2 beat 1.00"
 
 

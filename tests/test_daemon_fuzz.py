@@ -46,7 +46,8 @@ tick_gaps_ns = st.lists(st.sampled_from([1_000, 100_000, 2_000_000, 10_417_000, 
 def make():
     cfg = config.from_dict({"jam": {"tempo_bpm": BPM, "beats_per_bar": 2, "silence_beats": 1.0,
                                     "response_bars": 1, "seed": 1, "state_cc": 85, "lead_ms": 20.0,
-                                    "thru": "both", "max_phrase_beats": 16.0, "max_note_s": 2.0}})
+                                    "thru": "both", "max_phrase_beats": 16.0, "max_note_s": 2.0,
+                                    "safety_net": False}})  # the pattern model plays its own pitch
     inp, out, sink = FakeInput(), FakeOutput(), FakeSink()
     return Daemon(cfg, inp, out, PatternModel(), sink), inp, out, sink
 

@@ -15,7 +15,7 @@ from livegen.daemon.stream import StreamDecoder
 class RandomModel:
     """Logits from a hash of the state and the token: deterministic, any token possible."""
 
-    def step(self, token, state):
+    def step(self, token, state, controls=None):
         rng = np.random.default_rng(hash((state, token)) % 2**32)
         logits = rng.normal(0, 3, tk.VOCAB_SIZE).astype(np.float32)
         logits[tk.TIME_SHIFT:] += 1.0  # some time moves on

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from livegen import config
@@ -69,7 +70,8 @@ both = pytest.mark.parametrize("tb", ["virtual", "real"], indirect=True)
 
 def make(tb, jam=None, model=None, sink=None, out=None, inp=None):
     values = {"tempo_bpm": 240.0, "beats_per_bar": 2, "silence_beats": 1.0, "response_bars": 1,
-              "seed": 1, "state_cc": -1, "lead_ms": 20.0, **tb.jam}
+              "seed": 1, "state_cc": -1, "lead_ms": 20.0, **tb.jam,
+              "safety_net": False}  # the pattern model plays its own pitch: no register window
     values.update(jam or {})
     cfg = config.from_dict({"jam": values})
     inp = inp or FakeInput(tb.clock, tb.event)
@@ -387,9 +389,9 @@ class GatedModel(PatternModel):
         super().__init__()
         self.gate = tb.event()
 
-    def step(self, token, state):
+    def step(self, token, state, controls=None):
         self.gate.wait()
-        return super().step(token, state)
+        return super().step(token, state, controls)
 
 
 def flood(inp, pairs: int, t: int) -> None:
@@ -473,3 +475,65 @@ def test_midi_start_discards_a_phrase_being_played(tb):
         assert d.control.counts.phrases == 0 and d.control.state == "idle"
     finally:
         d.stop()
+
+
+class FailingModel(PatternModel):
+    """A PatternModel whose steps fail (as ONNX Runtime can) while ``failing`` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.failing = False
+
+    def step(self, token, state, controls=None):
+        from livegen.engine.lstm import LstmStepError
+
+        if self.failing:
+            raise LstmStepError("tiny.onnx: ONNX Runtime failed a step: test")
+        return super().step(token, state, controls)
+
+
+@both
+def test_a_failing_model_drops_that_phrase_only_and_the_next_is_answered(tb):
+    model = FailingModel()
+    d, inp, out = make(tb, model=model)
+    d.start()
+    try:
+        model.failing = True
+        play(tb, inp, [60, 62, 64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.failures >= 1 and d.control.counts.phrases == 1, 3)
+        tb.sleep(0.3)
+        assert d.generator.counts.responses == 0 and d.generator.is_alive()
+        model.failing = False
+        play(tb, inp, [60, 62, 64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
+        assert tb.wait_for(lambda: len(response_ons(out)) == 4 and not d.sender.responding, 3)
+    finally:
+        d.stop()
+    assert not left_sounding(out.messages())
+
+
+def test_the_phrase_is_primed_with_its_controls_so_far_and_answered_as_steered_by_cc(tb):
+    from livegen.core import controls as ctl
+    from livegen.core import tokens as tk
+
+    model = PatternModel()
+    d, inp, out = make(tb, model=model)
+    d.start()
+    try:
+        inp.put(bytes((0xB0, 26, 127)))  # texture switch: chords
+        inp.put(bytes((0xB0, 27, 84)))  # register centre: C6
+        play(tb, inp, [60, 62, 64, 65])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1, 3)
+        assert tb.wait_for(lambda: not d.sender.responding, 3)
+    finally:
+        d.stop()
+    assert d.control.controls.steering == ctl.Steering(texture=3.5, centre=84.0, safety_net=False)
+    p = d.generator._primed
+    assert p.measured.texture == 1.0 and abs(p.measured.centre - 62.75) < 1e-9
+    assert p.target == p.measured.with_(texture=3.5, centre=84.0)
+    fed = list(zip(model.fed, model.controls_fed))
+    first_shift = next(i for i, (t, _) in enumerate(fed) if tk.is_time_shift(t))
+    np.testing.assert_array_equal(fed[0][1], ctl.UNKNOWN.vector())  # nothing known at the BOS
+    assert fed[first_shift + 1][1][0] == 0.0  # then the phrase so far: one line
+    answer = [c for _, c in fed[len(p.prompt) + 1:]]  # after BOS and the prompt (with the gap)
+    assert answer and all(np.array_equal(c, p.target.vector()) for c in answer)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.jack
 def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_server):
     cfg = config.from_dict({"midi": {"backend": "jack", "in_port": "lgflood:in", "out_port": "lgflood-out:out"},
                             "jam": {"tempo_bpm": 90.0, "silence_beats": 1.0, "response_bars": 1,
-                                    "state_cc": -1, "thru": "midi"}})
+                                    "state_cc": -1, "thru": "midi", "safety_net": False}})
     backend, inp, out = midi.open_ports(cfg.midi)
     d = Daemon(cfg, inp, out, PatternModel())
     d.start()

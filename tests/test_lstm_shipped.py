@@ -35,7 +35,7 @@ def test_shipped_lstm_beats_the_recorded_ngram_on_the_committed_held_out_slice()
     torch.set_num_threads(1)
     model, _ = load_checkpoint(SHIPPED)
     data = np.load(SLICE)
-    lstm = nll_per_token(model, data["windows"].astype(np.int64))
+    lstm = nll_per_token(model, data["windows"].astype(np.int64), data["controls"])
     assert abs(lstm - float(data["lstm_nll"])) < 1e-3  # the slice was scored with this model
     assert lstm < float(data["ngram_nll"]), f"LSTM {lstm:.3f}, {ORDER}-gram {float(data['ngram_nll']):.3f}"
 
@@ -56,8 +56,10 @@ def test_shipped_lstm_beats_the_kneser_ney_ngram_on_a_held_out_slice():
     data = dataset.build(corpus.load_pieces(corpus_cache()), 10, cache_dir=corpus.default_cache_dir())
     assert data.held_out.num_pieces == blob["data"]["held_out_pieces"]  # the split it was trained with
     windows = dataset.fixed_windows(data.held_out.tokens, 256)
-    windows = windows[np.linspace(0, len(windows) - 1, 100).astype(int)]  # spread over every collection
-    lstm = nll_per_token(model, windows)
+    pick = np.linspace(0, len(windows) - 1, 100).astype(int)  # spread over every collection
+    windows = windows[pick]
+    controls = dataset.fixed_windows(data.held_out.controls, 256, dtype=np.float32)[pick]
+    lstm = nll_per_token(model, windows, controls)
     kn = KneserNey(data.train.tokens, ORDER)
     ngram = -np.concatenate([kn.token_logprobs(w) for w in windows]).mean()
     assert lstm < ngram, f"LSTM {lstm:.3f} nats/token, {ORDER}-gram {ngram:.3f}"

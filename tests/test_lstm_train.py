@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.train
 
+from livegen.core import controls as ctl  # noqa: E402
 from livegen.core import tokens as tk  # noqa: E402
 from livegen.core.tokens import Note  # noqa: E402
 from livegen.errors import ModelFileError  # noqa: E402
@@ -58,17 +59,39 @@ def test_split_is_by_piece_and_fixed(data):
     assert data.train.tokens[data.train.piece_starts].tolist() == [tk.BOS] * data.train.num_pieces
 
 
-def test_random_batches_are_transposed_copies_of_the_stream(data):
+def test_training_windows_are_transposed_copies_of_the_stream_with_their_controls(data):
     rng = np.random.default_rng(0)
-    batch = dataset.random_batch(data.train.tokens, 16, 32, rng, transpose=5)
-    assert batch.shape == (16, 33)
+    sampler = dataset.TextureSampler.of(data.train, 32)
+    batch, controls = dataset.texture_windows(data.train, sampler, 16, 32, rng, transpose=5)
+    assert batch.shape == (16, 33) and controls.shape == (16, 33, ctl.NUM_CONTROLS)
     moved = 0
-    for row in batch:
+    for row, cts in zip(batch, controls):
         shifts = [t for t in row if tk.is_time_shift(t)]
         assert shifts  # time shifts are never transposed
         ons = [t - tk.NOTE_ON for t in row if tk.is_note_on(t)]
         moved += any(p < 55 or p > 78 for p in ons)
     assert moved > 0
+    # the controls travel with their tokens: the centre moves by the transposition
+    offsets = sampler.draw(4, np.random.default_rng(1))
+    toks, cts = dataset.texture_windows(data.train, sampler, 4, 32, np.random.default_rng(1), transpose=0)
+    for o, row, c in zip(offsets, toks, cts):
+        assert np.array_equal(row, data.train.tokens[o:o + 33]) and np.array_equal(c, data.train.controls[o:o + 33])
+
+
+def test_windows_are_balanced_by_texture_but_a_rare_texture_is_not_repeated_endlessly():
+    line = scale_pieces(30)
+    chords = [PieceNotes(f"chords{i}", np.repeat(np.arange(40.0), 4), np.repeat(np.arange(40.0), 4) + 1,
+                         np.tile(np.array([48, 55, 60, 64], np.int16), 40), np.full(160, 80, np.int16))
+              for i in range(3)]
+    split = dataset.build(line + chords, held_out_percent=1).train
+    sampler = dataset.TextureSampler.of(split, 32)
+    one, two, chord = sampler.natural
+    assert one > 0.8 and 0 < chord < 0.15 and two < 0.02  # two voices: windows across a line and chords
+    # each class wants a third; chords can have at most 4x their share of the data
+    assert sampler.shares[2] == pytest.approx(4 * chord / (1 / 3 + 4 * chord + 4 * two))
+    drawn = sampler.draw(4000, np.random.default_rng(0))
+    tex = dataset.window_textures(split.controls, 32)[drawn]
+    assert abs((tex >= 2.25).mean() - sampler.shares[2]) < 0.03
 
 
 def test_a_tiny_model_learns_beats_the_unigram_and_writes_its_files(data, tmp_path):
@@ -105,13 +128,16 @@ def test_resume_refuses_other_dimensions(data, tmp_path):
 
 def test_stepping_one_token_at_a_time_equals_the_full_forward():
     torch.manual_seed(0)
-    model = PhraseLSTM(TINY).eval()
+    model = PhraseLSTM(ModelDims(embed=16, hidden=32, layers=2, dropout=0.1, controls=ctl.NUM_CONTROLS)).eval()
     x = torch.randint(0, tk.VOCAB_SIZE, (3, 40))
-    full, (h_full, c_full) = model(x)
+    c = torch.randn(3, 40, ctl.NUM_CONTROLS)
+    full, (h_full, c_full) = model(x, controls=c)
     state = model.initial_state(3)
     steps = []
+    with pytest.raises(ValueError, match="controls"):
+        model(x)
     for t in range(40):
-        logits, state = model(x[:, t:t + 1], state)
+        logits, state = model(x[:, t:t + 1], state, controls=c[:, t:t + 1])
         steps.append(logits)
     assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
     assert torch.allclose(state[0], h_full, atol=1e-6) and torch.allclose(state[1], c_full, atol=1e-6)
@@ -158,8 +184,13 @@ def test_train_eval_and_sample_commands_on_a_midi_folder(tmp_path):
     assert (out / "model.pt").exists() and (out / "curves.png").exists()
     proc = run("eval", "lstm", str(out / "model.pt"), *common, "--prompts", "5", "--json", str(tmp_path / "e.json"))
     assert proc.returncode == 0, proc.stderr
-    for row in ("unigram (add-one)", "3-gram (interpolated Kneser-Ney)", "LSTM", "real continuation", "LSTM, plain"):
+    for row in ("unigram (add-one)", "3-gram (interpolated Kneser-Ney)", "LSTM", "real continuation",
+                "LSTM (as the daemon: follow the phrase, safety net)", "LSTM, no safety net", "Targets (issue 12)",
+                "one line ("):
         assert row in proc.stdout
+    import json
+    got = json.loads((tmp_path / "e.json").read_text())
+    assert "one line" in got["likelihood"][0]["by_texture"] and len(got["targets"]) == 5
     proc = run("sample", "lstm", str(midi / "scale0.mid"), str(tmp_path / "o.mid"), "--checkpoint",
                str(out / "model.pt"), "--beats", "8", "--seed", "1")
     assert proc.returncode == 0, proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from livegen.core import controls as ctl
 from livegen.core import sampling
 from livegen.core import tokens as tk
 from livegen.core.tokens import Note
@@ -72,7 +73,7 @@ class Copier:
     def __init__(self, prompt):
         self.prompt = list(prompt)
 
-    def step(self, token, pos):
+    def step(self, token, pos, controls=None):
         pos = 0 if pos is None else pos + 1
         logits = np.full(tk.VOCAB_SIZE, -20.0)
         logits[self.prompt[(pos + 1) % len(self.prompt)]] = 0.0
@@ -88,7 +89,9 @@ def motif_prompt():
 
 
 def test_without_the_guard_a_copier_copies_and_with_it_no_8_token_run_is_copied():
-    from livegen.train.lstm.evaluate import copies_prompt  # plain Python, no torch
+    def copies_prompt(prompt, continuation, run):
+        grams = {tuple(prompt[i:i + run]) for i in range(len(prompt) - run + 1)}
+        return any(tuple(continuation[i:i + run]) in grams for i in range(len(continuation) - run + 1))
 
     _, prompt = motif_prompt()
     for guard, expect in ((0, True), (8, False)):
@@ -104,24 +107,25 @@ def test_an_infinite_key_penalty_keeps_every_note_in_key():
     key = sampling.estimate_key(notes)
     rng = np.random.default_rng(3)
 
-    def random_model(token, state):
+    def random_model(token, state, controls=None):
         logits = rng.normal(size=tk.VOCAB_SIZE)
         logits[tk.NOTE_ON:tk.NOTE_OFF] += 2.0  # mostly note-ons, of any pitch
         return logits, state
 
     opts = sampling.SamplingOptions(key_penalty=np.inf, no_copy=0)
     toks = sampling.continue_phrase(random_model, None, prompt, beats=32, rng=np.random.default_rng(0),
-                                    options=opts, key=key)
+                                    options=opts, key=key, steering=ctl.FOLLOW.with_(safety_net=False))
     pitches = [t - tk.NOTE_ON for t in toks if tk.is_note_on(t)]
     assert len(pitches) > 20
     assert all(p % 12 in key.pitch_classes for p in pitches)
     free = sampling.continue_phrase(random_model, None, prompt, beats=32, rng=np.random.default_rng(0),
-                                    options=sampling.SamplingOptions(key_penalty=0, no_copy=0), key=key)
+                                    options=sampling.SamplingOptions(key_penalty=0, no_copy=0), key=key,
+                                    steering=ctl.FOLLOW.with_(safety_net=False))
     assert any((t - tk.NOTE_ON) % 12 not in key.pitch_classes for t in free if tk.is_note_on(t))
 
 
 def test_generation_stops_exactly_at_the_requested_time_or_the_token_budget():
-    def shifts(token, state):
+    def shifts(token, state, controls=None):
         logits = np.full(tk.VOCAB_SIZE, -30.0)
         logits[tk.TIME_SHIFT + 95] = 0.0  # always 4 beats
         return logits, state
@@ -129,13 +133,14 @@ def test_generation_stops_exactly_at_the_requested_time_or_the_token_budget():
     toks = sampling.continue_phrase(shifts, None, [tk.BOS], beats=6, rng=np.random.default_rng(0))
     assert tk.tokens_duration_ticks(toks) == 6 * tk.TICKS_PER_BEAT
 
-    def never_moves(token, state):
+    def never_moves(token, state, controls=None):
         logits = np.full(tk.VOCAB_SIZE, -30.0)
         logits[tk.NOTE_ON + 60] = 0.0
         return logits, state
 
     opts = sampling.SamplingOptions(max_tokens_per_beat=10, no_copy=0, key_penalty=0)
-    toks = sampling.continue_phrase(never_moves, None, [tk.BOS], beats=4, rng=np.random.default_rng(0), options=opts)
+    toks = sampling.continue_phrase(never_moves, None, [tk.BOS], beats=4, rng=np.random.default_rng(0), options=opts,
+                                    steering=ctl.FOLLOW.with_(safety_net=False))
     assert len(toks) == 40
 
 

@@ -19,6 +19,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "synth"), "livegen.commands.bench_synth"),
     (("run",), "livegen.commands.run"),
     (("demo",), "livegen.commands.demo"),
+    (("continue",), "livegen.commands.continue_clip"),
     (("bench", "jam"), "livegen.commands.bench_jam"),
     (("bench", "live"), "livegen.commands.bench_live"),
     (("bench", "soak"), "livegen.commands.bench_soak"),

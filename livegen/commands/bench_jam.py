@@ -49,7 +49,11 @@ def _time_generation(model, cfg, bars: int, repeats: int) -> tuple[list[float], 
     import numpy as np
 
     from livegen.core import sampling
+    from livegen.core import controls as ctl
     from livegen.core import tokens as tk
+
+    vec = ctl.UNKNOWN.vector()  # the controls a response is given (their values do not change the cost)
+    step = lambda token, state: model.step(token, state, vec)
 
     bpb = cfg.jam.beats_per_bar
     phrase = [tk.Note(i * 0.5, i * 0.5 + 0.4, p, 90) for i, p in enumerate((60, 62, 64, 65, 67, 65, 64, 62))]
@@ -58,9 +62,9 @@ def _time_generation(model, cfg, bars: int, repeats: int) -> tuple[list[float], 
     opts = sampling.SamplingOptions(temperature=cfg.jam.temperature, top_p=cfg.jam.top_p)
     times, counts = [], []
     for _ in range(repeats + 2):
-        logits, state = sampling.prime(model.step, model.initial_state(), prompt)
+        logits, state = sampling.prime(step, model.initial_state(), prompt)
         t = time.perf_counter()
-        toks, _ = sampling.generate(model.step, state, logits, ticks=bars * bpb * tk.TICKS_PER_BEAT, rng=rng,
+        toks, _ = sampling.generate(step, state, logits, ticks=bars * bpb * tk.TICKS_PER_BEAT, rng=rng,
                                     options=opts, prompt=prompt, key=sampling.estimate_key(phrase))
         times.append((time.perf_counter() - t) * 1e3)
         counts.append(len(toks))
@@ -74,7 +78,11 @@ def _time_tokens(model, cfg, n: int, repeats: int) -> list[float]:
     import numpy as np
 
     from livegen.core import sampling
+    from livegen.core import controls as ctl
     from livegen.core import tokens as tk
+
+    vec = ctl.UNKNOWN.vector()  # the controls a response is given (their values do not change the cost)
+    step = lambda token, state: model.step(token, state, vec)
 
     phrase = [tk.Note(i * 0.5, i * 0.5 + 0.4, p, 90) for i, p in enumerate((60, 62, 64, 65, 67, 65, 64, 62))]
     prompt = tk.encode_notes(phrase, bos=True)
@@ -83,14 +91,14 @@ def _time_tokens(model, cfg, n: int, repeats: int) -> list[float]:
     rng = np.random.default_rng(cfg.jam.seed or None)
     times = []
     for _ in range(repeats + 2):
-        logits, state = sampling.prime(model.step, model.initial_state(), prompt)
+        logits, state = sampling.prime(step, model.initial_state(), prompt)
         guard = sampling.CopyGuard(prompt, sampling.SamplingOptions().no_copy)
         out: list[int] = []
         t = time.perf_counter()
         for _ in range(n):
             tok = sampling.sample_token(logits, rng, cfg.jam.temperature, cfg.jam.top_p, penalty, guard.banned(out))
             out.append(tok)
-            logits, state = model.step(tok, state)
+            logits, state = step(tok, state)
         times.append((time.perf_counter() - t) * 1e3)
     return times[2:]
 

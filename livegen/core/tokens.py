@@ -236,8 +236,65 @@ def notes_from_messages(messages: Iterable[NoteMessage], stats: TokenStats | Non
 
 # -- notes -> tokens --------------------------------------------------------------
 
-# Order of events at one tick: note-offs first, then note-ons.
-_OFF, _ON = 0, 1
+# Kinds of EventWriter's events; at one tick note-offs sort first, then note-ons.
+OFF_EVENT, ON_EVENT = 0, 1
+_OFF, _ON = OFF_EVENT, ON_EVENT
+
+
+class EventWriter:
+    """Note events -> tokens: livegen's one tokenizer. ``write`` takes events
+    ``(tick, kind, pitch, velocity)`` (kind ``OFF_EVENT`` or ``ON_EVENT``) sorted, at ticks not
+    before those written already, and returns their tokens; its state carries over, so
+    a phrase can be written as it is played (livegen.daemon.prompt) or at once
+    (:func:`encode_notes`), with the same tokens.
+
+    Overlaps of one pitch on the grid: a note-on of a sounding pitch ends it first
+    (retriggered); two note-ons of a pitch at one tick are one note held to the later
+    end (merged); a note-off of a pitch that has since been retriggered is dropped so it
+    does not cut the later note short.
+    """
+
+    def __init__(self, stats: TokenStats | None = None):
+        self.stats = stats if stats is not None else TokenStats()
+        self.now = 0  # ticks written
+        self._bin = -1  # current velocity bin
+        self._depth = [0] * NUM_PITCHES  # notes sounding per pitch
+        self._onset = [-1] * NUM_PITCHES  # tick of each pitch's latest note-on
+
+    def advance_to(self, tick: int) -> list[int]:
+        """Time shifts up to ``tick`` (none if it is not later)."""
+        out = time_shift_tokens(tick - self.now)
+        self.now = max(self.now, tick)
+        return out
+
+    def write(self, events: Iterable[tuple[int, int, int, int]]) -> list[int]:
+        out: list[int] = []
+        depth, onset = self._depth, self._onset
+        for tick, kind, pitch, vel in events:
+            if kind == _OFF:
+                depth[pitch] -= 1
+                if depth[pitch] != 0:
+                    continue  # a later note of this pitch is still sounding
+            out.extend(time_shift_tokens(tick - self.now))
+            self.now = max(self.now, tick)
+            if kind == _ON:
+                if depth[pitch] > 0 and onset[pitch] == tick:
+                    depth[pitch] += 1  # unison doubling: one note, held to the later end
+                    self.stats.notes_merged += 1
+                    continue
+                if depth[pitch] > 0:
+                    out.append(NOTE_OFF + pitch)
+                    self.stats.notes_retriggered += 1
+                depth[pitch] += 1
+                onset[pitch] = tick
+                b = velocity_bin(vel)
+                if b != self._bin:
+                    out.append(VELOCITY + b)
+                    self._bin = b
+                out.append(NOTE_ON + pitch)
+            else:
+                out.append(NOTE_OFF + pitch)
+        return out
 
 
 def encode_notes(notes: Sequence[Note], *, origin: float = 0.0, bos: bool = False,
@@ -263,86 +320,87 @@ def encode_notes(notes: Sequence[Note], *, origin: float = 0.0, bos: bool = Fals
         events.append((on, _ON, n.pitch, n.velocity))
         events.append((off, _OFF, n.pitch, 0))
     events.sort()
-    # Resolve overlaps of one pitch on the grid: a note-on of a sounding pitch
-    # ends it first; a note-off of a pitch that has since been retriggered is
-    # dropped so it does not cut the later note short.
-    depth = [0] * NUM_PITCHES
-    onset = [-1] * NUM_PITCHES
-    tokens = [BOS] if bos else []
-    now = 0
-    cur_bin = -1
-    for tick, kind, pitch, vel in events:
-        if kind == _OFF:
-            depth[pitch] -= 1
-            if depth[pitch] != 0:
-                continue  # a later note of this pitch is still sounding
-        tokens.extend(time_shift_tokens(tick - now))
-        now = max(now, tick)
-        if kind == _ON:
-            if depth[pitch] > 0 and onset[pitch] == tick:
-                depth[pitch] += 1  # unison doubling: one note, held to the later end
-                stats.notes_merged += 1
-                continue
-            if depth[pitch] > 0:
-                tokens.append(NOTE_OFF + pitch)
-                stats.notes_retriggered += 1
-            depth[pitch] += 1
-            onset[pitch] = tick
-            b = velocity_bin(vel)
-            if b != cur_bin:
-                tokens.append(VELOCITY + b)
-                cur_bin = b
-            tokens.append(NOTE_ON + pitch)
-        else:
-            tokens.append(NOTE_OFF + pitch)
-    return tokens
+    return ([BOS] if bos else []) + EventWriter(stats).write(events)
 
 
 # -- tokens -> notes --------------------------------------------------------------
 
 
+class TokenReader:
+    """Token ids -> note events and notes: livegen's one decoder. ``feed`` returns the
+    events ``(tick, on, pitch, velocity)`` of the tokens it is given (a note-off may lie
+    after the last tick: a note shorter than a tick is held for one); finished notes
+    collect in ``notes`` (ticks from the start, as Note in beats from ``origin``).
+    Robust to any sequence a sampler may produce: what it cannot hold is counted in
+    ``stats``."""
+
+    def __init__(self, *, origin: float = 0.0, velocity: int = 80, stats: TokenStats | None = None):
+        self.origin = origin
+        self.stats = stats if stats is not None else TokenStats()
+        self.tick = 0
+        self.velocity = quantize_velocity(velocity)  # until the first velocity token
+        self._sounding: dict[int, tuple[int, int]] = {}  # pitch -> (start tick, velocity)
+        self.notes: list[Note] = []
+
+    def _close(self, pitch: int, tick: int, events: list) -> None:
+        start, vel = self._sounding.pop(pitch)
+        end = max(tick, start + 1)
+        self.notes.append(Note(self.origin + start / TICKS_PER_BEAT, self.origin + end / TICKS_PER_BEAT, pitch, vel))
+        events.append((end, False, pitch, 0))
+
+    def feed(self, tokens: Iterable[int]) -> list[tuple[int, bool, int, int]]:
+        events: list[tuple[int, bool, int, int]] = []
+        for tok in tokens:
+            tok = int(tok)
+            if tok == BOS:
+                continue
+            if is_time_shift(tok):
+                self.tick += shift_ticks(tok)
+            elif is_note_on(tok):
+                pitch = tok - NOTE_ON
+                if pitch in self._sounding:
+                    self._close(pitch, self.tick, events)
+                    self.stats.notes_retriggered += 1
+                self._sounding[pitch] = (self.tick, self.velocity)
+                events.append((self.tick, True, pitch, self.velocity))
+            elif is_note_off(tok):
+                pitch = tok - NOTE_OFF
+                if pitch in self._sounding:
+                    self._close(pitch, self.tick, events)
+                else:
+                    self.stats.orphan_note_offs += 1
+            elif VELOCITY <= tok < TIME_SHIFT:
+                self.velocity = bin_velocity(tok - VELOCITY)
+            else:
+                self.stats.invalid_tokens += 1
+        return events
+
+    def close(self) -> list[tuple[int, bool, int, int]]:
+        """Note-offs for the notes still open, at the current tick (closed at the end)."""
+        events: list[tuple[int, bool, int, int]] = []
+        for pitch in list(self._sounding):
+            self._close(pitch, self.tick, events)
+            self.stats.notes_unterminated += 1
+        return events
+
+    def sorted_notes(self) -> list[Note]:
+        return sorted(self.notes, key=lambda n: (n.start, n.pitch, n.end))
+
+
 def decode_tokens(tokens: Iterable[int], *, origin: float = 0.0, velocity: int = 80,
                   stats: TokenStats | None = None) -> list[Note]:
     """Token ids -> notes (beats from ``origin``). ``velocity`` is used until
-    the first velocity token. Robust to any sequence a sampler may produce."""
-    stats = stats if stats is not None else TokenStats()
-    now = 0
-    vel = quantize_velocity(velocity)
-    sounding: dict[int, tuple[int, int]] = {}
-    notes: list[Note] = []
+    the first velocity token. Notes left open close at the end."""
+    reader = TokenReader(origin=origin, velocity=velocity, stats=stats)
+    reader.feed(tokens)
+    reader.close()
+    return reader.sorted_notes()
 
-    def close(pitch: int, tick: int) -> None:
-        start, v = sounding.pop(pitch)
-        notes.append(Note(origin + start / TICKS_PER_BEAT, origin + max(tick, start + 1) / TICKS_PER_BEAT,
-                          pitch, v))
 
-    for tok in tokens:
-        tok = int(tok)
-        if tok == BOS:
-            continue
-        if is_time_shift(tok):
-            now += shift_ticks(tok)
-        elif is_note_on(tok):
-            pitch = tok - NOTE_ON
-            if pitch in sounding:
-                close(pitch, now)
-                stats.notes_retriggered += 1
-            sounding[pitch] = (now, vel)
-        elif is_note_off(tok):
-            pitch = tok - NOTE_OFF
-            if pitch in sounding:
-                close(pitch, now)
-            else:
-                stats.orphan_note_offs += 1
-        elif VELOCITY <= tok < TIME_SHIFT:
-            vel = bin_velocity(tok - VELOCITY)
-        else:
-            stats.invalid_tokens += 1
-    for pitch in list(sounding):
-        close(pitch, now)
-        stats.notes_unterminated += 1
-    notes.sort(key=lambda n: (n.start, n.pitch, n.end))
-    return notes
+def encode_phrase(notes: Sequence[Note], length_beats: float) -> list[int]:
+    """A prompt: BOS, the notes' tokens (beats from 0), then time shifts up to ``length_beats``."""
+    toks = encode_notes(notes, bos=True)
+    return toks + time_shift_tokens(round(length_beats * TICKS_PER_BEAT) - tokens_duration_ticks(toks))
 
 
 def tokens_duration_ticks(tokens: Iterable[int]) -> int:

@@ -6,8 +6,10 @@ It drains the input port's queue (filled by rtmidi's callback with
 - clock and transport (0xF8, Start, Stop, Continue, Song Position) go to the
   :class:`BeatClock` it owns (Stop also ends the response);
 - an echo of what livegen sent (through a MIDI loop) is dropped;
-- a control CC changes :class:`Controls` (temperature, length, loop, mute) or
-  asks for a variation or a panic;
+- a control CC changes :class:`Controls` (temperature, length, loop, mute, and
+  the texture, register and density the response is steered to; a controller
+  at 0 gives that one back to config.toml's value, 0 there meaning "follow the
+  phrase") or asks for a variation or a panic;
 - notes pass through at once (``jam.thru``: to the synth sink and/or the MIDI
   out through the sender) and feed the :class:`PhraseDetector`; a phrase's notes
   go to the generator as they come, its end too. A phrase that starts while
@@ -25,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from livegen.core import controls as ctl
 from livegen.core.clock import BeatClock
 from livegen.core.midiparse import MidiParser
 from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
@@ -49,6 +52,12 @@ class ControlCounts:
     controls: int = 0
 
 
+def steering_of(jam) -> ctl.Steering:
+    """The texture, register and density config.toml asks for (0 = follow the phrase)."""
+    return ctl.Steering(texture=jam.texture, centre=float(jam.register), spread=jam.register_spread,
+                        density=jam.density, safety_net=jam.safety_net)
+
+
 def phrase_rules(jam) -> PhraseRules:
     return PhraseRules(silence_beats=jam.silence_beats, silence_s=jam.silence_s, end_cc=jam.end_cc,
                        max_beats=jam.max_phrase_beats, min_notes=jam.min_notes)
@@ -71,7 +80,8 @@ class Control(threading.Thread):
         self.counts = ControlCounts()
         self.parser = MidiParser()
         self.detector = PhraseDetector(phrase_rules(jam))
-        self.controls = Controls(temperature=jam.temperature, response_bars=jam.response_bars)
+        self.controls = Controls(temperature=jam.temperature, response_bars=jam.response_bars,
+                                 steering=steering_of(jam))
         self.state = "idle"
         self.realtime_refused: str | None = None
         self.stopping = threading.Event()
@@ -85,7 +95,8 @@ class Control(threading.Thread):
         self._thru_synth = jam.thru in ("synth", "both") and sink is not None
         self._thru_midi = jam.thru in ("midi", "both")
         self._ccs = {jam.cc_temperature: "temperature", jam.cc_length: "length", jam.cc_loop: "loop",
-                     jam.cc_mutate: "mutate", jam.cc_panic: "panic", jam.cc_mute: "mute"}
+                     jam.cc_mutate: "mutate", jam.cc_panic: "panic", jam.cc_mute: "mute",
+                     jam.cc_texture: "texture", jam.cc_register: "register", jam.cc_density: "density"}
         self._ccs.pop(-1, None)
         self._triggers: dict[str, bool] = {}  # mutate/panic fire on crossing 64 upwards
         self._answering_since = 0  # a phrase ended: "responding" until the response is scheduled
@@ -196,6 +207,12 @@ class Control(threading.Thread):
             self.controls = c.with_(temperature=cc_temperature(value))
         elif name == "length":
             self.controls = c.with_(response_bars=cc_length_bars(value))
+        elif name == "texture":
+            self.controls = c.with_(steering=c.steering.with_(texture=ctl.cc_texture(value) or self.jam.texture))
+        elif name == "register":
+            self.controls = c.with_(steering=c.steering.with_(centre=ctl.cc_register(value) or self.jam.register))
+        elif name == "density":
+            self.controls = c.with_(steering=c.steering.with_(density=ctl.cc_density(value) or self.jam.density))
         elif name == "loop":
             self.controls = c.with_(loop=value >= 64)
         elif name == "mute":

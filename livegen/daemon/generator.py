@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livegen.core import controls as ctl
 from livegen.core import sampling
 from livegen.core import tokens as tk
 from livegen.core.phrase import Phrase
@@ -39,6 +40,7 @@ from livegen.core.sampling import stream_tokens
 from livegen.daemon.prompt import LiveEncoder
 from livegen.daemon.schedule import move_late, response_bars, response_start
 from livegen.daemon.stream import StreamDecoder
+from livegen.engine.lstm import LstmStepError
 from livegen.realtime import GENERATOR_PRIORITY, make_realtime
 
 log = logging.getLogger("livegen.generator")
@@ -61,6 +63,7 @@ class Response:
     phrase_end_ns: int  # when the phrase ended (0 for loops and variations)
     scheduled_ns: int  # when its last notes were handed to the sender
     ready_ms: float = 0.0  # LSTM time until its first beat was scheduled (the rest streams after)
+    controls: str = ""  # the texture, register and density it was sampled with ("" for a loop)
 
 
 @dataclass
@@ -71,6 +74,7 @@ class GeneratorCounts:
     moved: int = 0
     muted: int = 0
     aborted: int = 0  # responses cut short while being sampled (interrupt, panic, stop)
+    failures: int = 0  # LSTM steps that failed (the phrase or response was dropped)
 
 
 class Inbox:
@@ -115,6 +119,8 @@ class _Primed:
     key: sampling.Key | None
     channel: int
     bars: int
+    measured: ctl.PhraseControls | None  # the phrase's texture, register, density
+    target: ctl.PhraseControls  # what the response was asked for (measured, steered)
 
 
 class Generator(threading.Thread):
@@ -136,6 +142,8 @@ class Generator(threading.Thread):
         self.last: Response | None = None
         # owned by this thread
         self._encoder: LiveEncoder | None = None
+        self._running = ctl.RunningControls()  # the phrase's controls so far, for priming
+        self._fixed: np.ndarray | None = None  # controls for every token stepped (the gap); None: running
         self._fed = 0  # phrase messages primed so far (always the phrase's first ones)
         self._lagging = False  # a backlog of notes: the rest of this phrase is primed at its end
         self._state = None
@@ -205,13 +213,26 @@ class Generator(threading.Thread):
                     self._mutate()
                 elif kind == "cancelled":
                     self._cancel_own()
-            except Exception:  # a model failure must not take the daemon down
-                log.exception("generator: %s failed", kind)
+            except LstmStepError:  # the model failed: this phrase is dropped, the daemon goes on
+                log.exception("generator: the LSTM failed during %s; that phrase is not answered", kind)
+                self._drop(kind)
             self._maybe_loop()
+
+    def _drop(self, kind: str) -> None:
+        """After a model failure: forget the half-primed phrase (its end primes it again from
+        its notes) or the response being sampled (what it scheduled is cancelled)."""
+        self.counts.failures += 1
+        self._encoder = None
+        self._fixed = None
+        if kind in ("end", "mutate"):
+            self._primed = None
+            self.sender.cancel()
+            self._until = -math.inf
 
     def _step(self, tokens) -> None:
         for t in tokens:
-            self._logits, self._state = self.model.step(int(t), self._state)
+            vec = self._running.feed(t) if self._fixed is None else self._fixed
+            self._logits, self._state = self.model.step(int(t), self._state, vec)
 
     def _cancel_own(self) -> None:
         """Cancel what this thread scheduled after the control thread's cancel went out."""
@@ -224,6 +245,8 @@ class Generator(threading.Thread):
         if interrupt:
             self._cancel_own()
         self._encoder = LiveEncoder(beat)
+        self._running = ctl.RunningControls()
+        self._fixed = None
         self._fed = 0
         self._lagging = False
         self._state = self.model.initial_state()
@@ -273,10 +296,14 @@ class Generator(threading.Thread):
         ready_ns = now + round((self.jam.lead_ms + guess_ms) * 1e6)
         after = self._until if self.jam.on_new_phrase == "queue" else -math.inf
         start = response_start(state.beat_at(ready_ns), bpb, after)
+        measured = ctl.measure(enc.tokens, phrase.end_beat - phrase.start_beat)
+        target = controls.steering.target(measured)
+        self._fixed = target.vector()  # the gap to the response is primed with what it is asked for
         self._step(enc.advance_to(start))
+        self._fixed = None
         notes = [n for n in tk.notes_from_messages(phrase.messages)]
         key = sampling.estimate_key(notes)
-        self._primed = _Primed(self._state, self._logits, list(enc.tokens), key, channel, bars)
+        self._primed = _Primed(self._state, self._logits, list(enc.tokens), key, channel, bars, measured, target)
         self._generate("response", start, t_end, t_end)
 
     def _generate(self, kind: str, start: float, t_begin: int, phrase_end_ns: int) -> None:
@@ -289,8 +316,12 @@ class Generator(threading.Thread):
         decoder = StreamDecoder(p.channel)
         tokens: list[int] = []
         ready_ms, moved = None, 0
-        chunks = stream_tokens(self.model.step, p.state, p.logits, ticks=p.bars * bpb * tk.TICKS_PER_BEAT,
-                               rng=self.rng, options=options, prompt=p.prompt, key=p.key)
+        target = p.target if kind == "response" else controls.steering.target(p.measured)  # a variation: as steered now
+        limits = sampling.Limits.of(target) if controls.steering.safety_net else None
+        vec = target.vector()
+        step = lambda token, state: self.model.step(token, state, vec)
+        chunks = stream_tokens(step, p.state, p.logits, ticks=p.bars * bpb * tk.TICKS_PER_BEAT,
+                               rng=self.rng, options=options, prompt=p.prompt, key=p.key, limits=limits)
         for chunk in chunks:
             if self._abort:  # the player interrupted, or a panic: stop here
                 self._aborted = True
@@ -309,7 +340,7 @@ class Generator(threading.Thread):
         self._post(start, decoder.close(), first=not tokens)
         gen_ms = (self.clock() - t_begin) / 1e6
         self._record(Response(kind, start, p.bars, tuple(decoder.sorted_notes()), p.channel, gen_ms,
-                              len(tokens), moved, phrase_end_ns, self.clock(), ready_ms))
+                              len(tokens), moved, phrase_end_ns, self.clock(), ready_ms, str(target)))
 
     def _fix_start(self, start: float) -> tuple[float, int]:
         """The bar line to start on, given that the response can play from now + lead."""

@@ -4,11 +4,12 @@
 phrase model's tokens (livegen.core.tokens), so the generator thread can feed the
 LSTM note by note and a phrase's end never waits for the whole prompt.
 
-It is livegen's one live tokenizer, and it gives exactly the tokens
-``encode_notes`` gives for the whole phrase (tested with chords, overlaps and
-notes shorter than a tick): events are held back until time moves past their
-tick, then emitted in the offline order (note-offs first, then note-ons by
-pitch), and a note-off in its note-on's tick moves to the next tick, as offline. So a chord played in any order primes the model the way the
+It writes with :class:`livegen.core.tokens.EventWriter`, the tokenizer
+``encode_notes`` is built on, so it gives exactly the tokens ``encode_notes``
+gives for the whole phrase (tested with chords, overlaps and notes shorter than
+a tick): events are held back until time moves past their tick, then written in
+the offline order (note-offs first, then note-ons by pitch), and a note-off in
+its note-on's tick moves to the next tick, as offline. So a chord played in any order primes the model the way the
 training data was written; the cost is that a tick's events reach the LSTM with
 the next event (or at the phrase's end).
 
@@ -19,17 +20,14 @@ from __future__ import annotations
 
 from livegen.core import tokens as tk
 
-_OFF, _ON = 0, 1
+_OFF, _ON = tk.OFF_EVENT, tk.ON_EVENT
 
 
 class LiveEncoder:
     def __init__(self, origin_beat: float):
         self.origin = origin_beat  # tick 0: the phrase's first note-on
         self.tokens: list[int] = []  # everything emitted (the prompt, for the copy guard)
-        self._now = 0  # ticks emitted so far
-        self._bin = -1  # current velocity bin
-        self._depth = [0] * tk.NUM_PITCHES  # notes sounding per pitch (encode_notes' bookkeeping)
-        self._onset = [-1] * tk.NUM_PITCHES
+        self._writer = tk.EventWriter()
         self._held = [0] * tk.NUM_PITCHES  # notes on per pitch as messages arrive (orphan offs)
         self._on_tick = [-1] * tk.NUM_PITCHES  # tick of each pitch's latest note-on message
         self._pending: list[tuple[int, int, int, int]] = []  # (tick, kind, pitch, velocity)
@@ -60,10 +58,8 @@ class LiveEncoder:
         """Everything held back, then time shifts up to ``beat`` (the gap to the response)."""
         out = self._flush(before=None)
         tick = round((beat - self.origin) * tk.TICKS_PER_BEAT)
-        if tick > self._now:
-            out += tk.time_shift_tokens(tick - self._now)
-            self._now = tick
-            self._last_tick = max(self._last_tick, tick)
+        out += self._writer.advance_to(tick)
+        self._last_tick = max(self._last_tick, tick)
         return self._emit(out)
 
     def close_all(self, beat: float) -> list[int]:
@@ -88,27 +84,4 @@ class LiveEncoder:
         else:
             ready = sorted(e for e in self._pending if e[0] < before)
             self._pending = [e for e in self._pending if e[0] >= before]
-        out: list[int] = []
-        for tick, kind, pitch, vel in ready:
-            if kind == _OFF:
-                self._depth[pitch] -= 1
-                if self._depth[pitch] != 0:
-                    continue  # a later note of this pitch is still sounding
-            out.extend(tk.time_shift_tokens(tick - self._now))
-            self._now = max(self._now, tick)
-            if kind == _ON:
-                if self._depth[pitch] > 0 and self._onset[pitch] == tick:
-                    self._depth[pitch] += 1  # unison doubling: one note
-                    continue
-                if self._depth[pitch] > 0:
-                    out.append(tk.NOTE_OFF + pitch)
-                self._depth[pitch] += 1
-                self._onset[pitch] = tick
-                b = tk.velocity_bin(vel)
-                if b != self._bin:
-                    out.append(tk.VELOCITY + b)
-                    self._bin = b
-                out.append(tk.NOTE_ON + pitch)
-            else:
-                out.append(tk.NOTE_OFF + pitch)
-        return out
+        return self._writer.write(ready)

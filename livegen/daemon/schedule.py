@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from livegen.core.clock import next_bar
+from livegen.core.controls import FOLLOW, Steering
 
 
 # -- bars --------------------------------------------------------------------------
@@ -142,6 +143,7 @@ class Controls:
     response_bars: int  # 0 = follow the phrase
     loop: bool = False
     mute: bool = False
+    steering: Steering = FOLLOW  # texture, register, density: followed from the phrase or set
 
     def with_(self, **changes) -> "Controls":
         return replace(self, **changes)

@@ -28,8 +28,9 @@ def describe_response(r, beats_per_bar: int) -> str:
     made = (f"first beat ready in {r.ready_ms:.1f} ms, all {r.tokens} tokens in {r.generate_ms:.1f} ms"
             if r.kind != "loop" else "loop")
     first = f", first note at beat {r.start_beat + r.notes[0].start:.4f}" if r.notes else ""
+    steered = f"; as {r.controls}" if r.controls else ""
     return (f"{r.kind}: {len(r.notes)} notes, {r.bars} bar(s) from {bar_beat(r.start_beat, beats_per_bar)} "
-            f"(beat {r.start_beat:g}){first}, {made}{moved}: {names or '(rests)'}")
+            f"(beat {r.start_beat:g}){first}, {made}{moved}{steered}: {names or '(rests)'}")
 
 
 def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]:

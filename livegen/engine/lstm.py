@@ -1,19 +1,20 @@
 """The phrase LSTM on ONNX Runtime: one token in, logits and the new state out.
 
-The model file is the single-step graph written by ``export/lstm.py``:
+The model file is the single-step graph written by ``export/lstm.py``, with
+its fixed names:
 
-- inputs: the token (int64, shape (1,) or (1, 1)) and the recurrent state
-  (float32 tensors: per layer ``h`` and ``c``, or the layers stacked);
-- outputs: the logits over the vocabulary (any shape holding ``vocab_size``
-  values), then the new state, one output per state input;
-- metadata: ``kind`` (one of :data:`KINDS`), ``format_version``
-  (:data:`FORMAT_VERSION`), ``dims`` and ``vocab`` (JSON; ``vocab`` must equal
-  :data:`livegen.core.tokens.VOCAB_SPEC`).
+- inputs ``token`` (int64, (1,)), ``controls`` (float32, (1, C); only in a model
+  trained with controls, livegen.core.controls), ``h_in`` and ``c_in`` (float32,
+  (layers, 1, hidden));
+- outputs ``logits`` ((1, vocab_size)), ``h_out`` and ``c_out``;
+- metadata ``kind`` (one of :data:`KINDS`), ``format_version``
+  (:data:`FORMAT_VERSION`), ``dims``, ``vocab`` (must equal
+  :data:`livegen.core.tokens.VOCAB_SPEC`) and ``controls`` (their names, which
+  must be :data:`livegen.core.controls.NAMES`), as JSON.
 
-A file of another kind, version or vocabulary is refused with a
-:class:`ModelFileError` naming the file. The state is explicit
-(:meth:`LstmRuntime.initial_state`, ``step(token, state) -> (logits, state)``),
-so the generator thread can prime incrementally, keep snapshots (to mutate a
+Any other file is refused with one :class:`ModelFileError` naming the file and
+what is wrong. The state is explicit (:meth:`LstmRuntime.initial_state`,
+``step(token, state, controls) -> (logits, state)``), so the generator thread can prime incrementally, keep snapshots (to mutate a
 response) and never share the runtime: one thread owns it.
 """
 
@@ -26,14 +27,28 @@ from pathlib import Path
 
 import numpy as np
 
+from livegen.core import controls as ctl
 from livegen.core import tokens as tk
 from livegen.engine.ort import open_session
 from livegen.errors import ModelFileError
 
 log = logging.getLogger("livegen.lstm")
 
+class LstmStepError(RuntimeError):
+    """ONNX Runtime failed to run a step (what the generator thread recovers from)."""
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(getattr(state, n) for n in ("Fail", "InvalidArgument", "RuntimeException", "EPFail")
+                 if hasattr(state, n))
+
+
 KINDS = ("livegen.lstm",)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+INPUTS = ("token", "h_in", "c_in")
+OUTPUTS = ("logits", "h_out", "c_out")
 
 
 @dataclass(frozen=True)
@@ -42,37 +57,7 @@ class LstmInfo:
     kind: str
     format_version: int
     dims: dict
-    token_input: str
-    state_inputs: tuple[str, ...]
-    logits_output: str
-    state_outputs: tuple[str, ...]
-
-
-def _onnx_dtype(type_str: str) -> np.dtype:
-    return {"tensor(int64)": np.dtype(np.int64), "tensor(int32)": np.dtype(np.int32),
-            "tensor(float)": np.dtype(np.float32)}.get(type_str, np.dtype(np.float32))
-
-
-def _shape(arg) -> tuple[int, ...]:
-    """A declared shape with symbolic dimensions (batch, sequence) taken as 1."""
-    return tuple(d if isinstance(d, int) and d > 0 else 1 for d in arg.shape)
-
-
-def _match_outputs(state_inputs: list[str], outputs: list[str]) -> list[str]:
-    """The output carrying each state input's new value: by name where it tells, else in order."""
-    matched = []
-    left = list(outputs)
-    for name in state_inputs:
-        candidates = [name.replace("_in", "_out"), name.replace("in", "out"), f"{name}_out",
-                      f"new_{name}", f"{name}_new", name.replace("_in", "_next")]
-        hit = next((c for c in candidates if c in left and c != name), None)
-        matched.append(hit)
-        if hit:
-            left.remove(hit)
-    for i, hit in enumerate(matched):
-        if hit is None:
-            matched[i] = left.pop(0)
-    return matched
+    controls: tuple[str, ...]  # names of the control inputs; () for a model without them
 
 
 class LstmRuntime:
@@ -91,63 +76,80 @@ class LstmRuntime:
                 "python -m export.lstm) or set models.lstm to an exported file")
         self.session = open_session(path, provider, threads)
         self.info = self._read_info(path)
-        self.vocab_size = int(self.info.dims.get("vocab_size", tk.VOCAB_SIZE))
-        inputs = {a.name: a for a in self.session.get_inputs()}
-        tok = inputs[self.info.token_input]
-        self._token_dtype = _onnx_dtype(tok.type)
-        self._token_shape = _shape(tok)
-        self._state_shapes = [(_shape(inputs[n]), _onnx_dtype(inputs[n].type)) for n in self.info.state_inputs]
-        self._outputs = [self.info.logits_output, *self.info.state_outputs]
-        self._token = np.zeros(self._token_shape, self._token_dtype)
+        self.vocab_size = int(self.info.dims["vocab_size"])
+        self.num_controls = len(self.info.controls)
+        layers, hidden = int(self.info.dims["layers"]), int(self.info.dims["hidden"])
+        self._state_shape = (layers, 1, hidden)
+        self._token = np.zeros((1,), np.int64)
+        self._controls = np.zeros((1, self.num_controls), np.float32)
+        self._errors = _ort_errors()
+        self._feeds = {"token": self._token}
+        if self.num_controls:
+            self._feeds["controls"] = self._controls
         self.steps = 0
 
     def _read_info(self, path: Path) -> LstmInfo:
         meta = self.session.get_modelmeta().custom_metadata_map
+        how = "export it with this livegen's export/lstm.py"
         kind = meta.get("kind", "")
         if kind not in KINDS:
             raise ModelFileError(f"{path}: not a livegen LSTM step model (metadata kind {kind!r}; "
-                                 f"expected {KINDS[0]!r}): export it with export/lstm.py")
+                                 f"expected {KINDS[0]!r}): {how}")
         try:
             version = int(meta.get("format_version", "-1"))
         except ValueError:
             version = -1
         if version != FORMAT_VERSION:
             raise ModelFileError(f"{path}: LSTM format_version {meta.get('format_version')!r}; this "
-                                 f"livegen reads {FORMAT_VERSION}: re-export it with this livegen's export/lstm.py")
+                                 f"livegen reads {FORMAT_VERSION}: {how}")
+        missing = [k for k in ("dims", "vocab", "controls") if k not in meta]
+        if missing:
+            raise ModelFileError(f"{path}: LSTM metadata lacks {', '.join(missing)}: {how}")
         try:
-            dims = json.loads(meta.get("dims", "{}"))
-            vocab = json.loads(meta["vocab"]) if "vocab" in meta else None
-        except (json.JSONDecodeError, TypeError) as err:
-            raise ModelFileError(f"{path}: LSTM metadata is not valid JSON ({err})") from err
-        if vocab is not None and vocab != json.loads(json.dumps(tk.VOCAB_SPEC)):
+            dims, vocab, controls = (json.loads(meta[k]) for k in ("dims", "vocab", "controls"))
+        except json.JSONDecodeError as err:
+            raise ModelFileError(f"{path}: LSTM metadata is not valid JSON ({err}): {how}") from err
+        if vocab != json.loads(json.dumps(tk.VOCAB_SPEC)):
             raise ModelFileError(f"{path}: trained with another vocabulary than livegen.core.tokens "
                                  f"({vocab.get('scheme')!r} v{vocab.get('version')})")
-        ins = self.session.get_inputs()
-        tokens = [a.name for a in ins if a.type in ("tensor(int64)", "tensor(int32)")]
-        if len(tokens) != 1:
-            raise ModelFileError(f"{path}: expected one integer token input, found {len(tokens)}")
-        states = [a.name for a in ins if a.name != tokens[0]]
-        outs = [o.name for o in self.session.get_outputs()]
-        if len(outs) != len(states) + 1:
-            raise ModelFileError(f"{path}: {len(states)} state inputs but {len(outs) - 1} state outputs")
-        logits = next((o for o in outs if o.startswith("logits")), outs[0])
-        rest = [o for o in outs if o != logits]
-        return LstmInfo(str(path), kind, version, dims, tokens[0], tuple(states), logits,
-                        tuple(_match_outputs(states, rest)))
+        names = tuple(controls.get("names", ())) if isinstance(controls, dict) else None
+        if names not in ((), ctl.NAMES) or not all(k in dims for k in ("vocab_size", "layers", "hidden")):
+            raise ModelFileError(f"{path}: LSTM controls {names!r} or dims {dims!r} are not what this livegen "
+                                 f"runs (controls {ctl.NAMES}): {how}")
+        want_in = ("token", *(("controls",) if names else ()), "h_in", "c_in")
+        got_in = tuple(a.name for a in self.session.get_inputs())
+        got_out = tuple(o.name for o in self.session.get_outputs())
+        if got_in != want_in or got_out != OUTPUTS:
+            raise ModelFileError(f"{path}: LSTM graph has inputs {got_in} and outputs {got_out}; expected "
+                                 f"{want_in} and {OUTPUTS}: {how}")
+        return LstmInfo(str(path), kind, version, dims, names)
 
-    def initial_state(self) -> tuple[np.ndarray, ...]:
-        """Zeros for every state input (a fresh phrase)."""
-        return tuple(np.zeros(shape, dtype) for shape, dtype in self._state_shapes)
+    def initial_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """Zeros for h and c (a fresh phrase)."""
+        return np.zeros(self._state_shape, np.float32), np.zeros(self._state_shape, np.float32)
 
-    def step(self, token: int, state: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        """(V,) float32 logits after ``token``, and the new state. Generator thread only."""
-        self._token.fill(token)
-        feeds = {self.info.token_input: self._token}
-        for name, value in zip(self.info.state_inputs, state):
-            feeds[name] = value
-        out = self.session.run(self._outputs, feeds)
+    def step(self, token: int, state: tuple[np.ndarray, np.ndarray],
+             controls: np.ndarray | None = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """(V,) float32 logits after ``token`` given with ``controls`` (the (C,) vector of
+        livegen.core.controls; ignored by a model without them), and the new state.
+        Generator thread only."""
+        self._token[0] = token
+        if self.num_controls:
+            if controls is None:
+                raise ValueError(f"{Path(self.info.path).name} takes {self.num_controls} controls with every token")
+            self._controls[0] = controls
+        feeds = self._feeds
+        feeds["h_in"], feeds["c_in"] = state
+        try:
+            logits, h, c = self.session.run(OUTPUTS, feeds)
+        except self._errors as err:
+            raise LstmStepError(f"{Path(self.info.path).name}: ONNX Runtime failed a step: {err}") from err
         self.steps += 1
-        return out[0].reshape(-1)[: self.vocab_size], tuple(out[1:])
+        return logits.reshape(-1)[: self.vocab_size], (h, c)
+
+    def stepper(self, controls: np.ndarray | None):
+        """``step(token, state)`` with these controls: the step function of livegen.core.sampling."""
+        return lambda token, state: self.step(token, state, controls)
 
     def describe(self) -> str:
         d = self.info.dims

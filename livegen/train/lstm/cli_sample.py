@@ -54,14 +54,13 @@ def run(args, cfg=None) -> int:
     end = max(content.length_beats, max(n.end for n in notes))
     origin = 0.0 if args.prompt_beats is None else max(0.0, end - args.prompt_beats)
     prompt = [tk.Note(n.start - origin, n.end - origin, n.pitch, n.velocity) for n in notes if n.start >= origin]
-    toks = tk.encode_notes(prompt, bos=True)
-    toks += tk.time_shift_tokens(round((end - origin) * tk.TICKS_PER_BEAT) - tk.tokens_duration_ticks(toks))
+    toks = tk.encode_phrase(prompt, end - origin)
     model, _blob = load_checkpoint(args.checkpoint)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (1 << 31))
     key = sampling.estimate_key(prompt)
     cont = sampling.continue_phrase(lstm_step_fn(model), None, toks, beats=args.beats,
                                     rng=np.random.default_rng(seed), options=opts,
-                                    key=key if opts.key_penalty > 0 else None)
+                                    key=key if opts.key_penalty > 0 else None, prompt_beats=end - origin)
     new = tk.decode_tokens(cont, origin=end)
     out = new if args.only_continuation else list(notes) + new
     write_notes(args.out, out, tempos=content.tempos or ((0.0, 120.0),))

@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=d.layers, help=f"LSTM layers (default {d.layers})")
     parser.add_argument("--embed", type=int, default=d.embed, help=f"embedding width (default {d.embed})")
     parser.add_argument("--dropout", type=float, default=d.dropout, help=f"dropout (default {d.dropout})")
+    parser.add_argument("--no-controls", action="store_true",
+                        help="train without the texture/register/density controls (livegen.core.controls)")
     parser.add_argument("--seed", type=int, default=t.seed, help="seed of weights and batches (default 0)")
     parser.add_argument("--threads", type=int, default=t.threads, help="torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -117,7 +119,10 @@ def run(args, cfg=None) -> int:
         raise ConfigError(f"--dropout must be in range 0..1, got {args.dropout}")
     if not 0 <= args.transpose <= 24:
         raise ConfigError(f"--transpose must be in range 0..24, got {args.transpose}")
-    dims = ModelDims(hidden=args.hidden, layers=args.layers, embed=args.embed, dropout=args.dropout)
+    from livegen.core.controls import NUM_CONTROLS
+
+    dims = ModelDims(hidden=args.hidden, layers=args.layers, embed=args.embed, dropout=args.dropout,
+                     controls=0 if args.no_controls else NUM_CONTROLS)
     tcfg = TrainConfig(steps=args.steps, max_minutes=args.minutes, batch=args.batch, length=args.length,
                        lr=args.lr, transpose=args.transpose, eval_every=args.eval_every,
                        eval_windows=args.eval_windows, checkpoint_every=args.eval_every, seed=args.seed,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import zlib
@@ -24,7 +25,7 @@ import numpy as np
 from livegen.errors import DataError
 
 #: Bump when the extraction changes, so old caches are rebuilt, not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: abc files parsed tune by tune; essenFolksong by default
 #: Corpus file kinds that hold notes (rntxt files are harmonic analyses).
 CORPUS_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".abc")
 #: Velocity given to notes whose score carries no dynamics.
@@ -56,14 +57,18 @@ def is_held_out(name: str, held_out_percent: int = 10) -> bool:
 # -- music21 -----------------------------------------------------------------
 
 
-#: Collections (top-level folders of the music21 corpus) used by default: they
-#: parse in about 15 minutes on 2 busy cores. Left out by default because
-#: music21 takes 30-120 s per file to parse them there: the string quartets
-#: (beethoven, haydn, mozart), essenFolksong and trecento (103 large files).
-#: ``collections=("all",)`` takes all.
-DEFAULT_COLLECTIONS = ("airdsAirs", "bach", "ciconia", "cpebach", "handel", "johnson_j_r", "josquin", "luca",
-                       "lusitano", "miscFolk", "monteverdi", "oneills1850", "palestrina", "ryansMammoth",
-                       "schumann_clara", "schumann_robert", "weber")
+#: Collections (top-level folders of the music21 corpus) used by default:
+#: chorales and polyphony (bach, palestrina, monteverdi, ...) beside one-line
+#: folk tunes (essenFolksong, oneills1850, ryansMammoth, airdsAirs, miscFolk).
+#: Left out by default because music21 takes 30-120 s per file to parse them on
+#: 2 busy cores: the string quartets (beethoven, haydn, mozart) and trecento
+#: (103 large files). ``collections=("all",)`` takes all.
+DEFAULT_COLLECTIONS = ("airdsAirs", "bach", "ciconia", "cpebach", "essenFolksong", "handel", "johnson_j_r",
+                       "josquin", "luca", "lusitano", "miscFolk", "monteverdi", "oneills1850", "palestrina",
+                       "ryansMammoth", "schumann_clara", "schumann_robert", "weber")
+#: Files of the corpus that are music21's own test material, not music.
+SKIPPED_FILES = ("essenFolksong/test0.abc", "essenFolksong/test1.abc", "essenFolksong/testd.abc",
+                 "essenFolksong/teste.abc")
 
 
 def corpus_root() -> Path:
@@ -78,7 +83,8 @@ def corpus_paths(collections: tuple[str, ...] = DEFAULT_COLLECTIONS) -> list[Pat
     from music21 import corpus
 
     root = corpus_root()
-    paths = (p for p in corpus.getCorePaths() if p.suffix in CORPUS_SUFFIXES)
+    paths = (p for p in corpus.getCorePaths()
+             if p.suffix in CORPUS_SUFFIXES and p.relative_to(root).as_posix() not in SKIPPED_FILES)
     if "all" not in collections:
         paths = (p for p in paths if p.relative_to(root).parts[0] in collections)
     return sorted(paths)
@@ -111,17 +117,40 @@ def _score_notes(score, name: str) -> PieceNotes:
     )
 
 
-def parse_corpus_file(path: Path, root: Path) -> list[PieceNotes]:
-    """All pieces in one corpus file (an Opus gives one piece per score)."""
-    from music21 import corpus
+def abc_tunes(text: str) -> list[str]:
+    """The tunes of an abc file (each from its ``X:`` line), each after the
+    file's header (what comes before the first tune: defaults for all)."""
+    parts = re.split(r"(?m)^(?=X:)", text)
+    head = parts[0] if parts and not parts[0].startswith("X:") else ""
+    return [head + t for t in parts if t.startswith("X:")]
 
-    obj = corpus.parse(str(path))
+
+def parse_corpus_file(path: Path, root: Path, skipped: list[str] | None = None) -> list[PieceNotes]:
+    """All pieces in one corpus file. An abc file is parsed tune by tune (music21
+    takes minutes for a large abc opus at once, and one bad tune would lose the
+    file); a tune music21 cannot read is named in ``skipped``. Other files may
+    hold an Opus: one piece per score."""
+    from music21 import converter, corpus
+
     rel = path.relative_to(root).as_posix()
+    if path.suffix == ".abc":
+        pieces = []
+        for i, tune in enumerate(abc_tunes(path.read_text(encoding="utf-8", errors="replace"))):
+            try:
+                score = converter.parse(tune, format="abc", forceSource=True)
+            except Exception as err:  # music21 raises many kinds on a bad tune; the others still count
+                if skipped is not None:
+                    skipped.append(f"{rel}#{i}: {type(err).__name__}: {err}"[:200])
+                continue
+            scores = list(score.scores) if type(score).__name__ == "Opus" else [score]
+            pieces += [_score_notes(s, f"music21:{rel}#{i}" + (f".{j}" if j else "")) for j, s in enumerate(scores)]
+        return pieces
+    obj = corpus.parse(str(path))
     scores = list(obj.scores) if type(obj).__name__ == "Opus" else [obj]
     return [_score_notes(s, f"music21:{rel}#{i}") for i, s in enumerate(scores)]
 
 
-class _FileTimeout(Exception):
+class _FileTimeout(BaseException):  # not an Exception: a tune's handler must not catch it
     pass
 
 
@@ -129,26 +158,36 @@ def _on_alarm(signum, frame):
     raise _FileTimeout()
 
 
-def _parse_one(job: tuple[str, str, int]) -> tuple[str, list[PieceNotes] | str, float]:
-    """Worker: parse one corpus file within ``timeout`` seconds (SIGALRM)."""
+def _parse_one(job: tuple[str, str, int]) -> tuple[str, list[PieceNotes] | str, float, list[str]]:
+    """Worker: parse one corpus file within ``timeout`` seconds (SIGALRM); also
+    returns the abc tunes of the file that were skipped."""
     import signal
     import warnings
 
     path, root, timeout = job
     t0 = time.monotonic()
+    skipped: list[str] = []
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(timeout)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            got = [p for p in parse_corpus_file(Path(path), Path(root)) if len(p.pitch)]
+            got = [p for p in parse_corpus_file(Path(path), Path(root), skipped) if len(p.pitch)]
     except _FileTimeout:
         got = f"took longer than {timeout} s"
     except Exception as err:  # music21 raises many kinds; one bad file must not stop the build
         got = f"{type(err).__name__}: {err}"[:200]
     finally:
         signal.alarm(0)
-    return path, got, time.monotonic() - t0
+    return path, got, time.monotonic() - t0, skipped
+
+
+def _timeout(path: Path, per_file: int) -> int:
+    """An abc file gets ``per_file`` seconds per 200 tunes (essenFolksong's hold up to 720)."""
+    if path.suffix != ".abc":
+        return per_file
+    tunes = len(re.findall(rb"(?m)^X:", path.read_bytes()))
+    return per_file * max(1, -(-tunes // 200))
 
 
 def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2, file_timeout: int = 120,
@@ -156,7 +195,7 @@ def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2, fi
                   file_cache: Path | None = None) -> list[PieceNotes]:
     """Parse the music21 corpus (the first ``limit`` files if given) in
     ``workers`` processes; a file that fails or takes longer than
-    ``file_timeout`` seconds is reported and skipped. With ``file_cache``
+    ``file_timeout`` seconds (per 200 tunes of an abc file) is reported and skipped. With ``file_cache``
     each parsed file is kept there, so an interrupted build resumes."""
     import hashlib
 
@@ -169,7 +208,7 @@ def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2, fi
         for p in paths:
             if cached(p).exists():
                 results[str(p)] = load_pieces(cached(p))
-    jobs = [(str(p), str(root), file_timeout) for p in paths if str(p) not in results]
+    jobs = [(str(p), str(root), _timeout(p, file_timeout)) for p in paths if str(p) not in results]
     print(f"music21 corpus: {len(paths)} files, {len(paths) - len(jobs)} parsed before", file=log, flush=True)
     failed = 0
     t0 = time.monotonic()
@@ -181,7 +220,9 @@ def build_music21(limit: int | None = None, log=sys.stderr, workers: int = 2, fi
     else:
         pool, it = None, map(_parse_one, jobs)
     try:
-        for i, (path, got, dt) in enumerate(it):
+        for i, (path, got, dt, tunes_skipped) in enumerate(it):
+            for why in tunes_skipped:
+                print(f"skipped tune {why}", file=log, flush=True)
             if isinstance(got, str):
                 failed += 1
                 print(f"skipped {path}: {got}", file=log, flush=True)

@@ -1,8 +1,12 @@
 """The phrase model: embedding, stacked LSTM with dropout between layers, logits.
 
-The state is explicit: ``forward(tokens, state) -> (logits, state)`` with
-``state = (h, c)``, each (layers, batch, hidden), so the same module steps one
-token at a time (the daemon, ONNX export) or runs a whole window (training).
+The state is explicit: ``forward(tokens, state, controls) -> (logits, state)``
+with ``state = (h, c)``, each (layers, batch, hidden), so the same module steps
+one token at a time (the daemon, ONNX export) or runs a whole window
+(training). A model with ``dims.controls`` inputs is given that many control
+values with every token (livegen.core.controls: texture, register, density),
+concatenated to the token's embedding, as Performance RNN conditions on note
+density.
 A checkpoint records :class:`ModelDims`, the vocabulary and the training
 config; :func:`load_checkpoint` rebuilds the model from those alone.
 """
@@ -28,7 +32,7 @@ class PhraseLSTM(nn.Module):
         super().__init__()
         self.dims = dims
         self.embed = nn.Embedding(dims.vocab_size, dims.embed)
-        self.lstm = nn.LSTM(dims.embed, dims.hidden, dims.layers, batch_first=True,
+        self.lstm = nn.LSTM(dims.embed + dims.controls, dims.hidden, dims.layers, batch_first=True,
                             dropout=dims.dropout if dims.layers > 1 else 0.0)
         self.drop = nn.Dropout(dims.dropout)
         self.head = nn.Linear(dims.hidden, dims.vocab_size)
@@ -37,9 +41,15 @@ class PhraseLSTM(nn.Module):
         z = torch.zeros(self.dims.layers, batch, self.dims.hidden)
         return z, z.clone()
 
-    def forward(self, tokens: torch.Tensor, state=None):
-        """tokens (B, T) int64 -> logits (B, T, V), state ((L, B, H), (L, B, H))."""
+    def forward(self, tokens: torch.Tensor, state=None, controls: torch.Tensor | None = None):
+        """tokens (B, T) int64, controls (B, T, C) float -> logits (B, T, V), state ((L, B, H), (L, B, H))."""
         x = self.embed(tokens)  # (B, T, E)
+        if self.dims.controls:
+            if controls is None or (not torch.jit.is_tracing()
+                                    and tuple(controls.shape) != (*tokens.shape, self.dims.controls)):
+                raise ValueError(f"this model takes controls of shape (B, T, {self.dims.controls}) with the tokens, "
+                                 f"got {None if controls is None else tuple(controls.shape)}")
+            x = torch.cat([x, controls.to(x.dtype)], dim=-1)
         y, state = self.lstm(x, state)  # (B, T, H)
         return self.head(self.drop(y)), state  # (B, T, V)
 

@@ -15,6 +15,7 @@ class ModelDims:
     hidden: int = 192  # LSTM width: weights grow with its square, and so does the step time
     layers: int = 4  # as the original Chainer "Stacked LSTM"
     dropout: float = 0.1  # between LSTM layers and before the output layer (training only)
+    controls: int = 0  # control inputs given with every token (livegen.core.controls); 0 = none
 
 
 @dataclass

@@ -3,8 +3,8 @@
     python -m livegen.train.lstm.slice [CHECKPOINT] [OUT.npz]
 
 100 windows of 256 tokens spread evenly over the held-out split (the split the checkpoint
-was trained with), the Kneser-Ney 7-gram's NLL on them (trained on the whole training
-split) and the checkpoint's. Needs the music21 note cache ``livegen train lstm`` builds.
+was trained with) with their controls, the Kneser-Ney 7-gram's NLL on them (trained on the
+whole training split) and the checkpoint's. Needs the music21 note cache ``livegen train lstm`` builds.
 """
 
 from __future__ import annotations
@@ -31,13 +31,16 @@ def write_slice(checkpoint: Path, out: Path, windows: int = 100) -> tuple[float,
     data = dataset.build(corpus.load_pieces(corpus.music21_cache_path()), blob["data"]["held_out_percent"],
                          cache_dir=corpus.default_cache_dir())
     all_windows = dataset.fixed_windows(data.held_out.tokens, 256)
-    chosen = all_windows[np.linspace(0, len(all_windows) - 1, windows).astype(int)]
-    lstm = float(nll_per_token(model, chosen))
+    pick = np.linspace(0, len(all_windows) - 1, windows).astype(int)
+    chosen = all_windows[pick]
+    controls = dataset.fixed_windows(data.held_out.controls, 256, dtype=np.float32)[pick]
+    lstm = float(nll_per_token(model, chosen, controls))
     kn = KneserNey(data.train.tokens, ORDER)
     ngram = float(-np.concatenate([kn.token_logprobs(w) for w in chosen]).mean())
     with fileio.atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, windows=chosen.astype(np.int16), ngram_nll=np.float64(ngram),
+            np.savez_compressed(fh, windows=chosen.astype(np.int16), controls=controls.astype(np.float32),
+                                ngram_nll=np.float64(ngram),
                                 lstm_nll=np.float64(lstm))
     return lstm, ngram
 

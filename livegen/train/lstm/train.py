@@ -37,36 +37,46 @@ from livegen import fileio
 from livegen.errors import ModelFileError
 from livegen.train import distributed
 from livegen.train.distributed import Dist
-from livegen.train.lstm.dataset import TokenData, fixed_windows, random_batch
+from livegen.train.lstm.dataset import TextureSampler, TokenData, fixed_windows, texture_windows
 from livegen.train.lstm.model import PhraseLSTM, load_checkpoint, read_checkpoint, save_checkpoint
 from livegen.train.lstm.settings import TrainConfig
 
 
-def nll_per_token(model: PhraseLSTM, windows: np.ndarray, batch: int = 32) -> float:
-    """Mean NLL (nats) of tokens 1.. of each window given the ones before it."""
+def window_nll(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray | None = None,
+               batch: int = 32) -> np.ndarray:
+    """(W,) mean NLL (nats) of tokens 1.. of each window given the ones before it (and the
+    controls of windows made by ``fixed_windows`` from the same stream's controls)."""
     if len(windows) == 0:
         raise ValueError("no held-out windows to score")
     model.eval()
-    total, count = 0.0, 0
+    out = []
     with torch.no_grad():
         device = next(model.parameters()).device
         for i in range(0, len(windows), batch):
             x = torch.from_numpy(windows[i:i + batch]).to(device)
-            logits, _ = model(x[:, :-1])
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
-                                               reduction="sum")
-            total += float(loss)
-            count += x[:, 1:].numel()
-    return total / count
+            c = None if controls is None or not model.dims.controls else \
+                torch.from_numpy(controls[i:i + batch, :-1]).to(device)
+            logits, _ = model(x[:, :-1], controls=c)
+            loss = nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none")  # (B, T)
+            out.append(loss.mean(1).cpu().numpy())
+    return np.concatenate(out)
 
 
-def held_out_nll(model: PhraseLSTM, windows: np.ndarray, d: Dist) -> float:
+def nll_per_token(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray | None = None,
+                  batch: int = 32) -> float:
+    """Mean NLL (nats) of tokens 1.. of every window (all windows are of one length)."""
+    return float(window_nll(model, windows, controls, batch).mean())
+
+
+def held_out_nll(model: PhraseLSTM, windows: np.ndarray, controls: np.ndarray | None, d: Dist) -> float:
     """:func:`nll_per_token` with each rank scoring every ``world_size``-th window."""
     if d.backend is None:
-        return nll_per_token(model, windows)
+        return nll_per_token(model, windows, controls)
     mine = windows[d.rank::d.world_size]
+    cmine = None if controls is None else controls[d.rank::d.world_size]
     tokens = mine[:, 1:].size
-    total, count = distributed.sum_over_ranks([nll_per_token(model, mine) * tokens if tokens else 0.0, tokens], d)
+    total, count = distributed.sum_over_ranks([nll_per_token(model, mine, cmine) * tokens if tokens else 0.0,
+                                               tokens], d)
     return total / count
 
 
@@ -124,8 +134,10 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         out_dir.mkdir(parents=True, exist_ok=True)
     state_path, best_path = out_dir / "train_state.pt", out_dir / "model.pt"
     held = fixed_windows(data.held_out.tokens, cfg.length)
+    held_controls = fixed_windows(data.held_out.controls, cfg.length, dtype=np.float32)
     if len(held) > cfg.eval_windows:  # evenly spread, so every collection is scored
-        held = held[np.linspace(0, len(held) - 1, cfg.eval_windows).astype(int)]
+        pick = np.linspace(0, len(held) - 1, cfg.eval_windows).astype(int)
+        held, held_controls = held[pick], held_controls[pick]
     if len(held) == 0:
         raise ValueError(f"held-out split has {len(data.held_out.tokens)} tokens, fewer than one window "
                          f"of {cfg.length + 1}; use more data or a shorter --length")
@@ -157,7 +169,7 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
         save_checkpoint(path, model, config={**cfg.to_dict(), "world_size": dist.world_size}, extra=extra)
 
     def evaluate() -> None:
-        nll = held_out_nll(model, held, dist)
+        nll = held_out_nll(model, held, held_controls, dist)
         history["held_out"].append((step, nll))
         if history["best"] is None or nll < history["best"][1]:
             history["best"] = (step, nll)
@@ -170,6 +182,8 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
                       f"{elapsed / 60:.1f} min")
         model.train()
 
+    sampler = TextureSampler.of(data.train, cfg.length)
+    print(f"training windows by texture: {sampler.describe()}", file=log, flush=True)
     budget = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and dist.is_main), file=log, mininterval=5,
                dynamic_ncols=True, desc="train lstm")
@@ -185,9 +199,10 @@ def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = Fa
             g["lr"] = lr
         rng = np.random.default_rng([cfg.seed, step])  # the same global batch on every rank
         torch.manual_seed(distributed.step_seed(cfg.seed, step, dist))  # dropout masks
-        x = random_batch(data.train.tokens, cfg.batch, cfg.length, rng, cfg.transpose)[rows]
-        x = torch.from_numpy(x).to(dist.device)
-        logits, _ = trained(x[:, :-1])  # (B / world_size, T, V)
+        toks, cts = texture_windows(data.train, sampler, cfg.batch, cfg.length, rng, cfg.transpose)
+        x = torch.from_numpy(toks[rows]).to(dist.device)
+        c = torch.from_numpy(cts[rows, :-1]).to(dist.device) if cfg.dims.controls else None
+        logits, _ = trained(x[:, :-1], controls=c)  # (B / world_size, T, V)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
