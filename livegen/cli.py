@@ -43,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def standalone(prog: str, description: str, add_arguments, run, argv: list[str] | None = None) -> int:
+    """One subcommand run as its own program (``python -m livegen.train.lstm.cli_train``, which
+    torchrun starts per process): its options only, no config file, errors as ``main`` gives them."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(run(args, None) or 0)
+    except LivegenError as err:
+        print(f"livegen: error: {err}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -96,7 +96,7 @@ def test_numpy_synthesiser_equals_the_trainers_torch_twin(rate):
     bank.f0[:] = f0.numpy()
     got = np.concatenate([
         fs.render(bank, np.arange(B), hnsynth.harmonic_amplitudes(amp[:, f], dist[:, f], mask),
-                  hnsynth.f0_of(f0.numpy(), dev[:, f:f + 1])[:, 0], noise[:, f], u[:, f + 1].numpy())
+                  hnsynth.f0_of(f0.numpy(), dev[:, f]), noise[:, f], u[:, f + 1].numpy())
         for f in range(F)], axis=1)
     # the wavetable's interpolation and the noise phases' 4096 steps are the only differences
     assert np.max(np.abs(got - want)) < 5e-3 * np.max(np.abs(want))

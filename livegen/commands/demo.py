@@ -179,7 +179,7 @@ def run(args, cfg) -> int:
     wav = "demo.wav not written: " + (rig.why_no_sink if not has_sink
                                       else "the synth offers no audio capture (start_capture) yet")
     if audio is not None:
-        from livegen.synth.offline import write_wav
+        from livegen.io.wavfile import write_wav
         samples, rate = audio
         write_wav(out_dir / "demo.wav", np.asarray(samples, np.float32).reshape(-1), int(rate))
         wav = f"wrote {out_dir / 'demo.wav'}"

@@ -24,7 +24,8 @@ def run(args, cfg) -> int:
     from livegen.errors import ConfigError
     from livegen.io.midifile import read_midi
     from livegen.synth import synth_from_config
-    from livegen.synth.offline import note_events, render_events, write_wav
+    from livegen.io.wavfile import write_wav
+    from livegen.synth.offline import note_events, render_events
 
     s = cfg.synth
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:

@@ -87,11 +87,13 @@ def note_features(f0: np.ndarray, velocity: np.ndarray, t_on: np.ndarray,
     return np.stack(cols, axis=-1).astype(np.float32)
 
 
-def note_times(n_frames: int, frame_s: float, hold_s: float, start_frame: int = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """(t_on, t_off) at the start of frames start..start+n of a note held ``hold_s`` seconds."""
-    t = (start_frame + np.arange(n_frames)) * frame_s
-    return t, np.where(t < hold_s, -1.0, t - hold_s)
+def note_times(n_frames: int, frame_s: float, hold_s, start_frame=0) -> tuple[np.ndarray, np.ndarray]:
+    """(t_on, t_off), each (J, n_frames), at the start of frames start..start+n of notes held
+    ``hold_s`` seconds: hold_s and start_frame are (J,) or scalars (J = 1); t_off < 0 while held."""
+    hold = np.atleast_1d(np.asarray(hold_s, np.float64))[:, None]
+    t = (np.atleast_1d(start_frame)[:, None] + np.arange(n_frames)) * frame_s
+    t = np.broadcast_to(t, (max(len(hold), len(t)), n_frames))
+    return t, np.where(t < hold, -1.0, t - hold)
 
 
 # ------------------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def harmonic_amplitudes(amp: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> 
 
 def f0_of(f0_note: np.ndarray, dev_cents: np.ndarray) -> np.ndarray:
     """The frame's fundamental: the note's f0 moved by the decoder's deviation (cents)."""
-    return np.asarray(f0_note)[..., None] * 2.0 ** (np.asarray(dev_cents) / 1200.0)
+    return np.asarray(f0_note) * 2.0 ** (np.asarray(dev_cents) / 1200.0)
 
 
 # ------------------------------------------------------------------------------------------

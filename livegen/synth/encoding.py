@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from livegen.core import hnsynth
+
 FLOOR_DB = -100.0
 FMIN, FMAX = 40.0, 20000.0
 
@@ -110,7 +112,7 @@ def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 4, max_s: 
         n = int((loud[-1] + 1) * win)
         f0 = note_pitch(x[s:s + n], sample_rate, 0.05, None)
         if n > 0.2 * sample_rate and np.isfinite(f0):
-            out.append((s, n, int(round(69 + 12 * np.log2(f0 / 440.0)))))
+            out.append((s, n, int(round(hnsynth.hz_to_midi(f0)))))
         if len(out) == max_notes:
             break
     return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from livegen.core.tokens import Note
-from livegen.io.wavfile import write_wav  # noqa: F401  (livegen.synth.offline.write_wav)
 from livegen.synth.synth import Synth
 
 

@@ -209,7 +209,7 @@ class Synth:
         note = hnsynth.note_features(self.f0[voices], self.velocity[voices], t_on, t_off)[:, 0]
         amp, dist, dev, noise = self.files.step(self.ring, voices, np.concatenate([zv, note], axis=1))
         amps = hnsynth.harmonic_amplitudes(amp, dist, self.mask[voices])
-        f0 = self.f0[voices] * 2.0 ** (dev / 1200.0)
+        f0 = hnsynth.f0_of(self.f0[voices], dev)
         u = self.rng.random((len(voices), self.fs.bins), dtype=np.float32)
         audio = self.fs.render(self.bank, voices, amps, f0, noise, u, self.temperature)
         fade = self.fading[voices]

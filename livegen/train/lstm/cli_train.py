@@ -147,16 +147,8 @@ def run(args, cfg=None) -> int:
 
 def main(argv=None) -> int:
     """Standalone entry (``python -m livegen.train.lstm.cli_train``), same options."""
-    from livegen.errors import LivegenError
-
-    parser = argparse.ArgumentParser(prog="livegen train lstm", description=HELP)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args, None)
-    except LivegenError as err:
-        print(f"livegen: error: {err}", file=sys.stderr)
-        return 2
+    from livegen.cli import standalone
+    return standalone("livegen train lstm", HELP, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

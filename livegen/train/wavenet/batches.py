@@ -82,8 +82,7 @@ class NoteBatcher:
         W = int((c0 - w0).max()) + n
         f0 = np.asarray([hnsynth.midi_to_hz(float(self.ns.pitch[i])) for i in clips]) * ratio
         hold = self.ns.hold[clips] / self.sr / ratio
-        t_on = (w0[:, None] + np.arange(W)) * d.frame_s
-        t_off = np.where(t_on < hold[:, None], -1.0, t_on - hold[:, None])
+        t_on, t_off = hnsynth.note_times(W, d.frame_s, hold, w0)
         note = hnsynth.note_features(f0, self.ns.velocity[clips], t_on, t_off)
         others = [rng.choice(self.by_inst[int(self.ns.instrument[i])]) for i in clips]
         mel = np.stack([self.mel(int(j)) for j in others])

@@ -37,13 +37,5 @@ def run(args, cfg) -> int:
 
 def main(argv=None) -> int:
     """Standalone entry (``python -m livegen.train.wavenet.train``), same options."""
-    from livegen.errors import LivegenError
-
-    parser = argparse.ArgumentParser(prog="livegen train wavenet", description=HELP)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args, None)
-    except LivegenError as err:
-        print(f"livegen: error: {err}", file=sys.stderr)
-        return 2
+    from livegen.cli import standalone
+    return standalone("livegen train wavenet", HELP, add_arguments, run, argv)

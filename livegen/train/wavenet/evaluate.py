@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from livegen.core import hnsynth
 from livegen.errors import DataError
 from livegen.train import timbre_metrics as tm
 from livegen.train.pitch import cents, note_pitch
@@ -244,20 +245,17 @@ def train_classifier(notes: RealNotes, names=PRESET_NAMES):
     sr = notes.sample_rate
     for k, name in enumerate(names):
         for p, v in notes.notes(name, heldout=False):
-            X.append(tm.note_features(notes.clip(name, p, v), _hz(p), notes.hold(name, p, v), sr))
+            X.append(tm.note_features(notes.clip(name, p, v), hnsynth.midi_to_hz(p),
+                                      notes.hold(name, p, v), sr))
             y.append(k)
     if not X:
         raise DataError(f"no real notes of {', '.join(names)} at trained pitches to train the classifier on")
     return tm.Classifier.fit(np.stack(X), np.asarray(y), len(names)), len(X)
 
 
-def _hz(pitch: float) -> float:
-    return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
-
-
 def _pitch_cents(x, pitch, hold, sr) -> dict:
     """YIN median over [0.08 s, min(hold, 1 s)]: blind (60-1400 Hz) and within half an octave of the target."""
-    f0 = _hz(pitch)
+    f0 = hnsynth.midi_to_hz(pitch)
     end = max(0.2, min(hold / sr, 1.0))
     return {"blind": cents(note_pitch(x, sr, 0.08, end), f0),
             "windowed": cents(note_pitch(x, sr, 0.08, end, fmin=f0 / math.sqrt(2), fmax=f0 * math.sqrt(2)), f0)}
@@ -316,7 +314,7 @@ class _Session:
         return tm.log_spectra_distance(self.spectra[a], self.spectra[b])
 
     def features(self, x: np.ndarray, name: str, p: int) -> np.ndarray:
-        return tm.note_features(x, _hz(p), self.hold(name, p), self.sr)
+        return tm.note_features(x, hnsynth.midi_to_hz(p), self.hold(name, p), self.sr)
 
     # -- the measures -------------------------------------------------------------------------
     def recognition_pitch_hnr(self, own: dict) -> dict:
@@ -333,7 +331,7 @@ class _Session:
             ps = o.test_pitches
 
             def med_hnr(x):
-                return float(np.median([tm.hnr_db(x[(n, p)], _hz(p), self.hold(n, p), sr) for p in ps]))
+                return float(np.median([tm.hnr_db(x[(n, p)], hnsynth.midi_to_hz(p), self.hold(n, p), sr) for p in ps]))
 
             hnr[n] = {"real_db": med_hnr(self.real), "rendered_db": med_hnr(own)}
             hnr[n]["gap_db"] = abs(hnr[n]["rendered_db"] - hnr[n]["real_db"])

@@ -101,8 +101,7 @@ def render_clip_notes(model: TimbreModel, ns: wdata.NoteSet, batcher: NoteBatche
         mel = batcher.mel(int(i))[None]
         f0 = np.asarray([wdata.hnsynth.midi_to_hz(float(ns.pitch[i]))], np.float32)
         hold = min(float(ns.hold[i]) / ns.sample_rate, 0.7 * seconds)
-        t_on = np.arange(n)[None] * d.frame_s
-        t_off = np.where(t_on < hold, -1.0, t_on - hold)
+        t_on, t_off = wdata.hnsynth.note_times(n, d.frame_s, hold)
         note = wdata.hnsynth.note_features(f0, ns.velocity[[i]], t_on, t_off)
         raw = model.decoder(conditioning(model.encoder(torch.from_numpy(mel).to(dev)),
                                          torch.from_numpy(note).to(dev)))
