@@ -125,3 +125,21 @@ def step_model(path: Path, *, embed: int = 16, hidden: int = 32, layers: int = 2
     path.parent.mkdir(parents=True, exist_ok=True)
     export(model, path, {"dims": asdict(dims), "vocab": tk.VOCAB_SPEC})
     return path
+
+
+def jam_model(folder: Path) -> Path:
+    """The LSTM a jam through real ports plays: the shipped one where there is one (a random
+    test LSTM sometimes answers a phrase with two bars of rests, and then there is no note to
+    time), else a random step model written into ``folder``; skipped without torch or onnx."""
+    import pytest
+
+    from livegen import config
+    cfg = config.Config()
+    shipped = cfg.path(cfg.models.lstm)
+    if shipped.exists():
+        return shipped
+    try:
+        return step_model(folder / "lstm.onnx", embed=32, hidden=64, layers=2)
+    except ImportError:
+        pytest.skip("needs torch or onnx to build a test LSTM")
+

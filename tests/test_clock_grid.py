@@ -23,14 +23,8 @@ BPM = 120.0
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    shipped = ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"
-    if shipped.exists():
-        return shipped
-    from tests.lstm_models import step_model
-    try:
-        return step_model(tmp_path_factory.mktemp("grid") / "lstm.onnx", embed=32, hidden=64, layers=2)
-    except ImportError:
-        pytest.skip("needs torch or onnx to build a test LSTM")
+    from tests.lstm_models import jam_model
+    return jam_model(tmp_path_factory.mktemp("lstm"))
 
 
 @pytest.mark.jack

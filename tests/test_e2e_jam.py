@@ -22,7 +22,6 @@ import pytest
 
 from livegen.core.notes import left_sounding, note_on_off
 from livegen.io.midiclient import MidiRecorder, wait_for_port
-from tests.lstm_models import step_model
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,15 +67,8 @@ def first_on(messages, after_ns):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    # the shipped model where there is one: a random test LSTM sometimes answers a phrase
-    # with two bars of rests (it did in a full-suite run), and then there is no note to time
-    shipped = ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"
-    if shipped.exists():
-        return shipped
-    try:
-        return step_model(tmp_path_factory.mktemp("e2e") / "lstm.onnx", embed=32, hidden=64, layers=2)
-    except ImportError:
-        pytest.skip("needs torch or onnx to build a test LSTM")
+    from tests.lstm_models import jam_model
+    return jam_model(tmp_path_factory.mktemp("lstm"))
 
 
 def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_on_sigint(jack_server, model,
