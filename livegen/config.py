@@ -158,7 +158,8 @@ class SynthConfig:
                           "-1 = off", range=(-1, 127))
     morph_preset: str = _f("", "the preset synth.morph_cc morphs toward; empty = no morphing")
     gain: float = _f(1.0, "output gain", range=(0.0, 8.0))
-    release_max_s: float = _f(3.0, "longest a released note may ring before its voice is freed",
+    release_max_s: float = _f(3.0, "longest a released note may ring before it fades out over a "
+                              "frame (never past the 0.6 s of release the timbre model learned)",
                               range=(0.05, 30.0))
     realtime: bool = _f(True, "render with real-time priority (SCHED_FIFO, below the sender and "
                         "control threads) where the OS permits it")

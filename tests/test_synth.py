@@ -213,3 +213,17 @@ def test_refining_a_code_finds_the_timbre_of_a_recording(files):
     z, d0, d = refine(files, x, s.sample_rate, start, steps=60, temperature=0.0, sigma=1.0)
     assert d0 - d > 0.2 * (d0 - d_target)  # a fifth of the way to the code that made it, at least
     assert np.linalg.norm(z - target) < 0.6 * np.linalg.norm(start - target)
+
+
+def test_a_release_longer_than_the_model_learned_fades_out_then_frees_the_voice(files):
+    """Past the 0.6 s of release in the training notes a voice fades out over one frame, even
+    when synth.release_max_s allows more (the shipped organ held a faint tone there for 3 s)."""
+    from livegen.synth.synth import TRAINED_RELEASE_S
+    s = Synth(files, voices=1, temperature=0.0, release_max_s=3.0)
+    s.handle(on(60))
+    s.render(s.frame * 10)
+    s.handle(off(60))
+    frames = [s.render(s.frame) for _ in range(int(TRAINED_RELEASE_S / s.frame_s) + 3)]
+    assert s.active_voices == 0 and s.finished == 1
+    last = next(k for k in range(len(frames) - 1, -1, -1) if np.abs(frames[k]).max() > 0)
+    assert abs(frames[last][-1]) < 0.05 * np.abs(frames[last]).max()  # the last frame fades to 0

@@ -32,6 +32,10 @@ from livegen.errors import ConfigError
 
 SILENT_RMS = 2e-4  # a released voice quieter than this over a frame is finished
 MIN_RELEASE_S = 0.05
+# The note set keeps 0.6 s after each note-off (livegen.train.wavenet.data.RenderSpec): the
+# decoder never learned what a release does after that, and some timbres (the organ) hold a
+# faint tone there. A voice released this long fades out over one frame and is freed.
+TRAINED_RELEASE_S = 0.6
 GLIDE_S = 0.02  # a sounding voice's timbre follows a change of z with this time constant
 
 
@@ -225,10 +229,12 @@ class Synth:
                     self._start(slot, *self.pending.pop(slot))
                 else:
                     self.alloc.free(slot)
-            elif self.t_off[slot] >= 0 and (
-                    self.t_off[slot] * self.frame_s > self.release_max_s
-                    or (self.t_off[slot] * self.frame_s > MIN_RELEASE_S
-                        and float(np.sqrt(np.mean(audio[j] ** 2))) < SILENT_RMS)):
-                self.alloc.free(slot)
-                self.finished += 1
+            elif self.t_off[slot] >= 0:
+                released_s = self.t_off[slot] * self.frame_s
+                if released_s > min(self.release_max_s, TRAINED_RELEASE_S):
+                    self.fading[slot] = True  # out over the next frame, then freed: no click
+                    self.finished += 1
+                elif released_s > MIN_RELEASE_S and float(np.sqrt(np.mean(audio[j] ** 2))) < SILENT_RMS:
+                    self.alloc.free(slot)
+                    self.finished += 1
         return audio
