@@ -41,13 +41,15 @@ class Batch:
 
 class NoteBatcher:
     def __init__(self, ns: NoteSet, clips: np.ndarray, dims, crop_frames: int = 64,
-                 onset_share: float = 0.3, max_shift: float = 0.4, seed: int = 0):
+                 onset_share: float = 0.3, max_shift: float = 0.4, seed: int = 0,
+                 release_share: float = 0.0):
         self.ns, self.clips, self.d = ns, np.asarray(clips), dims
         self.sr = ns.sample_rate
         if self.sr != dims.sample_rate:
             raise ValueError(f"note set at {self.sr} Hz, model at {dims.sample_rate} Hz")
         self.hop = dims.hop
         self.crop, self.onset_share, self.max_shift, self.seed = crop_frames, onset_share, max_shift, seed
+        self.release_share = release_share
         by_inst: dict[int, list[int]] = {}
         for i in self.clips:
             by_inst.setdefault(int(ns.instrument[i]), []).append(int(i))
@@ -69,6 +71,9 @@ class NoteBatcher:
         shifts = rng.uniform(-self.max_shift, self.max_shift, batch) if shift else np.zeros(batch)
         ratio = 2.0 ** (shifts / 12.0)
         at_onset = rng.random(batch) < self.onset_share if onset is None else np.full(batch, onset)
+        # a share of the other crops starts a quarter crop before the note-off (releases are
+        # otherwise rarely seen whole); no draw without it, so older runs draw what they drew
+        at_release = rng.random(batch) < self.release_share if self.release_share > 0 else np.zeros(batch, bool)
         c0 = np.zeros(batch, np.int64)
         target = np.zeros((batch, n * hop), np.float32)
         for b, i in enumerate(clips):
@@ -76,6 +81,9 @@ class NoteBatcher:
             frames = int(len(x) / ratio[b]) // hop
             if not at_onset[b] and frames > n:
                 c0[b] = rng.integers(0, frames - n + 1)
+                if at_release[b]:
+                    off = int(self.ns.hold[i] / ratio[b]) // hop
+                    c0[b] = min(max(0, off - n // 4), frames - n)
             t = (c0[b] * hop + np.arange(n * hop)) * ratio[b]  # positions in the original clip
             target[b] = np.interp(t, np.arange(len(x)), x, right=0.0)
         w0 = np.maximum(0, c0 - d.receptive_field)

@@ -263,6 +263,31 @@ class SpectralLoss:
         return total
 
 
+class AverageSpectrumLoss:
+    """Mean over FFT sizes of the mean |log P - log P'| over bins, where P is a crop's power
+    spectrum averaged over its frames (per unit window, floored at ``eps`` squared).
+
+    Averaging over frames removes most of the noise's randomness, so the level *between*
+    harmonics (the noise floor, an inharmonic partial) and the top octaves, which the
+    per-frame loss weighs little against the harmonics' peaks, are matched on their own."""
+
+    def __init__(self, sizes=(4096, 2048), eps: float = 1e-5):
+        self.sizes = sizes
+        self.eps = eps
+        self.windows = {n: torch.hann_window(n) for n in sizes}
+
+    def log_power(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        w = self.windows[n].to(x.device)
+        s = torch.stft(x, n, hop_length=n // 4, window=w, center=False, return_complex=True)
+        p = (s.real ** 2 + s.imag ** 2).mean(-1) / w.sum() ** 2  # (B, bins)
+        return torch.log(p + self.eps ** 2)
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        sizes = [n for n in self.sizes if n <= pred.shape[-1]]
+        return sum(0.5 * (self.log_power(pred, n) - self.log_power(target, n)).abs().mean()
+                   for n in sizes) / max(1, len(sizes))
+
+
 # ------------------------------------------------------------------------------------------
 # checkpoints
 

@@ -22,9 +22,12 @@ class TrainOptions:
     pitch_notes: int = 8  # held-out notes rendered per evaluation for the in-tune rate
     max_shift: float = 0.4
     onset_share: float = 0.3
+    release_share: float = 0.0  # share of crops that start just before the note-off
     z_noise: float = 0.05  # std of Gaussian noise added to z in training (a smoother timbre space)
     id_weight: float = 1.0  # weight of the encoder's squared distance to the instrument's code
     dev_weight: float = 2.0  # weight of the mean squared pitch deviation (as a share of its bound)
+    env_weight: float = 0.0  # weight of the crop's average log spectrum (noise floor, top band)
+    init: str | None = None  # a model checkpoint (and its presets) a new run starts from
     seed: int = 0
     data: str | None = None  # a NoteSet .npz; default: the rendered default set
     channels: int = 64
@@ -47,6 +50,11 @@ HELP = {
     "pitch_notes": "held-out notes rendered per evaluation",
     "max_shift": "pitch-shift augmentation range in semitones (+-)",
     "onset_share": "share of crops that start at the note-on",
+    "release_share": "share of crops that start a quarter crop before the note-off",
+    "env_weight": "weight of the L1 distance of the crops' time-averaged log power spectra "
+                  "(FFT 4096 and 2048): the noise floor between harmonics and the top band",
+    "init": "start a new run from this model checkpoint's weights and presets (fine-tuning); "
+            "ignored when OUT/last.pt exists",
     "z_noise": "std of the noise added to z in training", "seed": "seed of weights and batches",
     "dev_weight": "weight of the penalty on the pitch deviation (mean square, as a share of its bound)",
     "id_weight": "weight of the encoder's squared distance to the instrument's learned code",

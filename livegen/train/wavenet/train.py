@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from livegen.errors import DataError
 from livegen.train import distributed
 from livegen.train.distributed import Dist
 from livegen.train.pitch import cents, note_pitch
 from livegen.train.wavenet import data as wdata
 from livegen.train.wavenet.batches import Batch, NoteBatcher
-from livegen.train.wavenet.model import (Dims, SpectralLoss, Synthesis, TimbreModel, controls,
-                                         model_from_checkpoint, read_checkpoint, save_checkpoint)
+from livegen.train.wavenet.model import (AverageSpectrumLoss, Dims, SpectralLoss, Synthesis, TimbreModel,
+                                         controls, model_from_checkpoint, read_checkpoint, save_checkpoint)
 from livegen.train.wavenet.options import TrainOptions
 
 
@@ -172,6 +173,14 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
         opt.load_state_dict(ck["optimizer"])
         best = float(ck.get("best_valid", math.inf))
         print(f"resumed from {last} at step {step}", file=say, flush=True)
+    elif o.init:  # fine-tune: the weights and presets of a finished model, a fresh optimizer
+        init = read_checkpoint(o.init)
+        model = model_from_checkpoint(init, o.init).to(dist.device)
+        if model.dims.sample_rate != ns.sample_rate:
+            raise DataError(f"{o.init} was trained at {model.dims.sample_rate} Hz, the notes are at {ns.sample_rate} Hz")
+        opt = torch.optim.Adam(model.parameters(), lr=o.lr)
+        step, best, ck = 0, math.inf, {}
+        print(f"fine-tuning from {o.init} (trained {init.get('step', '?')} steps)", file=say, flush=True)
     else:
         torch.manual_seed(o.seed)
         model = TimbreModel(dims_from(o, ns.sample_rate)).to(dist.device)
@@ -185,8 +194,14 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
     if "z_table" in ck:
         table.load_state_dict(ck["z_table"])
         table_opt.load_state_dict(ck["z_table_optimizer"])
+    elif o.init:  # the table's rows from the presets of the same names (tanh undone)
+        with torch.no_grad():
+            for k, name in enumerate(ns.names):
+                if name in init.get("presets", {}):
+                    z = torch.tensor(init["presets"][name]).clamp(-0.999, 0.999)
+                    table.weight[k] = torch.atanh(z).to(dist.device)
     d = model.dims
-    synth, loss_fn = Synthesis(d, device=dist.device), SpectralLoss()
+    synth, loss_fn, env_fn = Synthesis(d, device=dist.device), SpectralLoss(), AverageSpectrumLoss()
     stepper = distributed.wrap(TrainStep(model, table, synth), dist)  # train through this
     instrument = torch.from_numpy(ns.instrument).to(dist.device)
     n_params = sum(p.numel() for p in model.decoder.parameters())
@@ -194,7 +209,8 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
           f"{d.macs_per_frame()} MACs/frame, receptive field {d.receptive_field} frames; "
           f"train clips {len(train_clips)}, held-out clips {len(valid_clips)}", file=say, flush=True)
 
-    batcher = NoteBatcher(ns, train_clips, d, o.crop_frames, o.onset_share, o.max_shift, o.seed)
+    batcher = NoteBatcher(ns, train_clips, d, o.crop_frames, o.onset_share, o.max_shift, o.seed,
+                          o.release_share)
     vbatcher = NoteBatcher(ns, valid_clips, d, o.crop_frames, o.onset_share, 0.0, o.seed + 1)
     if dist.is_main:  # rank 0 alone evaluates
         valid_batches = [vbatcher.draw(o.batch, 10_000 + k, shift=False) for k in range(3)]
@@ -223,12 +239,14 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
         gen = torch.Generator().manual_seed(o.seed * 1_000_003 + step)  # z noise: a function of the step
         noise = o.z_noise * torch.randn((o.batch, d.z_dim), generator=gen)[rows] if o.z_noise > 0 else None
         y, raw, z, enc = stepper(b, instrument[torch.from_numpy(b.clips).to(dist.device)], noise)
-        spectral = loss_fn(y, torch.from_numpy(b.target).to(dist.device))
+        target = torch.from_numpy(b.target).to(dist.device)
+        spectral = loss_fn(y, target)
+        env = env_fn(y, target) if o.env_weight > 0 else torch.zeros(())
         ident = ((enc - z.detach()) ** 2).sum(-1).mean()
         # the pitch deviation is free to make vibrato or an attack's bend, but pays for drifting:
         # a spectral loss's gradient in frequency is weak and noisy, and the notes are in tune
         dev = controls(raw, d)[2] / d.max_dev_cents
-        loss = spectral + o.id_weight * ident + o.dev_weight * (dev ** 2).mean()
+        loss = spectral + o.id_weight * ident + o.dev_weight * (dev ** 2).mean() + o.env_weight * env
         opt.zero_grad(set_to_none=True)
         table_opt.zero_grad(set_to_none=True)
         loss.backward()  # under DDP: the gradients averaged over the ranks
@@ -236,13 +254,15 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
         opt.step()
         table_opt.step()
         step += 1
-        run_loss.append((spectral.item(), ident.item()))
+        run_loss.append((spectral.item(), ident.item(), env.item()))
         if step % 25 == 0:
-            spec_sum, id_sum = distributed.sum_over_ranks([sum(r[0] for r in run_loss), sum(r[1] for r in run_loss)],
-                                                          dist)
+            spec_sum, id_sum, env_sum = distributed.sum_over_ranks(
+                [sum(r[0] for r in run_loss), sum(r[1] for r in run_loss), sum(r[2] for r in run_loss)], dist)
             n = len(run_loss) * dist.world_size
             rec = {"step": step, "loss": spec_sum / n, "encoder_loss": id_sum / n, "lr": lr_at(step, o),
                    "sec": round(time.time() - t0, 1)}
+            if o.env_weight > 0:
+                rec["env_loss"] = env_sum / n
             run_loss = []
             if dist.is_main:
                 log.write(json.dumps(rec) + "\n")
@@ -254,14 +274,15 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
             with torch.no_grad():
                 target = [torch.from_numpy(vb.target).to(dist.device) for vb in valid_batches]
                 codes = [instrument[torch.from_numpy(vb.clips).to(dist.device)] for vb in valid_batches]
-                vl = float(np.mean([float(loss_fn(batch_audio(model, synth, vb, table(c))[0], t))
-                                    for vb, c, t in zip(valid_batches, codes, target)]))
+                rendered = [batch_audio(model, synth, vb, table(c))[0] for vb, c in zip(valid_batches, codes)]
+                vl = float(np.mean([float(loss_fn(y, t)) for y, t in zip(rendered, target)]))
+                venv = float(np.mean([float(env_fn(y, t)) for y, t in zip(rendered, target)]))
                 # held-out pitches rendered with the encoder's code of another note instead
                 ve = float(np.mean([float(loss_fn(batch_audio(model, synth, vb, encode(model, vb))[0], t))
                                     for vb, t in zip(valid_batches, target)]))
             te = time.time()
             pt = in_tune_rate(model, ns, vbatcher, pitch_clips, seed=step)
-            rec = {"step": step, "valid_loss": vl, "valid_loss_encoded": ve, "heldout_in_tune": pt["in_tune"],
+            rec = {"step": step, "valid_loss": vl, "valid_env_loss": venv, "valid_loss_encoded": ve, "heldout_in_tune": pt["in_tune"],
                    "heldout_median_cents": pt["median_abs_cents"], "eval_sec": round(time.time() - te, 1)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
