@@ -91,6 +91,15 @@ def test_classifier_separates_and_probabilities_sum_to_one():
     np.testing.assert_allclose(clf.proba(X).sum(1), 1.0)
 
 
+def test_discriminator_features_are_named_and_see_noise():
+    x, f0 = tone(220.0, hold_s=0.7), 220.0
+    f = tm.discriminator_features(x, f0, int(0.7 * SR), SR)
+    assert f.shape == (len(tm.DISCRIMINATOR_NAMES),) and np.all(np.isfinite(f))
+    g = tm.discriminator_features(tone(220.0, hold_s=0.7, noise=0.3), f0, int(0.7 * SR), SR)
+    hnr, centroid = tm.DISCRIMINATOR_NAMES.index("HNR"), tm.DISCRIMINATOR_NAMES.index("centroid / f0")
+    assert g[hnr] < f[hnr] - 10 and g[centroid] > f[centroid] + 1  # white noise is bright
+
+
 def test_classifier_rejects_bad_labels():
     with pytest.raises(ValueError, match="labels must be in 0..1"):
         tm.Classifier.fit(np.zeros((3, 2)), np.asarray([0, 1, 2]), 2)
@@ -192,6 +201,7 @@ def note_sets():
 
 
 OPTIONS = ev.EvalOptions(test_pitches=TEST_PITCHES, unseen_pitches=TEST_PITCHES, morph_pitches=(62,),
+                         discriminator_pitches=TRAIN_PITCHES,
                          steal_pitches=(60, 64))
 
 
@@ -222,6 +232,10 @@ def test_evaluation_of_the_real_notes_passes(notes):
     assert res["morph"]["n"] == len(OPTIONS.morph_pairs) and res["morph"]["share"] >= 0.75
     assert res["clicks"]["note_on"]["largest_ratio"] <= 1.0
     assert res["clicks"]["steal"]["largest_ratio"] <= 1.5
+    # real against itself: the discriminator cannot do better than a coin (it calls all "real")
+    assert res["discriminator"]["mean"] == 0.5 and set(res["discriminator"]["per_instrument"]) == set(ev.PRESET_NAMES)
+    o = res["outside_pitch"]
+    assert o["rendered"]["n_in_tune"] == o["real"]["n_in_tune"] >= len(o["real"]["per_instrument"]) * 2
     assert all(res["passed"].values()), res["passed"]
     md = ev.results_markdown(res)
     assert "| recognised by the classifier" in md and "FAIL" not in md
@@ -252,6 +266,9 @@ def test_evaluation_of_a_model_that_ignores_the_preset_fails(notes):
     assert not p["dc"] and res["dc"]["largest_abs"] == pytest.approx(0.01, rel=1e-2)
     assert not p["morph"]
     assert not p["encode_unseen"]
+    # the organ played for every other instrument is told from the real one every time
+    d = res["discriminator"]["per_instrument"]
+    assert not p["discriminator"] and all(d[n]["accuracy"] == 1.0 for n in ev.PRESET_NAMES if n != "organ")
     assert "FAIL" in ev.results_markdown(res)
 
 

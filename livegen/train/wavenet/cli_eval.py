@@ -1,6 +1,6 @@
 """``livegen eval wavenet``: the timbre model's notes against FluidR3's real notes.
 
-Pitch, instrument recognition, HNR, right vs wrong preset, encode-unseen, DC offset, clicks,
+Pitch (YIN and CREPE), instrument recognition, a real-vs-rendered discriminator, HNR, right vs wrong preset, encode-unseen, DC offset, clicks,
 morphing and the energy above 8 kHz (``livegen.train.wavenet.evaluate``); ``--reference``
 measures the real notes themselves (the reference level) instead of a model.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = ("evaluate the timbre model on held-out pitches: recognition, pitch, HNR, right vs wrong preset, "
+HELP = ("evaluate the timbre model on held-out pitches: recognition, pitch, a real-vs-rendered "
+        "discriminator, HNR, right vs wrong preset, "
         "encode-unseen, DC, clicks, morphing, energy above 8 kHz")
 
 
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="encode-unseen: after the encoder, N steps of livegen encode's analysis by "
                              "synthesis (default %(default)s: the encoder alone; each step renders 4 notes)")
     parser.add_argument("--velocity", type=int, default=o.velocity, help="velocity of every note (default %(default)s)")
+    parser.add_argument("--crepe", default=o.crepe_model, choices=("tiny", "full", "none"),
+                        help="the outside pitch tracker's CREPE model (torchcrepe; none: skip it; "
+                             "default %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for results.json, results.md and spectrograms.png (default: print only)")
 
@@ -85,7 +89,8 @@ def run(args, cfg) -> int:
                                  refine_steps=args.refine)
         source = (f"model {folder}, temperature {temperature}, seed {args.seed}, "
                   f"encode-unseen refine steps {args.refine}")
-    res = evaluate(renderer, notes, EvalOptions(velocity=args.velocity))
+    crepe = "" if args.crepe == "none" else args.crepe
+    res = evaluate(renderer, notes, EvalOptions(velocity=args.velocity, crepe_model=crepe))
     res["source"] = source
     audio = res.pop("_audio")
     md = f"{source}\n\n" + results_markdown(res)

@@ -3,9 +3,11 @@
 Every rendered note is rendered the way the synth plays it: the preset's z, the nominal
 pitch, velocity 85, the real clip's hold time and length. It is measured against the real
 note at a held-out pitch (never trained) by the functions of ``livegen.train.timbre_metrics``:
-pitch, an instrument classifier trained on real notes at the trained pitches, HNR,
-multi-resolution STFT distance with the right vs a wrong preset, encode-unseen, DC offset,
-clicks (note-on, note-off, voice stealing), morphing and the energy above 8 kHz.
+pitch (YIN, and an outside tracker: CREPE), an instrument classifier trained on real notes at
+the trained pitches, a real-vs-rendered discriminator per instrument (trained on real and
+rendered notes at trained pitches, tested at the held-out ones), HNR, multi-resolution STFT
+distance with the right vs a wrong preset, encode-unseen, DC offset, clicks (note-on,
+note-off, voice stealing), morphing and the energy above 8 kHz.
 
 What renders is a :class:`Renderer`: :class:`ModelRenderer` (the ONNX model through
 ``livegen.synth``) or :class:`RealRenderer` (the real notes themselves, mixed for a morph:
@@ -29,9 +31,11 @@ from livegen.train.pitch import cents, note_pitch
 PRESET_NAMES = ("piano", "epiano", "vibraphone", "organ", "guitar", "violin", "trumpet", "flute")
 UNSEEN_NAMES = ("cello", "clarinet", "oboe")
 
-# issue 11's targets; morph_monotonic and click_ratio (a step at note-on, note-off or a steal
-# at most 1.5 times the real note's largest) are ours: the issue asks for them to be reported
-TARGETS = {"recognised_real": 0.95, "recognised_rendered": 0.80, "hnr_gap_db": 6.0, "in_tune": 0.95,
+# issue 19's targets (recognition, pitch, HNR, the top band, the discriminator) and issue 11's;
+# morph_monotonic and click_ratio (a step at note-on, note-off or a steal at most 1.5 times the
+# real note's largest) are ours: the issue asks for them to be reported
+TARGETS = {"recognised_real": 0.95, "recognised_rendered": 0.95, "hnr_gap_db": 3.0, "hnr_gap_max_db": 6.0,
+           "in_tune": 1.0, "high_band_db": 3.0, "discriminator_mean": 0.75, "discriminator_max": 0.90,
            "right_closer": 0.90, "dc": 1e-3, "morph_monotonic": 0.8, "click_ratio": 1.5}
 
 
@@ -50,6 +54,9 @@ class EvalOptions:
     steal_at_s: float = 0.5
     tolerance_cents: float = 50.0
     morph_tolerance: float = 0.02
+    # the discriminator's training notes: real and rendered at these trained pitches
+    discriminator_pitches: tuple[int, ...] = tuple(range(40, 85, 4))
+    crepe_model: str = "tiny"  # the outside pitch tracker's model ("tiny" or "full"; "" = skip it)
 
 
 class Renderer(Protocol):
@@ -345,6 +352,54 @@ class _Session:
                             "median_abs_gap_db": float(np.median([abs(h["gap_db"]) for h in high.values()]))}
         return res
 
+    def discriminator(self, own: dict) -> dict:
+        """Per instrument, a logistic regression told real from rendered notes at the trained
+        pitches; its accuracy on the real and rendered notes at the held-out test pitches (50%:
+        it cannot tell them apart), and the features it leans on most."""
+        o, sr, out = self.o, self.sr, {}
+        for n in self.names:
+            ps = [p for p in o.discriminator_pitches if self.notes.has(n, p, self.v) and p not in o.test_pitches]
+            if len(ps) < 2:
+                continue
+            X = []
+            for p in ps:
+                X.append(tm.discriminator_features(self.notes.clip(n, p, self.v), hnsynth.midi_to_hz(p),
+                                                   self.hold(n, p), sr))
+                x = self.render(("preset", n), self.codes[n], p, n)
+                X.append(tm.discriminator_features(x, hnsynth.midi_to_hz(p), self.hold(n, p), sr))
+            clf = tm.Classifier.fit(np.stack(X), np.tile([0, 1], len(ps)), 2)
+            T = [tm.discriminator_features(src[(n, p)], hnsynth.midi_to_hz(p), self.hold(n, p), sr)
+                 for p in o.test_pitches for src in (self.real, own)]
+            right = clf.predict(np.stack(T)) == np.tile([0, 1], len(o.test_pitches))
+            lean = np.argsort(-np.abs(clf.weights[:, 1] - clf.weights[:, 0]))[:3]
+            out[n] = {"accuracy": float(right.mean()), "n_test": len(T), "n_train": len(X),
+                      "real_right": int(right[0::2].sum()), "rendered_right": int(right[1::2].sum()),
+                      "gives_away": [tm.DISCRIMINATOR_NAMES[i] for i in lean]}
+        acc = [r["accuracy"] for r in out.values()]
+        return {"per_instrument": out, "mean": float(np.mean(acc)) if acc else float("nan"),
+                "max": float(np.max(acc)) if acc else float("nan"), "train_pitches": list(o.discriminator_pitches)}
+
+    def outside_pitch(self, own: dict) -> dict:
+        """CREPE's pitch of the real and the rendered test notes (median over its periodic
+        frames of the steady part): the share within the tolerance of the nominal pitch."""
+        from livegen.train.crepe import Crepe
+
+        crepe = Crepe(self.o.crepe_model)
+        out = {}
+        for what, src in (("real", self.real), ("rendered", own)):
+            c = []
+            for n, p in self.tests:
+                end = max(0.2, min(self.hold(n, p) / self.sr, 0.6))
+                c.append(cents(crepe.note_pitch(src[(n, p)], self.sr, 0.08, end), hnsynth.midi_to_hz(p)))
+            c = np.asarray(c)
+            ok = np.isfinite(c) & (np.abs(c) <= self.o.tolerance_cents)
+            per = {n: int(ok[[k for k, t in enumerate(self.tests) if t[0] == n]].sum()) for n in self.names}
+            out[what] = {"n": len(c), "n_in_tune": int(ok.sum()), "share": float(ok.mean()),
+                         "median_abs_cents": float(np.nanmedian(np.abs(c))) if np.isfinite(c).any() else None,
+                         "per_instrument": per}
+        out["tracker"] = f"CREPE ({self.o.crepe_model}, torchcrepe)"
+        return out
+
     def right_vs_wrong(self) -> dict:
         names = self.names
         truth = np.asarray([names.index(n) for n, _ in self.tests])
@@ -442,6 +497,11 @@ def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(
     res: dict[str, Any] = {"renderer": renderer.name, "options": asdict(o), "instruments": names,
                            "sample_rate": sr, "targets": TARGETS}
     res.update(S.recognition_pitch_hnr(own))
+    say(f"the real-vs-rendered discriminator: rendering the presets at {len(o.discriminator_pitches)} trained pitches")
+    res["discriminator"] = S.discriminator(own)
+    if o.crepe_model:
+        say(f"the outside pitch tracker: CREPE {o.crepe_model}")
+        res["outside_pitch"] = S.outside_pitch(own)
     say("rendering every wrong preset at the test pitches")
     res["right_vs_wrong"] = S.right_vs_wrong()
     say("encode-unseen")
@@ -474,7 +534,14 @@ def _passed(res: dict) -> dict:
         "recognised_real": r["recognition"]["real"]["share"] >= TARGETS["recognised_real"],
         "recognised_rendered": r["recognition"]["rendered"]["share"] >= TARGETS["recognised_rendered"],
         "in_tune": r["pitch"]["rendered"]["windowed"]["share"] >= TARGETS["in_tune"],
-        "hnr_gap": r["hnr"]["median_gap_db"] <= TARGETS["hnr_gap_db"],
+        "hnr_gap": r["hnr"]["median_gap_db"] <= TARGETS["hnr_gap_db"]
+        and max(h["gap_db"] for h in r["hnr"]["per_instrument"].values()) <= TARGETS["hnr_gap_max_db"],
+        "high_band": max(abs(h["gap_db"]) for h in r["high_band"]["per_instrument"].values())
+        <= TARGETS["high_band_db"],
+        "discriminator": r["discriminator"]["mean"] <= TARGETS["discriminator_mean"]
+        and r["discriminator"]["max"] <= TARGETS["discriminator_max"],
+        **({"outside_pitch": r["outside_pitch"]["rendered"]["n_in_tune"] >= r["outside_pitch"]["real"]["n_in_tune"]}
+           if "outside_pitch" in r else {}),
         "right_closer": r["right_vs_wrong"]["share"] >= TARGETS["right_closer"],
         "encode_unseen": bool(r["encode_unseen"]) and all(u["closer_than_every_shipped"]
                                                           for u in r["encode_unseen"].values()),
@@ -495,6 +562,9 @@ def results_markdown(res: dict) -> str:
     rec, pit, hnr, rw = res["recognition"], res["pitch"], res["hnr"], res["right_vs_wrong"]
     o = res["options"]
     pw, pb = pit["rendered"]["windowed"], pit["rendered"]["blind"]
+    disc = res["discriminator"]
+    max_hnr = max(h["gap_db"] for h in hnr["per_instrument"].values())
+    max_high = max(abs(h["gap_db"]) for h in res["high_band"]["per_instrument"].values())
     lines = [f"renderer: {res['renderer']}; {len(res['instruments'])} instruments x {len(o['test_pitches'])} "
              f"held-out pitches {tuple(o['test_pitches'])} at velocity {o['velocity']}; "
              f"runtime {res['runtime']['total_s']:.0f} s ({res['runtime']['renders']} renders, "
@@ -509,8 +579,19 @@ def results_markdown(res: dict) -> str:
              f"{pw['n_in_tune']}/{pw['n']} | >= {T['in_tune']:.0%} | {_ok(P['in_tune'])} |",
              f"| within {o['tolerance_cents']:.0f} cents (YIN blind, 60-1400 Hz) | "
              f"{pit['real']['blind']['n_in_tune']}/{pit['real']['blind']['n']} | {pb['n_in_tune']}/{pb['n']} | - | |",
+             *([f"| within {o['tolerance_cents']:.0f} cents ({res['outside_pitch']['tracker']}, an outside tracker) | "
+                f"{res['outside_pitch']['real']['n_in_tune']}/{res['outside_pitch']['real']['n']} | "
+                f"{res['outside_pitch']['rendered']['n_in_tune']}/{res['outside_pitch']['rendered']['n']} | "
+                f"as many as the real notes | {_ok(P['outside_pitch'])} |"] if "outside_pitch" in res else []),
              f"| HNR, median over instruments (dB) | {hnr['real_median_db']:.1f} | {hnr['rendered_median_db']:.1f} | "
-             f"median abs gap <= {T['hnr_gap_db']:.0f} dB: {hnr['median_gap_db']:.1f} | {_ok(P['hnr_gap'])} |",
+             f"median abs gap <= {T['hnr_gap_db']:.0f} dB, none above {T['hnr_gap_max_db']:.0f}: "
+             f"{hnr['median_gap_db']:.1f}, largest {max_hnr:.1f} | {_ok(P['hnr_gap'])} |",
+             f"| energy above 8 kHz: largest abs gap over instruments (dB) | - | {max_high:.1f} "
+             f"(median {res['high_band']['median_abs_gap_db']:.1f}) | <= {T['high_band_db']:.0f} for every one | "
+             f"{_ok(P['high_band'])} |",
+             f"| real-vs-rendered discriminator: accuracy at held-out pitches, mean (largest) | - | "
+             f"{disc['mean']:.0%} ({disc['max']:.0%}) | mean <= {T['discriminator_mean']:.0%}, none above "
+             f"{T['discriminator_max']:.0%} (50%: cannot tell) | {_ok(P['discriminator'])} |",
              f"| MR-STFT: right preset closer than a wrong one (note, wrong preset) | - | "
              f"{rw['pairs_right_closer']}/{rw['pairs']} | >= {T['right_closer']:.0%} | {_ok(P['right_closer'])} |",
              f"| encode-unseen: encoded preset closer than every shipped one | - | "
@@ -527,17 +608,18 @@ def results_markdown(res: dict) -> str:
     m = res["morph"]
     lines.append(f"| morph: classifier's target probability rises monotonically | - | {m['n_monotonic']}/{m['n']} "
                  f"| >= {T['morph_monotonic']:.0%} (ours) | {_ok(P['morph'])} |")
-    lines.append(f"| energy above 8 kHz, median abs gap over instruments (dB) | - | "
-                 f"{res['high_band']['median_abs_gap_db']:.1f} | reported | |")
     lines += ["", "Per instrument (medians over the test pitches):", "",
               "| instrument | recognised real | recognised rendered | HNR real dB | HNR rendered dB | "
-              "> 8 kHz real dB | > 8 kHz rendered dB | steal step ratio |", "|---|---|---|---|---|---|---|---|"]
+              "> 8 kHz real dB | > 8 kHz rendered dB | steal step ratio | discriminator | what gives it away |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     n_p = len(o["test_pitches"])
     for n in res["instruments"]:
         h, e = hnr["per_instrument"][n], res["high_band"]["per_instrument"][n]
+        dn = disc["per_instrument"].get(n)
+        acc, away = (f"{dn['accuracy']:.0%}", ", ".join(dn["gives_away"])) if dn else ("-", "-")
         lines.append(f"| {n} | {rec['real']['per_instrument'][n]}/{n_p} | {rec['rendered']['per_instrument'][n]}/{n_p} "
                      f"| {h['real_db']:.1f} | {h['rendered_db']:.1f} | {e['real_db']:.1f} | {e['rendered_db']:.1f} "
-                     f"| {c['steal_per_instrument'][n]:.2f} |")
+                     f"| {c['steal_per_instrument'][n]:.2f} | {acc} | {away} |")
     if res["encode_unseen"]:
         lines += ["", f"Encode-unseen: MR-STFT distance to the real notes at pitches {tuple(o['unseen_pitches'])}, "
                   f"against each of the {len(next(iter(res['encode_unseen'].values()))['shipped'])} shipped presets:",
