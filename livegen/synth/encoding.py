@@ -9,25 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from livegen.core import hnsynth
+from livegen.core import hnsynth, spectral
 
 FLOOR_DB = -100.0
 FMIN, FMAX = 40.0, 20000.0
-
-
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = FMIN,
-                   fmax: float = FMAX) -> np.ndarray:
-    """Triangular mel filters (n_mels, n_fft // 2 + 1), HTK mel scale."""
-    fmax = min(fmax, sample_rate / 2)
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    inv = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
-    pts = inv(np.linspace(mel(fmin), mel(fmax), n_mels + 2))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    fb = np.zeros((n_mels, len(freqs)))
-    for m in range(n_mels):
-        lo, c, hi = pts[m], pts[m + 1], pts[m + 2]
-        fb[m] = np.clip(np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)), 0.0, None)
-    return fb.astype(np.float32)
 
 
 def encoder_input(x: np.ndarray, sample_rate: int, hop: int, n_frames: int, n_mels: int) -> np.ndarray:
@@ -36,9 +21,10 @@ def encoder_input(x: np.ndarray, sample_rate: int, hop: int, n_frames: int, n_me
     need = (n_frames - 1) * hop + n_fft
     x = np.asarray(x, np.float32)[:need]
     x = np.pad(x, (0, need - len(x)))
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
-    spec = np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
-    mel = spec @ mel_filterbank(sample_rate, n_fft, n_mels).T
+    # the symmetric Hann window the encoder was trained with
+    spec = np.abs(np.fft.rfft(spectral.frames(x, n_fft, hop, center=False) * np.hanning(n_fft).astype(np.float32),
+                              axis=1)) ** 2
+    mel = spec @ spectral.mel_filterbank(sample_rate, n_fft, n_mels, FMIN, FMAX).T
     return (np.maximum(10.0 * np.log10(mel + 1e-12), FLOOR_DB) / 40.0).astype(np.float32)
 
 
@@ -75,30 +61,10 @@ def encode_audio(files, x: np.ndarray, sample_rate: int) -> np.ndarray:
 # analysis by synthesis: refine an encoded code by rendering the recording's own notes
 
 
-def spectral_distance(a: np.ndarray, b: np.ndarray, sizes=(2048, 512, 128)) -> float:
-    """Mean L1 distance of log magnitudes (natural log, floor 1e-5) over FFT sizes. Levels
-    count: how loud an instrument is for a given velocity is part of its timbre, so a
-    recording is compared at its own level (record your sound as loud as a DAW instrument
-    plays a mezzo-forte note)."""
-    n = min(len(a), len(b))
-    a, b = a[:n], b[:n]
-    total = 0.0
-    for size in sizes:
-        if n < size:
-            continue
-        hop = size // 4
-        idx = np.arange(size)[None, :] + hop * np.arange(1 + (n - size) // hop)[:, None]
-        w = np.hanning(size)
-        sa = np.abs(np.fft.rfft(a[idx] * w, axis=1))
-        sb = np.abs(np.fft.rfft(b[idx] * w, axis=1))
-        total += float(np.mean(np.abs(np.log(sa + 1e-5) - np.log(sb + 1e-5))))
-    return total
-
-
 def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 4, max_s: float = 1.0):
     """(start, length, MIDI pitch) of up to ``max_notes`` pitched notes of a recording; the
     length is how long the note stays within 30 dB of its peak (10 ms RMS), at most max_s."""
-    from livegen.train.pitch import note_pitch
+    from livegen.core.pitch import note_pitch
     starts = note_starts(x, sample_rate)
     win = max(1, sample_rate // 100)
     out = []
@@ -146,7 +112,7 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
             y = synth.render(m)
             synth.handle(bytes([0x80, pitch, 0]))
             synth.render(synth.frame * 60)  # let the release end before the next note
-            total += spectral_distance(y, x[s:s + m])
+            total += spectral.distance(y, x[s:s + m])
         return total / len(notes)
 
     d0 = distance(z0)

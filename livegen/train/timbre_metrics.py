@@ -8,7 +8,7 @@ measure needs them. ``livegen.train.wavenet.evaluate`` runs them on real and ren
 - :func:`note_features` and :class:`Classifier`: pitch-normalised timbre features and a
   multinomial logistic regression that tells instruments apart; :func:`discriminator_features`
   (those and the centroid and HNR) for a real-vs-rendered discriminator.
-- :func:`mrstft_distance`: multi-resolution log-magnitude STFT L1 distance.
+- the multi-resolution STFT distance is ``livegen.core.spectral.distance``.
 - :func:`largest_step`, :func:`dc_offset`, :func:`high_band_db`: clicks, DC, energy above 8 kHz.
 - :func:`right_closer_share`, :func:`rises_monotonically`: the pair and morph logic.
 """
@@ -30,8 +30,6 @@ OCTAVE_EDGES = tuple(50.0 * 2.0 ** k for k in range(10)) + (24000.0,)  # 50 Hz .
 ENVELOPE_HOP_S = 0.005
 ENVELOPE_TIMES_S = (0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.6)  # after the note-on
 RELEASE_TIMES_S = (0.0, 0.05, 0.15, 0.3, 0.5)  # after the note-off
-MRSTFT_FFTS = (2048, 1024, 512, 256, 128, 64)
-MRSTFT_EPS = 1e-5  # magnitudes are per unit window, so this is -100 dB of a full-scale sine
 
 
 def _db(p: np.ndarray | float) -> np.ndarray:
@@ -195,41 +193,6 @@ class Classifier:
 def _softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
-
-
-def stft_magnitude(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT| per unit window (frames, n_fft // 2 + 1): a full-scale sine peaks near 0.5."""
-    x = np.pad(np.asarray(x, np.float32), (n_fft // 2, n_fft // 2))
-    n = 1 + max(0, (len(x) - n_fft) // hop)
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
-    w = np.hanning(n_fft).astype(np.float32)
-    return np.abs(np.fft.rfft(x[idx] * w, axis=1)) / np.float32(w.sum())
-
-
-def log_spectra(x: np.ndarray, length: int | None = None, ffts: tuple[int, ...] = MRSTFT_FFTS,
-                eps: float = MRSTFT_EPS) -> tuple[np.ndarray, ...]:
-    """log(|STFT| + eps) at each FFT size (hop n_fft / 4) of x zero-padded (or cut) to ``length``."""
-    x = np.asarray(x, np.float32)
-    if length is not None:
-        x = np.pad(x[:length], (0, max(0, length - len(x))))
-    return tuple(np.log(stft_magnitude(x, f, f // 4).astype(np.float32) + np.float32(eps)) for f in ffts)
-
-
-def log_spectra_distance(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> float:
-    """Mean over FFT sizes of the mean absolute difference of two :func:`log_spectra`."""
-    if len(a) != len(b) or any(u.shape != w.shape for u, w in zip(a, b)):
-        raise ValueError(f"log spectra of different shapes: {[u.shape for u in a]} vs {[w.shape for w in b]}")
-    return float(np.mean([np.mean(np.abs(u - w)) for u, w in zip(a, b)]))
-
-
-def mrstft_distance(a: np.ndarray, b: np.ndarray, ffts: tuple[int, ...] = MRSTFT_FFTS,
-                    eps: float = MRSTFT_EPS) -> float:
-    """Multi-resolution STFT distance: mean over FFT sizes of the mean |log(|A| + eps) - log(|B| + eps)|.
-
-    The shorter signal is zero-padded to the longer one, so a note cut short costs.
-    """
-    n = max(len(a), len(b))
-    return log_spectra_distance(log_spectra(a, n, ffts, eps), log_spectra(b, n, ffts, eps))
 
 
 def largest_step(x: np.ndarray, start: int = 0, end: int | None = None) -> float:

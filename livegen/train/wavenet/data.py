@@ -274,7 +274,7 @@ def load_wav_folder(folder: Path | str, hold_fraction: float = 0.75, heldout_eve
     """
     from tqdm import tqdm
 
-    from livegen.train.pitch import note_pitch
+    from livegen.core.pitch import note_pitch
 
     folder = Path(folder)
     files = sorted(folder.glob("*.wav")) + sorted(folder.glob("*.WAV"))

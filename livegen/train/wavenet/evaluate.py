@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from livegen.core import hnsynth
+from livegen.core import hnsynth, spectral
 from livegen.errors import DataError
 from livegen.train import timbre_metrics as tm
-from livegen.train.pitch import cents, note_pitch
+from livegen.core.pitch import cents, note_pitch
 
 PRESET_NAMES = ("piano", "epiano", "vibraphone", "organ", "guitar", "violin", "trumpet", "flute")
 UNSEEN_NAMES = ("cello", "clarinet", "oboe")
@@ -315,10 +315,10 @@ class _Session:
         x = self.render(key, code, p, real_name)
         a, b = ("render",) + key + (p, self.hold(real_name, p), len(x)), ("real", real_name, p)
         if a not in self.spectra:
-            self.spectra[a] = tm.log_spectra(x)
+            self.spectra[a] = spectral.spectra(x)
         if b not in self.spectra:
-            self.spectra[b] = tm.log_spectra(self.notes.clip(real_name, p, self.v))
-        return tm.log_spectra_distance(self.spectra[a], self.spectra[b])
+            self.spectra[b] = spectral.spectra(self.notes.clip(real_name, p, self.v))
+        return spectral.spectra_distance(self.spectra[a], self.spectra[b])
 
     def features(self, x: np.ndarray, name: str, p: int) -> np.ndarray:
         return tm.note_features(x, hnsynth.midi_to_hz(p), self.hold(name, p), self.sr)

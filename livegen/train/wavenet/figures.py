@@ -42,10 +42,9 @@ def plot_curves(log_paths: list[Path], out: Path) -> None:
 
 def spectrogram_db(x: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
     """(frames, bins) power in dB, floored 90 dB below the peak."""
-    x = np.pad(np.asarray(x, np.float64), (0, max(0, n_fft - len(x))))
-    n = 1 + (len(x) - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
-    p = 10 * np.log10(np.abs(np.fft.rfft(x[idx] * np.hanning(n_fft), axis=1)) ** 2 + 1e-12)
+    from livegen.core.spectral import stft_magnitude
+
+    p = 20 * np.log10(stft_magnitude(x, n_fft, hop, center=False).astype(np.float64) + 1e-12)
     return np.maximum(p, p.max() - 90)
 
 

@@ -13,7 +13,7 @@ K harmonics, N noise bands, T samples.
   ``Decoder.forward`` runs whole sequences; ``Decoder.step`` one frame with explicit state
   (each layer's input ``d_l`` frames ago), written as the same layer math.
 - :func:`synthesize`: the differentiable twin of ``livegen.core.hnsynth.FrameSynth`` over a crop.
-- :class:`SpectralLoss`: multi-resolution STFT loss (linear and log magnitudes).
+(The training losses are ``livegen.train.spectral_loss``'s.)
 """
 
 from __future__ import annotations
@@ -241,51 +241,6 @@ class Synthesis:
             grain = torch.fft.irfft(spec, n=2 * hop, dim=-1, norm="ortho") * self.window
             y = y + noise_scale * (grain[:, :-1, hop:] + grain[:, 1:, :hop]).reshape(B, -1)
         return y
-
-
-class SpectralLoss:
-    """Sum over FFT sizes of mean |S - S'| + mean |log(S + eps) - log(S' + eps)|."""
-
-    def __init__(self, sizes=(2048, 1024, 512, 256, 128, 64), eps: float = 1e-5):
-        self.sizes = sizes
-        self.eps = eps
-        self.windows = {n: torch.hann_window(n) for n in sizes}
-
-    def mags(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        return torch.stft(x, n, hop_length=n // 4, window=self.windows[n].to(x.device), center=False,
-                          return_complex=True).abs()
-
-    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        total = 0.0
-        for n in (n for n in self.sizes if n <= pred.shape[-1]):  # a short crop skips the largest
-            a, b = self.mags(pred, n), self.mags(target, n)
-            total = total + (a - b).abs().mean() + (torch.log(a + self.eps) - torch.log(b + self.eps)).abs().mean()
-        return total
-
-
-class AverageSpectrumLoss:
-    """Mean over FFT sizes of the mean |log P - log P'| over bins, where P is a crop's power
-    spectrum averaged over its frames (per unit window, floored at ``eps`` squared).
-
-    Averaging over frames removes most of the noise's randomness, so the level *between*
-    harmonics (the noise floor, an inharmonic partial) and the top octaves, which the
-    per-frame loss weighs little against the harmonics' peaks, are matched on their own."""
-
-    def __init__(self, sizes=(4096, 2048), eps: float = 1e-5):
-        self.sizes = sizes
-        self.eps = eps
-        self.windows = {n: torch.hann_window(n) for n in sizes}
-
-    def log_power(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        w = self.windows[n].to(x.device)
-        s = torch.stft(x, n, hop_length=n // 4, window=w, center=False, return_complex=True)
-        p = (s.real ** 2 + s.imag ** 2).mean(-1) / w.sum() ** 2  # (B, bins)
-        return torch.log(p + self.eps ** 2)
-
-    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        sizes = [n for n in self.sizes if n <= pred.shape[-1]]
-        return sum(0.5 * (self.log_power(pred, n) - self.log_power(target, n)).abs().mean()
-                   for n in sizes) / max(1, len(sizes))
 
 
 # ------------------------------------------------------------------------------------------

@@ -26,11 +26,12 @@ import torch
 from livegen.errors import DataError
 from livegen.train import distributed
 from livegen.train.distributed import Dist
-from livegen.train.pitch import cents, note_pitch
+from livegen.core.pitch import cents, note_pitch
 from livegen.train.wavenet import data as wdata
 from livegen.train.wavenet.batches import Batch, NoteBatcher
-from livegen.train.wavenet.model import (AverageSpectrumLoss, Dims, SpectralLoss, Synthesis, TimbreModel,
-                                         controls, model_from_checkpoint, read_checkpoint, save_checkpoint)
+from livegen.train.spectral_loss import AverageSpectrumLoss, MultiResolutionLoss
+from livegen.train.wavenet.model import (Dims, Synthesis, TimbreModel, controls, model_from_checkpoint,
+                                         read_checkpoint, save_checkpoint)
 from livegen.train.wavenet.options import TrainOptions
 
 
@@ -201,7 +202,7 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
                     z = torch.tensor(init["presets"][name]).clamp(-0.999, 0.999)
                     table.weight[k] = torch.atanh(z).to(dist.device)
     d = model.dims
-    synth, loss_fn, env_fn = Synthesis(d, device=dist.device), SpectralLoss(), AverageSpectrumLoss()
+    synth, loss_fn, env_fn = Synthesis(d, device=dist.device), MultiResolutionLoss(), AverageSpectrumLoss()
     stepper = distributed.wrap(TrainStep(model, table, synth), dist)  # train through this
     instrument = torch.from_numpy(ns.instrument).to(dist.device)
     n_params = sum(p.numel() for p in model.decoder.parameters())
