@@ -6,20 +6,23 @@ import argparse
 from pathlib import Path
 
 HELP = "encode a WAV file into a timbre preset (z) and add it to a presets file"
+MIN_REFINE, MAX_REFINE = 0, 10000
+SILENT_PEAK = 1e-4  # -80 dBFS: below this a recording is silence
+MIN_SECONDS = 0.1  # shorter than this holds no note
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("wav", type=Path, help="a WAV file of one or more notes (any rate, mono or "
-                        "stereo; resampled to the model's rate)")
+    parser.add_argument("wav", type=Path, help="a WAV file of one instrument: held notes, or playing "
+                        "(legato lines, vibrato; any rate, mono or stereo, resampled to the model's rate)")
     parser.add_argument("--name", default=None, help="preset name (default: the file's stem)")
     parser.add_argument("--presets", type=Path, default=None,
                         help="presets file to add the preset to (default: presets.json of the "
                              "model folder, models.wavenet)")
     parser.add_argument("--print-only", action="store_true", help="print z, write nothing")
     parser.add_argument("--refine", type=int, default=48, metavar="N",
-                        help="then move z by N trial renders of the recording's own notes, starting "
-                             "from the best of the encoder's code and the presets (0 = the encoder's "
-                             "code alone; default %(default)s, about a second each)")
+                        help=f"then move z by N trial renders of the recording's own notes, starting "
+                             f"from the best of the encoder's code and the presets ({MIN_REFINE}..{MAX_REFINE}; "
+                             f"0 = the encoder's code alone; default %(default)s, about a second each)")
 
 
 def run(args, cfg) -> int:
@@ -27,28 +30,40 @@ def run(args, cfg) -> int:
 
     import numpy as np
 
-    from livegen.engine.timbre_files import TimbreFiles, load_presets, save_presets
+    from livegen.engine.timbre_files import TimbreFiles, add_preset
+    from livegen.errors import ConfigError, DataError
     from livegen.io.wavfile import read_wav
-    from livegen.synth.encoding import encode_audio
+    from livegen.synth.encoding import NO_NOTE, encode_audio, recording_notes
 
+    if not MIN_REFINE <= args.refine <= MAX_REFINE:
+        raise ConfigError(f"--refine {args.refine}: allowed {MIN_REFINE}..{MAX_REFINE} trial renders")
+    name = args.name or args.wav.stem
+    if not name.strip():
+        raise ConfigError("--name: a preset needs a name that is not empty")
     files = TimbreFiles.load(cfg.path(cfg.models.wavenet), cfg.models.provider)
     x, sr = read_wav(args.wav, files.sample_rate)
+    if len(x) < MIN_SECONDS * sr:
+        raise DataError(f"{args.wav}: {len(x) / sr:.4f} s of audio is too short to hold a note "
+                        f"(at least {MIN_SECONDS} s); nothing written")
     peak = float(np.abs(x).max())
+    if peak < SILENT_PEAK:
+        raise DataError(f"{args.wav} is silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS, "
+                        f"below {20 * np.log10(SILENT_PEAK):.0f}); nothing written")
     if peak > 1.0:
         x = x / peak
-    z = encode_audio(files, x, sr)
+    notes = recording_notes(x, sr)
+    if not notes:
+        raise DataError(f"{args.wav}: {NO_NOTE}; nothing written")
+    print(f"{len(notes)} notes found (MIDI {', '.join(str(p) for _, _, p, _ in notes)})")
+    z = encode_audio(files, x, sr, notes)
     if args.refine > 0:
         from livegen.synth.encoding import refine
-        z, d0, d = refine(files, x, sr, z, list(files.presets.values()), steps=args.refine)
-        if d == d:  # not nan: the recording had pitched notes to compare
-            print(f"refined: spectral distance to the recording {d0:.3f} (encoder) -> {d:.3f}")
-    name = args.name or args.wav.stem
+        z, d0, d = refine(files, x, sr, z, list(files.presets.values()), steps=args.refine, notes=notes)
+        print(f"refined: spectral distance to the recording {d0:.3f} (encoder) -> {d:.3f}")
     print(json.dumps({name: [round(float(v), 6) for v in z]}))
     if args.print_only:
         return 0
     path = args.presets or files.folder / "presets.json"
-    presets = load_presets(path, len(z), allow_empty=True) if path.exists() else {}
-    presets[name] = z
-    save_presets(path, presets)
+    add_preset(path, name, z)
     print(f"preset {name!r} written to {path}")
     return 0

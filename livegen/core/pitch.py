@@ -7,6 +7,7 @@ estimators make octave errors on some instruments.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,3 +96,79 @@ def cents(f: float, ref: float) -> float:
 def in_tune(f: float, ref: float, tolerance_cents: float = 50.0) -> bool:
     c = cents(f, ref)
     return math.isfinite(c) and abs(c) <= tolerance_cents
+
+
+# ------------------------------------------------------------------------------------------
+# the notes of a recording of one instrument: held notes, or playing (legato, vibrato)
+
+NOTE_HOP_S = 0.005  # the tracker's frame step
+NOTE_FLOOR_DB = 40.0  # frames this far below the loudest are silence
+NOTE_CHANGE = 0.7  # semitones: a new pitch (vibrato stays within it) ...
+NOTE_CHANGE_S = 0.04  # ... held this long
+NOTE_REATTACK_DB = 6.0  # a rise this large within NOTE_REATTACK_S after a dip: the same pitch again
+NOTE_REATTACK_S = 0.03
+NOTE_MIN_S = 0.08
+
+
+@dataclass(frozen=True)
+class FoundNote:
+    start: int  # samples
+    length: int  # samples
+    pitch: float  # MIDI, the median over the note (not rounded)
+
+
+def find_notes(x: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: float = 1400.0) -> list[FoundNote]:
+    """The notes of a monophonic recording, in order.
+
+    YIN every 5 ms; a frame is part of a note when it is voiced and within 40 dB of the loudest
+    frame. A note ends at a silent or unvoiced frame, where the pitch moves more than 0.7
+    semitone from the note's running median for 40 ms (so vibrato and a slide's first frames
+    stay in the note, a legato step does not), or where the level rises 6 dB within 30 ms
+    (the same pitch played again). Notes shorter than 80 ms are dropped.
+    """
+    x = np.asarray(x, np.float64)
+    hop = max(1, int(round(NOTE_HOP_S * sample_rate)))
+    frame = 1 << max(10, int(math.ceil(math.log2(2.2 * sample_rate / fmin))))  # two periods of fmin
+    if len(x) < frame:
+        return []
+    f0, aper = yin(x, sample_rate, fmin, fmax, frame=frame, hop=hop)
+    n = len(f0)
+    centre = frame // 2  # frame i describes the samples around i * hop + frame / 2
+    power = np.array([np.mean(x[i * hop:i * hop + frame] ** 2) for i in range(n)])
+    db = 10.0 * np.log10(np.maximum(power, 1e-20))
+    loud = db > db.max() - NOTE_FLOOR_DB
+    voiced = loud & np.isfinite(f0) & (aper < 0.4)
+    midi = np.where(voiced, 69.0 + 12.0 * np.log2(np.where(np.isfinite(f0), f0, 440.0) / 440.0), np.nan)
+    change_frames = max(1, int(round(NOTE_CHANGE_S / NOTE_HOP_S)))
+    rise = max(1, int(round(NOTE_REATTACK_S / NOTE_HOP_S)))
+    notes, start, history, away, first = [], None, [], 0, 0
+
+    # A frame is loud or voiced as soon as a little of a note is in its window: a note from
+    # silence starts a little before its first loud frame's centre, and ends about where the
+    # first quiet frame's window starts; notes cut apart meet at the centre of the frame where
+    # the pitch or the level moved.
+    def close(end: int, end_frame: int) -> None:
+        if start is not None and (end_frame - start) * NOTE_HOP_S >= NOTE_MIN_S:
+            e = min(len(x), end)
+            notes.append(FoundNote(int(first), int(e - first), float(np.median(history))))
+
+    for i in range(n):
+        if not voiced[i]:
+            close(i * hop + hop, i)
+            start, history, away = None, [], 0
+            continue
+        if start is None:
+            start, history, away, first = i, [midi[i]], 0, max(0, i * hop + centre - 2 * hop) if i else 0
+            continue
+        ref = float(np.median(history[-40:]))
+        away = away + 1 if abs(midi[i] - ref) > NOTE_CHANGE else 0
+        reattack = i >= rise and db[i] - db[i - rise] > NOTE_REATTACK_DB and i - start > 2 * rise
+        if away >= change_frames or reattack:
+            cut = i - away + 1 if away >= change_frames else i
+            history = history[:len(history) - (away - 1)] if away >= change_frames else history
+            close(cut * hop + centre, cut)
+            start, history, away, first = cut, list(midi[cut:i + 1]), 0, cut * hop + centre
+            continue
+        history.append(midi[i])
+    close(len(x), n)
+    return notes

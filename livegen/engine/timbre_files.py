@@ -159,6 +159,17 @@ def load_presets(path: Path, z_dim: int | None, allow_empty: bool = False) -> di
     return presets
 
 
+def add_preset(path: Path, name: str, z: np.ndarray) -> None:
+    """Add (or replace) one preset in a presets file, creating it if need be. The file is read,
+    changed and replaced under a lock, so that encodes writing one file at once keep every
+    preset."""
+    path = Path(path)
+    with fileio.locked(path):
+        presets = load_presets(path, len(z), allow_empty=True) if path.exists() else {}
+        presets[name] = np.asarray(z, np.float32)
+        save_presets(path, presets)
+
+
 def save_presets(path: Path, presets: dict) -> None:
     """Write presets.json atomically (name -> z, 6 decimals)."""
     path = Path(path)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from livegen.core import hnsynth, spectral
+from livegen.core import spectral
+from livegen.core.pitch import find_notes
 
 FLOOR_DB = -100.0
 FMIN, FMAX = 40.0, 20000.0
@@ -28,90 +29,78 @@ def encoder_input(x: np.ndarray, sample_rate: int, hop: int, n_frames: int, n_me
     return (np.maximum(10.0 * np.log10(mel + 1e-12), FLOOR_DB) / 40.0).astype(np.float32)
 
 
-def note_starts(x: np.ndarray, sample_rate: int, max_notes: int = 16) -> list[int]:
-    """Where notes begin in a recording: the 10 ms RMS rising past 1/30 of its peak after at
-    least 50 ms below it (the first loud sample if there is no such rise)."""
-    win = max(1, sample_rate // 100)
-    n = len(x) // win
-    if n == 0:
-        return [0]
-    rms = np.sqrt(np.mean(x[:n * win].reshape(n, win).astype(np.float64) ** 2, axis=1))
-    loud = rms > rms.max() / 30.0
-    starts, quiet = [], 5
-    for i, v in enumerate(loud):
-        if v and quiet >= 5:
-            starts.append(i * win)
-        quiet = 0 if v else quiet + 1
-    return starts[:max_notes] or [int(np.argmax(np.abs(x) > np.abs(x).max() / 30.0))]
+def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 6) -> list[tuple[int, int, int, float]]:
+    """The notes of a recording of one instrument (held notes or playing: legato, vibrato) that
+    encoding uses: up to ``max_notes`` of the longest, in time order, as (start, length,
+    nominal MIDI pitch, the note's own span: samples up to the next note or the end)."""
+    found = find_notes(x, sample_rate)
+    keep = sorted(sorted(range(len(found)), key=lambda k: -found[k].length)[:max_notes])
+    out = []
+    for k in keep:
+        n = found[k]
+        nxt = found[k + 1].start if k + 1 < len(found) else len(x)
+        out.append((n.start, n.length, int(round(n.pitch)), nxt - n.start))
+    return out
 
 
-def encode_audio(files, x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A recording (mono, at the model's rate) -> z (Z,): the mean code of its notes, each
-    encoded from its start as in training."""
+def encode_audio(files, x: np.ndarray, sample_rate: int, notes=None) -> np.ndarray:
+    """A recording (mono, at the model's rate) -> z (Z,): the mean code of its notes
+    (:func:`recording_notes` unless given), each encoded from its start as in training, up to
+    where the next note begins (a note's release is its own, the next note is not)."""
+    from livegen.errors import DataError
+
     d = files.dims
     if sample_rate != files.sample_rate:
         raise ValueError(f"audio at {sample_rate} Hz; the encoder wants {files.sample_rate} Hz")
+    notes = recording_notes(x, sample_rate) if notes is None else notes
+    if not notes:
+        raise DataError(NO_NOTE)
     hop = int(round(d["frame_s"] * sample_rate)) * d["enc_hop"]
-    mel = np.stack([encoder_input(x[s:], sample_rate, hop, d["enc_frames"], d["n_mels"])
-                    for s in note_starts(x, sample_rate)])
+    mel = np.stack([encoder_input(x[s:s + span], sample_rate, hop, d["enc_frames"], d["n_mels"])
+                    for s, _, _, span in notes])
     return files.encode(mel).mean(axis=0).astype(np.float32)
+
+
+NO_NOTE = ("no note found: a note is at least 0.08 s of one pitch between 60 and 1400 Hz, "
+           "within 40 dB of the loudest sound of the recording")
 
 
 # ------------------------------------------------------------------------------------------
 # analysis by synthesis: refine an encoded code by rendering the recording's own notes
 
 
-def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 4, max_s: float = 1.0):
-    """(start, length, MIDI pitch) of up to ``max_notes`` pitched notes of a recording; the
-    length is how long the note stays within 30 dB of its peak (10 ms RMS), at most max_s."""
-    from livegen.core.pitch import note_pitch
-    starts = note_starts(x, sample_rate)
-    win = max(1, sample_rate // 100)
-    out = []
-    for k, s in enumerate(starts):
-        end = min(starts[k + 1] if k + 1 < len(starts) else len(x), s + int(max_s * sample_rate))
-        m = (end - s) // win
-        if m == 0:
-            continue
-        rms = np.sqrt(np.mean(x[s:s + m * win].reshape(m, win).astype(np.float64) ** 2, axis=1))
-        loud = np.nonzero(rms > rms.max() / 30.0)[0]
-        n = int((loud[-1] + 1) * win)
-        f0 = note_pitch(x[s:s + n], sample_rate, 0.05, None)
-        if n > 0.2 * sample_rate and np.isfinite(f0):
-            out.append((s, n, int(round(hnsynth.hz_to_midi(f0)))))
-        if len(out) == max_notes:
-            break
-    return out
-
-
 VELOCITY = 85  # the recording's notes are rendered mezzo-forte (the middle of the training velocities)
+COMPARED_S = 1.0  # the first this much of each note is compared
 
 
 def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=(), steps: int = 48,
-           seed: int = 0, temperature: float = 1.0, sigma: float = 0.25) -> tuple[np.ndarray, float, float]:
-    """Move z so that the recording's own notes, rendered by the synth, come closer to it.
+           seed: int = 0, temperature: float = 1.0, sigma: float = 0.25,
+           notes=None) -> tuple[np.ndarray, float, float]:
+    """Move z so that the recording's own notes, rendered by the synth, come closer to it by
+    the multi-resolution STFT distance (``livegen.core.spectral.distance``).
 
     Starts from the best of ``z0`` (the encoder's code) and ``candidates`` (e.g. the presets),
     then a (1+1) evolution strategy of ``steps`` renders (the noise's seed fixed, so the
     distance is a function of z). Returns (z, distance at z0, distance at z). Without pitched
     notes in the recording, returns z0."""
     from livegen.synth.synth import Synth
-    notes = recording_notes(x, sample_rate)
+    notes = recording_notes(x, sample_rate) if notes is None else notes
     if not notes:
         return z0, float("nan"), float("nan")
 
     def distance(z):
-        # the key is held for the whole note, and only its first 70% is compared: where the
-        # player let go is not known, the timbre of the attack and the sustain is
+        # each note is played held for as long as it sounds, and only its first 70% (at most
+        # COMPARED_S) is compared: where the player let go, or the next note took over, is not
+        # known exactly; the timbre of the attack and the sustain is
         synth = Synth(files, sample_rate=sample_rate, voices=1, seed=seed, temperature=temperature)
         synth.set_channel_z(0, z)
         total = 0.0
-        for s, n, pitch in notes:
+        for s, n, pitch, _ in notes:
             synth.handle(bytes([0x90, pitch, VELOCITY]))
-            m = int(0.7 * n)
+            m = int(0.7 * min(n, COMPARED_S * sample_rate))
             y = synth.render(m)
             synth.handle(bytes([0x80, pitch, 0]))
-            synth.render(synth.frame * 60)  # let the release end before the next note
+            synth.render(synth.frame * 60)  # some release, then the next note takes the voice
             total += spectral.distance(y, x[s:s + m])
         return total / len(notes)
 
