@@ -42,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for results.json, results.md and spectrograms.png (default: print only)")
 
 
-def load_real_notes(data: Path | None, unseen: Path | None):
-    """The real notes: the preset instruments, and the unseen ones brought to their level."""
+def load_real_notes(data: Path | None, unseen: Path | None, melodies: bool = False):
+    """The real notes: the preset instruments, and the unseen ones brought to their level; with
+    ``melodies``, also (notes, {unseen instrument: its played melody at the notes' level})."""
     import numpy as np
 
     from livegen.train.wavenet import data as wdata
@@ -58,7 +59,39 @@ def load_real_notes(data: Path | None, unseen: Path | None):
         spec = wdata.RenderSpec(programs=(wdata.PRESET_PROGRAMS[0],) + wdata.UNSEEN_PROGRAMS,
                                 sample_rate=main.sample_rate)
         other = wdata.load_or_render(spec)[0]
-    return RealNotes([main, other], level_by="piano")
+    notes = RealNotes([main, other], level_by="piano")
+    if not melodies:
+        return notes
+    # the melodies are FluidR3's, so they go with the default (FluidR3) set of unseen notes only
+    return notes, (unseen_melodies(other, notes.gains[1]) if unseen is None else {})
+
+
+def unseen_melodies(other, gain: float) -> dict:
+    """The played melody (``data.MELODY``, legato) of each unseen instrument of ``other`` that
+    General MIDI names, at the level of its notes: the set was scaled as a whole after
+    rendering, so the factor is its note at MIDI 62 over the same note rendered alone."""
+    import tempfile
+
+    import numpy as np
+
+    from livegen.core.tokens import Note
+    from livegen.train.wavenet import data as wdata
+    from livegen.train.wavenet.evaluate import UNSEEN_NAMES
+
+    programs = {n: p for p, n in wdata.GM_NAMES.items()}
+    out = {}
+    for name in UNSEEN_NAMES:
+        k = [i for i in range(len(other)) if other.names[other.instrument[i]] == name
+             and int(other.pitch[i]) == 62 and int(other.velocity[i]) == 85]
+        if name not in programs or not k:
+            continue
+        hold = other.hold[k[0]] / other.sample_rate
+        with tempfile.TemporaryDirectory() as td:
+            alone = wdata.fluidsynth_render([Note(0.256, 0.256 + hold, 62, 85)], programs[name], other.sample_rate,
+                                            wdata.RenderSpec().gain, wdata.DEFAULT_SOUNDFONT, Path(td))
+        scale = float(np.abs(other.clip(k[0])).max()) / max(float(np.abs(alone).max()), 1e-9)
+        out[name] = (wdata.render_melody(programs[name], other.sample_rate) * np.float32(scale * gain))
+    return out
 
 
 def run(args, cfg) -> int:
@@ -77,7 +110,7 @@ def run(args, cfg) -> int:
         raise ConfigError(f"--refine {args.refine}: allowed 0 or more")
     if not 1 <= args.velocity <= 127:
         raise ConfigError(f"--velocity {args.velocity}: allowed 1..127")
-    notes = load_real_notes(args.data, args.unseen)
+    notes, melodies = load_real_notes(args.data, args.unseen, melodies=True)
     if args.reference:
         renderer = RealRenderer(notes)
         source = "the real notes (reference level)"
@@ -90,7 +123,7 @@ def run(args, cfg) -> int:
         source = (f"model {folder}, temperature {temperature}, seed {args.seed}, "
                   f"encode-unseen refine steps {args.refine}")
     crepe = "" if args.crepe == "none" else args.crepe
-    res = evaluate(renderer, notes, EvalOptions(velocity=args.velocity, crepe_model=crepe))
+    res = evaluate(renderer, notes, EvalOptions(velocity=args.velocity, crepe_model=crepe), melodies=melodies)
     res["source"] = source
     audio = res.pop("_audio")
     md = f"{source}\n\n" + results_markdown(res)

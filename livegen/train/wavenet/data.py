@@ -33,18 +33,19 @@ DEFAULT_SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 # The 8 shipped presets (their names are kept so figures compare across models) ...
 PRESET_PROGRAMS = (0, 4, 11, 19, 24, 40, 56, 73)
 # ... and more pitched General MIDI programs, so that the timbre code z generalises to a sound
-# the model never heard (cello 42, clarinet 71 and oboe 68 stay out: the encode-unseen test).
+# the model never heard (UNSEEN_PROGRAMS stay out: the encode-unseen test).
 EXTRA_PROGRAMS = (2, 6, 8, 12, 16, 21, 22, 25, 27, 32, 33, 41, 45, 46, 48, 52, 57, 60, 64, 66,
                   70, 74, 80, 105)
 DEFAULT_PROGRAMS = PRESET_PROGRAMS + EXTRA_PROGRAMS
-UNSEEN_PROGRAMS = (42, 71, 68)
+UNSEEN_PROGRAMS = (42, 71, 68, 58, 72)  # cello, clarinet, oboe, tuba, piccolo
 GM_NAMES = {0: "piano", 4: "epiano", 11: "vibraphone", 19: "organ", 24: "guitar", 40: "violin",
             56: "trumpet", 73: "flute", 2: "grand_epiano", 6: "harpsichord", 8: "celesta",
             12: "marimba", 16: "drawbar_organ", 21: "accordion", 22: "harmonica",
             25: "steel_guitar", 27: "clean_guitar", 32: "acoustic_bass", 33: "bass", 41: "viola",
             45: "pizzicato", 46: "harp", 48: "strings", 52: "choir", 57: "trombone",
             60: "horn", 64: "soprano_sax", 66: "tenor_sax", 70: "bassoon", 74: "recorder",
-            80: "square_lead", 105: "banjo", 42: "cello", 71: "clarinet", 68: "oboe", 65: "sax"}
+            80: "square_lead", 105: "banjo", 42: "cello", 71: "clarinet", 68: "oboe", 65: "sax",
+            58: "tuba", 72: "piccolo"}
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,6 @@ def _note_plan(spec: RenderSpec) -> list[tuple[int, int, float]]:
 def _render_program(program: int, plan, spec: RenderSpec, soundfont: str, tmp: Path):
     """Render every note of ``plan`` with one program: (audio, onset times in seconds)."""
     from livegen.core.tokens import Note
-    from livegen.io.midifile import write_notes
 
     # tempo 60 bpm: one beat is one second; onsets on a 4 ms grid
     notes, onsets, now = [], [], 0.256
@@ -178,11 +178,19 @@ def _render_program(program: int, plan, spec: RenderSpec, soundfont: str, tmp: P
         onsets.append(now)
         notes.append(Note(now, now + h, p, v))
         now = round((now + h + spec.gap_s) / 0.004) * 0.004
+    return fluidsynth_render(notes, program, spec.sample_rate, spec.gain, soundfont, tmp), onsets
+
+
+def fluidsynth_render(notes, program: int, sample_rate: int, gain: float, soundfont: str, tmp: Path) -> np.ndarray:
+    """``notes`` (livegen.core.tokens.Note, in seconds: tempo 60) played by one General MIDI
+    program, reverb and chorus off -> mono float32 audio."""
+    from livegen.io.midifile import write_notes
+
     mid_path, wav_path = tmp / f"p{program}.mid", tmp / f"p{program}.wav"
     write_notes(mid_path, notes,
                 ticks_per_beat=1000, tempos=((0.0, 60.0),), program=program)
-    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(spec.gain),
-           "-r", str(spec.sample_rate), "-o", f"synth.sample-rate={spec.sample_rate}",
+    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain),
+           "-r", str(sample_rate), "-o", f"synth.sample-rate={sample_rate}",
            "-T", "wav", "-F", str(wav_path), soundfont, str(mid_path)]
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=900)
@@ -191,9 +199,32 @@ def _render_program(program: int, plan, spec: RenderSpec, soundfont: str, tmp: P
     except subprocess.CalledProcessError as err:
         raise DataError(f"fluidsynth failed: {err.stderr.decode(errors='replace').strip()}") from err
     audio, sr = read_wav(wav_path)
-    if sr != spec.sample_rate:
-        raise DataError(f"fluidsynth rendered at {sr} Hz, asked for {spec.sample_rate}")
-    return audio, onsets
+    if sr != sample_rate:
+        raise DataError(f"fluidsynth rendered at {sr} Hz, asked for {sample_rate}")
+    return audio
+
+
+# A played melody for encode's test (about 20 s): a legato line of a few phrases, steps and
+# leaps, short and long notes, within MIDI 50..74 (every instrument of the set plays there).
+MELODY = ((62, .5), (64, .25), (66, .25), (67, .5), (69, .5), (71, .75), (69, .25), (67, .5), (66, .5),
+          (64, 1.0), (62, .5), (59, .5), (61, .25), (62, .25), (64, .5), (66, 1.0), (67, .5), (71, .5),
+          (74, .75), (72, .25), (71, .5), (69, .5), (67, .5), (66, .5), (64, .5), (62, 1.0), (57, .5),
+          (59, .5), (61, .5), (62, .25), (64, .25), (66, .5), (64, .5), (62, .5), (61, .5), (62, 1.5))
+
+
+def render_melody(program: int, sample_rate: int = SAMPLE_RATE, velocity: int = 85, legato: bool = True,
+                  soundfont: str = DEFAULT_SOUNDFONT, gain: float = 0.5) -> np.ndarray:
+    """:data:`MELODY` played by ``program`` (legato: each note held until the next begins;
+    else held 80% of its length), with 0.6 s of release after the last note."""
+    from livegen.core.tokens import Note
+
+    notes, now = [], 0.256
+    for p, d in MELODY:
+        notes.append(Note(now, now + (d if legato else 0.8 * d), p, velocity))
+        now += d
+    with tempfile.TemporaryDirectory() as td:
+        x = fluidsynth_render(notes, program, sample_rate, gain, soundfont, Path(td))
+    return x[int(0.256 * sample_rate):int((now + 0.6) * sample_rate)]
 
 
 def render_noteset(spec: RenderSpec, soundfont: str = DEFAULT_SOUNDFONT,

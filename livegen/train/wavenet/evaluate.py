@@ -29,14 +29,14 @@ from livegen.train import timbre_metrics as tm
 from livegen.core.pitch import cents, note_pitch
 
 PRESET_NAMES = ("piano", "epiano", "vibraphone", "organ", "guitar", "violin", "trumpet", "flute")
-UNSEEN_NAMES = ("cello", "clarinet", "oboe")
+UNSEEN_NAMES = ("cello", "clarinet", "oboe", "tuba", "piccolo")
 
 # issue 19's targets (recognition, pitch, HNR, the top band, the discriminator) and issue 11's;
 # morph_monotonic and click_ratio (a step at note-on, note-off or a steal at most 1.5 times the
 # real note's largest) are ours: the issue asks for them to be reported
 TARGETS = {"recognised_real": 0.95, "recognised_rendered": 0.95, "hnr_gap_db": 3.0, "hnr_gap_max_db": 6.0,
            "in_tune": 1.0, "high_band_db": 3.0, "discriminator_mean": 0.75, "discriminator_max": 0.90,
-           "right_closer": 0.90, "dc": 1e-3, "morph_monotonic": 0.8, "click_ratio": 1.5}
+           "right_closer": 0.90, "dc": 1e-3, "morph_monotonic": 0.8, "click_ratio": 1.5, "encode_ratio": 0.9}
 
 
 @dataclass(frozen=True)
@@ -411,19 +411,28 @@ class _Session:
                 "right_mean": float(np.mean(np.diag(mat))),
                 "wrong_mean": float(mat[~np.eye(len(names), dtype=bool)].mean())}
 
-    def encode_unseen(self) -> dict:
+    def encode_unseen(self, melodies: dict) -> dict:
+        """Instruments never trained, encoded from their held notes at ``encode_pitches`` and, where
+        given, from a played melody alone; each preset rendered at ``unseen_pitches`` against
+        the real notes, beside every shipped preset (ratio: encoded over the nearest shipped)."""
         o, v, out = self.o, self.v, {}
         every = {b: self.codes[b] if b in self.codes else self.r.preset(b) for b in self.r.preset_names}
         for u in UNSEEN_NAMES:
             if not all(self.notes.has(u, p, v) for p in o.unseen_pitches + o.encode_pitches):
                 continue
-            code = self.r.encode(u, [self.notes.clip(u, p, v) for p in o.encode_pitches])
-            enc = float(np.mean([self.distance(("encoded", u), code, p, u) for p in o.unseen_pitches]))
             shipped = {b: float(np.mean([self.distance(("preset", b), z, p, u) for p in o.unseen_pitches]))
                        for b, z in every.items()}
             best = min(shipped, key=shipped.get)
-            out[u] = {"encoded": enc, "nearest_shipped": best, "nearest_shipped_distance": shipped[best],
-                      "shipped": shipped, "closer_than_every_shipped": bool(enc < shipped[best])}
+            sources = {"held_notes": [self.notes.clip(u, p, v) for p in o.encode_pitches]}
+            if u in melodies:
+                sources["melody"] = [melodies[u]]
+            res = {"nearest_shipped": best, "nearest_shipped_distance": shipped[best], "shipped": shipped}
+            for what, clips in sources.items():
+                code = self.r.encode(u, clips)
+                enc = float(np.mean([self.distance(("encoded", u, what), code, p, u) for p in o.unseen_pitches]))
+                res[what] = {"encoded": enc, "ratio": enc / shipped[best],
+                             "closer_than_every_shipped": bool(enc < shipped[best])}
+            out[u] = res
         return out
 
     def clicks(self, own: dict) -> dict:
@@ -476,9 +485,11 @@ class _Session:
                 "real_largest_abs": float(max(abs(tm.dc_offset(x)) for x in self.real.values()))}
 
 
-def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(), progress=print) -> dict:
+def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(), progress=print,
+             melodies: dict | None = None) -> dict:
     """Every measure of the module docstring; returns the figures as a JSON-ready dict (and, under
-    ``_audio``, the real and rendered test notes by (instrument, pitch))."""
+    ``_audio``, the real and rendered test notes by (instrument, pitch)). ``melodies``: a played
+    melody (audio at the notes' rate and level) of some unseen instruments, to encode from."""
     t_start = time.perf_counter()
     sr = notes.sample_rate
     if renderer.sample_rate != sr:
@@ -505,7 +516,7 @@ def evaluate(renderer: Renderer, notes: RealNotes, o: EvalOptions = EvalOptions(
     say("rendering every wrong preset at the test pitches")
     res["right_vs_wrong"] = S.right_vs_wrong()
     say("encode-unseen")
-    res["encode_unseen"] = S.encode_unseen()
+    res["encode_unseen"] = S.encode_unseen(melodies or {})
     say("clicks and voice stealing")
     res["clicks"] = S.clicks(own)
     say("morphing")
@@ -543,13 +554,21 @@ def _passed(res: dict) -> dict:
         **({"outside_pitch": r["outside_pitch"]["rendered"]["n_in_tune"] >= r["outside_pitch"]["real"]["n_in_tune"]}
            if "outside_pitch" in r else {}),
         "right_closer": r["right_vs_wrong"]["share"] >= TARGETS["right_closer"],
-        "encode_unseen": bool(r["encode_unseen"]) and all(u["closer_than_every_shipped"]
-                                                          for u in r["encode_unseen"].values()),
+        "encode_unseen": bool(r["encode_unseen"]) and all(
+            u[k]["closer_than_every_shipped"] and u[k]["ratio"] <= TARGETS["encode_ratio"]
+            for u in r["encode_unseen"].values() for k in ("held_notes", "melody") if k in u),
         "dc": r["dc"]["largest_abs"] < TARGETS["dc"],
         "clicks": max(r["clicks"][k]["largest_ratio"] for k in ("note_on", "note_off", "steal"))
         <= TARGETS["click_ratio"],
         "morph": r["morph"]["share"] >= TARGETS["morph_monotonic"],
     }
+
+
+def _encoded_ok(eu: dict, what: str) -> str:
+    """'n/m' encoded presets from ``what`` closer than every shipped one within the ratio target."""
+    rows = [u[what] for u in eu.values() if what in u]
+    good = sum(r["closer_than_every_shipped"] and r["ratio"] <= TARGETS["encode_ratio"] for r in rows)
+    return f"{good}/{len(rows)}"
 
 
 def _ok(b: bool) -> str:
@@ -562,7 +581,7 @@ def results_markdown(res: dict) -> str:
     rec, pit, hnr, rw = res["recognition"], res["pitch"], res["hnr"], res["right_vs_wrong"]
     o = res["options"]
     pw, pb = pit["rendered"]["windowed"], pit["rendered"]["blind"]
-    disc = res["discriminator"]
+    disc, eu = res["discriminator"], res["encode_unseen"]
     max_hnr = max(h["gap_db"] for h in hnr["per_instrument"].values())
     max_high = max(abs(h["gap_db"]) for h in res["high_band"]["per_instrument"].values())
     lines = [f"renderer: {res['renderer']}; {len(res['instruments'])} instruments x {len(o['test_pitches'])} "
@@ -594,9 +613,9 @@ def results_markdown(res: dict) -> str:
              f"{T['discriminator_max']:.0%} (50%: cannot tell) | {_ok(P['discriminator'])} |",
              f"| MR-STFT: right preset closer than a wrong one (note, wrong preset) | - | "
              f"{rw['pairs_right_closer']}/{rw['pairs']} | >= {T['right_closer']:.0%} | {_ok(P['right_closer'])} |",
-             f"| encode-unseen: encoded preset closer than every shipped one | - | "
-             f"{sum(u['closer_than_every_shipped'] for u in res['encode_unseen'].values())}/"
-             f"{len(res['encode_unseen'])} | all | {_ok(P['encode_unseen'])} |",
+             f"| encode-unseen ({len(eu)} instruments; from held notes, from a melody): encoded preset closer "
+             f"than every shipped one, ratio to the nearest <= {T['encode_ratio']} | - | "
+             f"{_encoded_ok(eu, 'held_notes')}, {_encoded_ok(eu, 'melody')} | all | {_ok(P['encode_unseen'])} |",
              f"| largest DC offset | {res['dc']['real_largest_abs']:.1e} | {res['dc']['largest_abs']:.1e} | "
              f"< {T['dc']:.0e} | {_ok(P['dc'])} |"]
     c = res["clicks"]
@@ -620,14 +639,18 @@ def results_markdown(res: dict) -> str:
         lines.append(f"| {n} | {rec['real']['per_instrument'][n]}/{n_p} | {rec['rendered']['per_instrument'][n]}/{n_p} "
                      f"| {h['real_db']:.1f} | {h['rendered_db']:.1f} | {e['real_db']:.1f} | {e['rendered_db']:.1f} "
                      f"| {c['steal_per_instrument'][n]:.2f} | {acc} | {away} |")
-    if res["encode_unseen"]:
+    if eu:
         lines += ["", f"Encode-unseen: MR-STFT distance to the real notes at pitches {tuple(o['unseen_pitches'])}, "
-                  f"against each of the {len(next(iter(res['encode_unseen'].values()))['shipped'])} shipped presets:",
+                  f"against each of the {len(next(iter(eu.values()))['shipped'])} shipped presets "
+                  f"(encoded from the held notes at {tuple(o['encode_pitches'])}, or from a played melody alone):",
                   "",
-                  "| instrument | encoded preset | nearest shipped preset | |", "|---|---|---|---|"]
-        for u, r in res["encode_unseen"].items():
-            lines.append(f"| {u} | {r['encoded']:.3f} | {r['nearest_shipped']} {r['nearest_shipped_distance']:.3f} "
-                         f"| {_ok(r['closer_than_every_shipped'])} |")
+                  "| instrument | nearest shipped preset | from held notes (ratio) | from a melody (ratio) |",
+                  "|---|---|---|---|"]
+        for u, r in eu.items():
+            cells = [f"{r[k]['encoded']:.3f} ({r[k]['ratio']:.2f}) "
+                     f"{_ok(r[k]['closer_than_every_shipped'] and r[k]['ratio'] <= T['encode_ratio'])}"
+                     if k in r else "-" for k in ("held_notes", "melody")]
+            lines.append(f"| {u} | {r['nearest_shipped']} {r['nearest_shipped_distance']:.3f} | {cells[0]} | {cells[1]} |")
     names = res["instruments"]
     lines += ["", "MR-STFT distance, real instrument (row) vs preset rendered (column), mean over test pitches:", "",
               "| real \\ preset | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
