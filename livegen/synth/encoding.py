@@ -31,12 +31,21 @@ def encoder_input(x: np.ndarray, sample_rate: int, hop: int, n_frames: int, n_me
 
 def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 6) -> list[tuple[int, int, int, float]]:
     """The notes of a recording of one instrument (held notes or playing: legato, vibrato) that
-    encoding uses: up to ``max_notes`` of the longest, in time order, as (start, length,
-    nominal MIDI pitch, the note's own span: samples up to the next note or the end)."""
+    encoding uses, in time order, as (start, length, nominal MIDI pitch, the note's own span:
+    samples up to the next note or the end): the longest note of each pitch played, and of
+    those at most ``max_notes`` spread evenly from the lowest pitch to the highest (the timbre
+    changes with pitch; a fit to one register does not carry over to another)."""
     found = find_notes(x, sample_rate)
-    keep = sorted(sorted(range(len(found)), key=lambda k: -found[k].length)[:max_notes])
+    longest: dict[int, int] = {}
+    for k, n in enumerate(found):
+        p = int(round(n.pitch))
+        if p not in longest or n.length > found[longest[p]].length:
+            longest[p] = k
+    pitches = sorted(longest)
+    if len(pitches) > max_notes:
+        pitches = [pitches[int(round(i))] for i in np.linspace(0, len(pitches) - 1, max_notes)]
     out = []
-    for k in keep:
+    for k in sorted(longest[p] for p in pitches):
         n = found[k]
         nxt = found[k + 1].start if k + 1 < len(found) else len(x)
         out.append((n.start, n.length, int(round(n.pitch)), nxt - n.start))
