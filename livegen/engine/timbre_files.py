@@ -7,6 +7,9 @@ version is refused, naming the file and what it is.
 
 - ``encoder.onnx``: ``mel`` (B, enc_frames, n_mels) log-mel frames of a note
   (:func:`livegen.synth.encoding.encoder_input`) -> ``z`` (B, Z).
+- ``decoder.npz``: the decoder's weights, which the synth's native kernel runs
+  (:mod:`livegen.synth.native`); ``decoder_step.onnx`` is the same decoder for ONNX Runtime,
+  the reference the kernel is tested against.
 - ``decoder_step.onnx``: one frame for V voices. ``cond`` (V, Z + note features), ``past``
   (V, L, C) each layer's input d_l frames ago -> ``amp`` (V, 1), ``dist`` (V, K), ``dev`` (V,)
   cents, ``noise`` (V, N) band gains, and ``cur`` (V, L, C) each layer's input now.
@@ -124,6 +127,11 @@ class TimbreFiles:
         ring.rows[vi, rows] = cur
         ring.frame[voices] += 1
         return amp, dist, dev, noise
+
+    def decoder_weights(self) -> dict[str, np.ndarray]:
+        """The decoder's parameters (``decoder.npz``, torch names) for the native kernel."""
+        from livegen.synth.native import WEIGHTS_FILE, load_weights
+        return load_weights(self.folder / WEIGHTS_FILE, self.dims, KINDS["decoder_step"], FORMAT_VERSION)
 
     # -- the encoder ----------------------------------------------------------------------
     def encode(self, mel: np.ndarray) -> np.ndarray:
