@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from typing import Any
 
 from livegen.core.clock import MAX_BPM, MIN_BPM
 from livegen.errors import ConfigError
+
+log = logging.getLogger("livegen")
 
 PACKAGE_DIR = Path(__file__).resolve().parent  # default paths resolve here: the shipped models
 CONFIG_NAME = "config.toml"
@@ -169,8 +172,8 @@ class SynthConfig:
 class ModelsConfig:
     lstm: str = _f("models/lstm/lstm.onnx", "the phrase model (ONNX); relative to the config file "
                    "(the default: the shipped model, inside the package)", path=True)
-    wavenet: str = _f("models/wavenet", "folder of the timbre model's ONNX files and presets; without "
-                      "it livegen runs MIDI only", path=True)
+    timbre: str = _f("models/timbre", "folder of the timbre model's ONNX files and presets; without "
+                     "it livegen runs MIDI only", path=True)
     provider: str = _f("auto", "ONNX Runtime provider: auto uses CUDA where present, else the CPU",
                        choices=("auto", "cpu", "cuda"))
 
@@ -193,6 +196,19 @@ class Config:
 
 SECTIONS: dict[str, type] = {"midi": MidiConfig, "audio": AudioConfig, "jam": JamConfig,
             "synth": SynthConfig, "models": ModelsConfig}
+
+
+# keys that were renamed: the old spelling still works and says, in one line, what it is now
+RENAMED = {"models.wavenet": "models.timbre"}
+
+
+def _new_key(section: str, key: str) -> str:
+    """``key``, or its new name if it was renamed (saying so)."""
+    new = RENAMED.get(f"{section}.{key}")
+    if new is None:
+        return key
+    log.warning("%s.%s is now called %s (the old name still works)", section, key, new)
+    return new.partition(".")[2]
 
 
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
@@ -281,6 +297,11 @@ def from_dict(data: dict, *, base_dir: Path | None = None, source: str = "defaul
         fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {}
         for key, value in values.items():
+            old, key = key, _new_key(section, key)
+            if old != key and key in values:
+                errors.append(f"{section}.{old} and {section}.{key} are one key (its old and new "
+                              f"name): give only {section}.{key}")
+                continue
             if key not in fields:
                 errors.append(_unknown("key", f"{section}.{key}", [f"{section}.{k}" for k in fields]))
                 continue
@@ -347,6 +368,7 @@ def load(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> Co
         base_dir, source = p.resolve().parent, str(p)
     for text in overrides:
         section, key, value = parse_override(text)
+        key = _new_key(section, key)  # an old name on the command line overrides the file's new one
         if _is_path(section, key) and isinstance(value, str):
             value = _absolute(value, Path.cwd())  # a path on the command line: from where it was typed
         data.setdefault(section, {})

@@ -27,12 +27,12 @@ import numpy as np
 
 from livegen.core import hnsynth
 from livegen.core.voices import VoiceAllocator
-from livegen.engine.timbre_files import TimbreFiles
+from livegen.engine.timbre import TimbreEngine
 from livegen.errors import ConfigError
 
 SILENT_RMS = 2e-4  # a released voice quieter than this over a frame is finished
 MIN_RELEASE_S = 0.05
-# The note set keeps 0.6 s after each note-off (livegen.train.wavenet.data.RenderSpec): the
+# The note set keeps 0.6 s after each note-off (livegen.train.timbre.data.RenderSpec): the
 # decoder never learned what a release does after that, and some timbres (the organ) hold a
 # faint tone there. A voice released this long fades out over one frame and is freed.
 TRAINED_RELEASE_S = 0.6
@@ -46,7 +46,7 @@ def mix_z(z_a: np.ndarray, z_b: np.ndarray, amount: float) -> np.ndarray:
 
 
 class Synth:
-    def __init__(self, files: TimbreFiles, sample_rate: int | None = None, voices: int = 8,
+    def __init__(self, files: TimbreEngine, sample_rate: int | None = None, voices: int = 8,
                  temperature: float = 1.0, preset: str = "", channel_presets: str = "",
                  morph_cc: int = 1, morph_preset: str = "", gain: float = 1.0,
                  release_max_s: float = 3.0, seed: int = 0):

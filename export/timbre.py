@@ -1,6 +1,6 @@
 """Export a trained timbre model checkpoint to the ONNX files the synth runs.
 
-    python -m export.wavenet CHECKPOINT OUTDIR [--presets PRESETS.json]
+    python -m export.timbre CHECKPOINT OUTDIR [--presets PRESETS.json]
 
 writes into OUTDIR:
 
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from livegen.engine.timbre_files import FORMAT_VERSION, KINDS, TimbreFiles, load_presets, save_presets
-from livegen.train.wavenet.model import controls
+from livegen.engine.timbre import FORMAT_VERSION, KINDS, TimbreEngine, load_presets, save_presets
+from livegen.train.timbre.model import controls
 
 TOLERANCE = 1e-4  # max abs difference, ONNX Runtime vs torch
 FILES = ("encoder.onnx", "decoder_step.onnx", "presets.json")
@@ -85,7 +85,7 @@ def export(model, outdir: Path) -> None:
 def verify(model, outdir: Path, frames: int = 300, seed: int = 0) -> list[str]:
     """Differences beyond TOLERANCE between the files in ``outdir`` and the torch model."""
     d = model.dims
-    files = TimbreFiles.load(outdir, provider="cpu")
+    files = TimbreEngine.load(outdir, provider="cpu")
     g = torch.Generator().manual_seed(seed)
     bad = []
 
@@ -112,7 +112,7 @@ def verify(model, outdir: Path, frames: int = 300, seed: int = 0) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from livegen.errors import LivegenError
-    from livegen.train.wavenet.model import load_checkpoint
+    from livegen.train.timbre.model import load_checkpoint
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         presets = load_presets(a.presets, model.dims.z_dim) if a.presets else \
             {k: np.asarray(v, np.float32) for k, v in (ck.get("presets") or {}).items()}
     except LivegenError as err:
-        print(f"export.wavenet: {err}", file=sys.stderr)
+        print(f"export.timbre: {err}", file=sys.stderr)
         return 1
     a.outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=a.outdir, prefix=".export-") as td:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             save_presets(tmp / "presets.json", presets)
         bad = verify(model, tmp)
         if bad:
-            print("export.wavenet: the exported files differ from the checkpoint; "
+            print("export.timbre: the exported files differ from the checkpoint; "
                   f"{a.outdir} is unchanged:\n  " + "\n  ".join(bad), file=sys.stderr)
             return 1
         for name in FILES:

@@ -298,7 +298,7 @@ def read_checkpoint(path, map_location="cpu") -> dict:
         raise ModelFileError(f"cannot read checkpoint {path}: {err}") from err
     if not isinstance(ck, dict) or ck.get("kind") != KIND:
         what = ck.get("kind") if isinstance(ck, dict) else type(ck).__name__
-        old = " (the sample-level WaveNet of livegen 0.1: retrain with livegen train wavenet)" \
+        old = " (the sample-level WaveNet of livegen 0.1: retrain with livegen train timbre)" \
             if what == "livegen-wavenet" else ""
         raise ModelFileError(f"{path}: not a livegen harmonic-plus-noise timbre checkpoint "
                              f"(its kind is {what!r}{old})")

@@ -1,7 +1,7 @@
-"""The timbre model's files: two ONNX graphs and the presets, checked on load.
+"""The timbre model's run-time engine: its two ONNX graphs and the presets, checked on load.
 
-A model folder (``models.wavenet`` in config.toml) holds ``encoder.onnx`` and
-``decoder_step.onnx`` (written by ``python -m export.wavenet``) and ``presets.json`` (timbre
+A model folder (``models.timbre`` in config.toml) holds ``encoder.onnx`` and
+``decoder_step.onnx`` (written by ``python -m export.timbre``) and ``presets.json`` (timbre
 name -> z). Each ONNX file says what it is in its metadata; a file of another kind or format
 version is refused, naming the file and what it is.
 
@@ -12,7 +12,7 @@ version is refused, naming the file and what it is.
   cents, ``noise`` (V, N) band gains, and ``cur`` (V, L, C) each layer's input now.
 
 The decoder step keeps no state: the caller owns :class:`DecoderRing` (every voice's past layer
-inputs, one ring per layer) and passes it through :meth:`TimbreFiles.step`.
+inputs, one ring per layer) and passes it through :meth:`TimbreEngine.step`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def read_metadata(session, path: Path, kind: str) -> dict:
                              f"{got if got else 'not set'!r}, expected {KINDS[kind]!r})")
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise ModelFileError(f"{path}: format version {meta.get('format_version')!r}; this livegen "
-                             f"reads version {FORMAT_VERSION}: re-export it with python -m export.wavenet")
+                             f"reads version {FORMAT_VERSION}: re-export it with python -m export.timbre")
     try:
         return json.loads(meta["dims"])
     except (KeyError, ValueError) as err:
@@ -65,7 +65,7 @@ class DecoderRing:
 
 
 @dataclass
-class TimbreFiles:
+class TimbreEngine:
     folder: Path
     dims: dict
     encoder: object
@@ -73,12 +73,12 @@ class TimbreFiles:
     presets: dict[str, np.ndarray]
 
     @classmethod
-    def load(cls, folder: str | Path, provider: str = "auto", threads: int = 1) -> "TimbreFiles":
+    def load(cls, folder: str | Path, provider: str = "auto", threads: int = 1) -> "TimbreEngine":
         from livegen.engine.ort import open_session
         folder = Path(folder)
         if not folder.is_dir():
             raise ModelFileError(f"timbre model folder {str(folder)!r} does not exist "
-                                 "(models.wavenet in config.toml)")
+                                 "(models.timbre in config.toml)")
         sessions, dims = {}, None
         for kind in KINDS:
             path = folder / f"{kind}.onnx"
