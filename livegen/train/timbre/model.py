@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from livegen import fileio
 from livegen.core import hnsynth
 
 FORMAT_VERSION = 2
@@ -268,13 +269,11 @@ class SpectralLoss:
 
 
 def save_checkpoint(path, model: TimbreModel, **extra) -> None:
-    import os
     payload = {"kind": KIND, "format_version": FORMAT_VERSION, "dims": model.dims.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},  # loads anywhere
                **extra}
-    tmp = str(path) + ".tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with fileio.atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[TimbreModel, dict]:
