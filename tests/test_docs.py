@@ -19,7 +19,7 @@ def shown(doc: Path) -> str:
 
 
 def documents() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [ROOT / "README.md", ROOT / "DEVELOPERS.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.M | re.S)
@@ -114,7 +114,7 @@ def test_the_configuration_reference_is_the_one_the_code_generates():
 
 def test_every_relative_link_of_the_docs_leads_to_a_file():
     docs = documents()
-    assert len(docs) >= 6  # README, config, design, benchmarks, training, troubleshooting
+    assert len(docs) >= 7  # README, DEVELOPERS, config, design, benchmarks, training, troubleshooting
     bad = [line for doc in docs for line in broken_links(doc)]
     assert not bad, "\n".join(bad)
 
