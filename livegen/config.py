@@ -384,6 +384,8 @@ def load(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> Co
             value = _absolute(value, Path.cwd())  # a path on the command line: from where it was typed
         data.setdefault(section, {})
         if isinstance(data[section], dict):
+            for old in (o for o, new in RENAMED.items() if new == f"{section}.{key}"):
+                data[section].pop(old.partition(".")[2], None)  # it overrides the file's old name too
             data[section][key] = value
     return from_dict(data, base_dir=base_dir, source=source)
 

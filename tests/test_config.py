@@ -80,6 +80,8 @@ def test_the_old_name_models_wavenet_still_works_and_says_its_new_name(tmp_path,
     (tmp_path / "cfg").mkdir()
     cfg = config.load(write(tmp_path / "cfg", '[models]\nwavenet = "mine"\n'))
     assert cfg.path(cfg.models.timbre) == tmp_path / "cfg" / "mine"
+    cfg = config.load(tmp_path / "cfg" / "config.toml", ["models.timbre=/x", "models.wavenet=/y"])
+    assert cfg.models.timbre == "/y"  # the last --set wins, whatever the file's spelling
     with pytest.raises(ConfigError, match="models.wavenet and models.timbre are one key"):
         config.from_dict({"models": {"wavenet": "a", "timbre": "b"}})
 
