@@ -11,23 +11,23 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from livegen.core import hnsynth  # noqa: E402
-from livegen.engine.timbre_files import TimbreFiles  # noqa: E402
+from livegen.engine.timbre import TimbreEngine  # noqa: E402
 from livegen.errors import ConfigError  # noqa: E402
 from livegen.synth.offline import render_note  # noqa: E402
 from livegen.synth.synth import Synth, mix_z  # noqa: E402
-from tests.test_export_wavenet import SIZES, make  # noqa: E402
+from tests.test_export_timbre import SIZES, make  # noqa: E402
 
 pytestmark = pytest.mark.train
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from export import wavenet
+    from export import timbre as export_timbre
     out = tmp_path_factory.mktemp("synth")
-    wavenet.export(make(SIZES["tiny"], seed=3), out)
+    export_timbre.export(make(SIZES["tiny"], seed=3), out)
     (out / "presets.json").write_text(json.dumps({"soft": [0.0] * 4, "bright": [0.8] * 4,
                                                   "dark": [-0.8] * 4}))
-    return TimbreFiles.load(out, provider="cpu")
+    return TimbreEngine.load(out, provider="cpu")
 
 
 def on(p, v=100, ch=0):
@@ -152,8 +152,8 @@ def test_all_notes_off_releases_and_unknown_presets_are_refused(files):
 def test_the_synth_plays_what_the_torch_model_renders(files):
     """The live path (note features, ONNX decoder step with its ring, numpy synthesiser) equals
     the torch model's whole-note rendering (decoder forward + differentiable synthesis)."""
-    from livegen.train.wavenet.model import Synthesis
-    from livegen.train.wavenet.train import conditioning
+    from livegen.train.timbre.model import Synthesis
+    from livegen.train.timbre.train import conditioning
     model = make(SIZES["tiny"], seed=3)  # the model the `files` fixture exported
     d = model.dims
     z = torch.from_numpy(files.presets["bright"])[None]

@@ -1,7 +1,7 @@
 """Harmonic-plus-noise synthesis driven by frame-rate controls, and the note features.
 
 Pure numpy: the realtime synth renders with it, and the trainer (torch) reproduces the same
-math on whole crops (``livegen.train.wavenet.model.synthesize``); a test holds the two equal.
+math on whole crops (``livegen.train.timbre.model.synthesize``); a test holds the two equal.
 
 A voice is described once per *frame* (``SynthDims.frame_s``, 4 ms) by controls:
 

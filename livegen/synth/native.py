@@ -9,20 +9,18 @@ the tests hold it equal to. Owned by the thread that renders.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from livegen.core import hnsynth
-from livegen.errors import ModelFileError, NativeError
+from livegen.errors import NativeError
 
 # what a voice's frame asks of the caller (hnkernel.h)
 NONE, FADED, EXPIRED, SILENT = 0, 1, 2, 3
-WEIGHTS_FILE = "decoder.npz"  # the decoder's weights, written by the export script
 SILENT_RMS = 2e-4  # a released voice quieter than this over a frame is finished
 MIN_RELEASE_S = 0.05
-# The note set keeps 0.6 s after each note-off (livegen.train.wavenet.data.RenderSpec): the
+# The note set keeps 0.6 s after each note-off (livegen.train.timbre.data.RenderSpec): the
 # decoder never learned what a release does after that, and some timbres (the organ) hold a
 # faint tone there. A voice released this long fades out over one frame and is freed.
 TRAINED_RELEASE_S = 0.6
@@ -68,39 +66,6 @@ def flat_weights(state: dict[str, np.ndarray], dims: dict) -> np.ndarray:
         w, b = state[f"{name}.weight"], state[f"{name}.bias"]
         parts += [np.ascontiguousarray(np.asarray(w, np.float32).T).ravel(), np.asarray(b, np.float32).ravel()]
     return np.concatenate(parts)
-
-
-def save_weights(path: Path, state: dict[str, np.ndarray], dims: dict, meta: dict[str, str]) -> None:
-    """decoder.npz: the decoder's parameters (torch names, float32) and the export's metadata."""
-    arrays = {k: np.asarray(v, np.float32) for k, v in state.items()}
-    arrays.update({f"meta.{k}": np.asarray(v) for k, v in meta.items()})
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
-def load_weights(path: Path, dims: dict, kind: str, format_version: int) -> dict[str, np.ndarray]:
-    """The decoder's parameters from decoder.npz, checked against the model's dims."""
-    if not path.exists():
-        raise ModelFileError(f"{path}: missing: the native synth reads the decoder's weights from it; "
-                             "re-export the model with python -m export.wavenet")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
-        raise ModelFileError(f"{path}: not a readable weights file ({err})") from err
-    got = str(data.get("meta.kind", ""))
-    if got != kind or str(data.get("meta.format_version", "")) != str(format_version):
-        raise ModelFileError(f"{path}: not a livegen decoder weights file of format {format_version} "
-                             f"(kind {got!r}); re-export the model with python -m export.wavenet")
-    if json.loads(str(data["meta.dims"])) != dims:
-        raise ModelFileError(f"{path}: its dims differ from the ONNX files beside it: they come from "
-                             "different exports")
-    state = {k: v for k, v in data.items() if not k.startswith("meta.")}
-    for name in weight_order(dims):
-        for part in ("weight", "bias"):
-            if f"{name}.{part}" not in state:
-                raise ModelFileError(f"{path}: has no {name}.{part}")
-    return state
 
 
 def kernel_dims(ffi, dims: dict, sample_rate: int, voices: int, temperature: float, gain: float,

@@ -3,7 +3,7 @@
 One :class:`Synth` is owned by one thread (the render thread live, the caller offline):
 :meth:`Synth.handle` applies a MIDI message at the next frame, :meth:`Synth.render` returns
 the next n samples (any n: whole frames are rendered into a small FIFO). Per frame (4 ms) its
-voices engine (the native kernel, :mod:`livegen.synth.native`, in one call for all voices;
+voices kernel (the native kernel, :mod:`livegen.synth.native`, in one call for all voices;
 :mod:`livegen.synth.reference` is the same in numpy and ONNX Runtime, for the tests)
 
 1. builds each sounding voice's conditioning: its timbre z (gliding toward its channel's) and
@@ -27,19 +27,20 @@ import numpy as np
 
 from livegen.core import hnsynth
 from livegen.core.voices import VoiceAllocator
-from livegen.engine.timbre_files import TimbreFiles
+from livegen.engine.timbre import TimbreEngine
 from livegen.errors import ConfigError, SynthError
 from livegen.synth.native import EXPIRED, FADED, SILENT, NativeVoices
 from livegen.synth.native import GLIDE_S, MIN_RELEASE_S, SILENT_RMS, TRAINED_RELEASE_S  # noqa: F401
 
-ENGINES = {"native": NativeVoices}  # what plays; tests and benchmarks add the reference
+KERNELS = {"native": NativeVoices}  # what plays; tests and benchmarks add the reference
 
 
-def engine_class(name: str):
+def kernel_class(name: str):
+    """The voices' implementation: "native" (what livegen plays) or "reference"."""
     if name == "reference":  # numpy and ONNX Runtime: the tests' and the benchmark's yardstick
         from livegen.synth.reference import ReferenceVoices
         return ReferenceVoices
-    return ENGINES[name]
+    return KERNELS[name]
 
 
 def mix_z(z_a: np.ndarray, z_b: np.ndarray, amount: float) -> np.ndarray:
@@ -49,16 +50,16 @@ def mix_z(z_a: np.ndarray, z_b: np.ndarray, amount: float) -> np.ndarray:
 
 
 class Synth:
-    def __init__(self, files: TimbreFiles, sample_rate: int | None = None, voices: int = 8,
+    def __init__(self, files: TimbreEngine, sample_rate: int | None = None, voices: int = 8,
                  temperature: float = 1.0, preset: str = "", channel_presets: str = "",
                  morph_cc: int = 1, morph_preset: str = "", gain: float = 1.0,
-                 release_max_s: float = 3.0, seed: int = 0, engine: str = "native"):
+                 release_max_s: float = 3.0, seed: int = 0, kernel: str = "native"):
         if not files.presets:
             raise ConfigError(f"{files.folder}: has no presets.json, so there is no timbre to play")
         self.files = files
         self.dims = files.dims
-        self.engine_class = engine_class(engine)
-        self.engine_name = engine
+        self.kernel_class = kernel_class(kernel)
+        self.kernel_name = kernel
         self.names = list(files.presets)
         self.temperature = temperature
         self.gain = gain
@@ -80,11 +81,11 @@ class Synth:
 
     def _open_engine(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
-        self.engine = self.engine_class(self.files, sample_rate, len(self.alloc.slots), self.temperature,
+        self.kernel = self.kernel_class(self.files, sample_rate, len(self.alloc.slots), self.temperature,
                                         self.gain, self.release_max_s)
         for ch, z in enumerate(self.channel_z):
-            self.engine.set_channel_z(ch, z)
-        self.frame = self.engine.hop  # samples per frame at the output rate
+            self.kernel.set_channel_z(ch, z)
+        self.frame = self.kernel.hop  # samples per frame at the output rate
         self.frame_s = self.frame / self.sample_rate
         self._fifo = np.zeros(self.frame, np.float32)  # the last frame rendered ...
         self._fifo_pos = self.frame  # ... and how much of it has been returned
@@ -107,7 +108,7 @@ class Synth:
 
     def voice(self, slot: int) -> dict:
         """A voice's bookkeeping: fading, channel, t_on / t_off (frames), ring_frame, f0, z."""
-        return self.engine.state(slot)
+        return self.kernel.state(slot)
 
     def set_channel_z(self, channel: int, z: np.ndarray) -> None:
         """Play ``channel`` with timbre code ``z`` (an encoded sound, a morph) from now on."""
@@ -119,7 +120,7 @@ class Synth:
 
     def _channel_target(self, channel: int, z: np.ndarray) -> None:
         self.channel_z[channel] = z
-        self.engine.set_channel_z(channel, z)
+        self.kernel.set_channel_z(channel, z)
 
     # -- MIDI -----------------------------------------------------------------------
     def handle(self, msg: bytes) -> None:
@@ -132,14 +133,14 @@ class Synth:
         elif kind in (0x80, 0x90) and len(msg) >= 3:
             slot = self.alloc.note_off(ch, msg[1], self.samples)
             if slot is not None:
-                self.engine.release(slot)
+                self.kernel.release(slot)
             for s, (pch, pitch, _) in list(self.pending.items()):
                 if (pch, pitch) == (ch, msg[1]):  # released before its fade ended: never starts
                     del self.pending[s]
         elif kind == 0xB0 and len(msg) >= 3:
             if msg[1] in (120, 123):  # All Sound Off, All Notes Off
                 for slot in self.alloc.release_all(self.samples, ch):
-                    self.engine.release(slot)
+                    self.kernel.release(slot)
                 self.pending = {s: n for s, n in self.pending.items() if n[0] != ch}
             elif msg[1] == self.morph_cc and self.morph_target is not None:
                 self._channel_target(ch, mix_z(self.channel_base[ch], self.morph_target, msg[2] / 127.0))
@@ -149,24 +150,24 @@ class Synth:
     def set_limit(self, limit: int) -> None:
         """Allow at most ``limit`` voices; the oldest beyond it fade out over the next frame."""
         self.alloc.limit = max(1, min(limit, len(self.alloc.slots)))
-        sounding = [v for v in self.alloc.active() if not self.engine.state(v)["fading"]]
+        sounding = [v for v in self.alloc.active() if not self.kernel.state(v)["fading"]]
         for _ in range(len(sounding) - self.alloc.limit):
             slot = self.alloc.oldest(among=sounding)
             sounding.remove(slot)
-            self.engine.fade(slot)
+            self.kernel.fade(slot)
             self.pending.pop(slot, None)
 
     def _note_on(self, ch: int, pitch: int, velocity: int) -> None:
         slot, stolen = self.alloc.note_on(ch, pitch, velocity, self.samples)
         if stolen:
-            self.engine.fade(slot)
+            self.kernel.fade(slot)
             self.pending[slot] = (ch, pitch, velocity)
         else:
             self._start(slot, ch, pitch, velocity)
 
     def _start(self, slot: int, ch: int, pitch: int, velocity: int) -> None:
         f0 = hnsynth.midi_to_hz(pitch)
-        self.engine.start(slot, ch, f0, f0 * 2.0 ** (self.dims["max_dev_cents"] / 1200.0), velocity)
+        self.kernel.start(slot, ch, f0, f0 * 2.0 ** (self.dims["max_dev_cents"] / 1200.0), velocity)
 
     # -- audio ----------------------------------------------------------------------
     def render(self, n: int) -> np.ndarray:
@@ -185,8 +186,8 @@ class Synth:
 
     def _render_frame(self) -> np.ndarray:
         voices = np.asarray(self.alloc.active(), np.int32)
-        u = self.rng.random((len(voices), self.engine.bins), dtype=np.float32)
-        mix, events, n_events = self.engine.render(voices, u)
+        u = self.rng.random((len(voices), self.kernel.bins), dtype=np.float32)
+        mix, events, n_events = self.kernel.render(voices, u)
         if n_events:
             for slot, event in zip(voices.tolist(), events.tolist()):
                 if event == FADED:  # a stolen voice's fade ended: its new note starts, or it is freed

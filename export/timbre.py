@@ -1,6 +1,6 @@
 """Export a trained timbre model checkpoint to the ONNX files the synth runs.
 
-    python -m export.wavenet CHECKPOINT OUTDIR [--presets PRESETS.json]
+    python -m export.timbre CHECKPOINT OUTDIR [--presets PRESETS.json]
 
 writes into OUTDIR:
 
@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from livegen.engine.timbre_files import FORMAT_VERSION, KINDS, TimbreFiles, load_presets, save_presets
-from livegen.synth import native
-from livegen.train.wavenet.model import controls
+from livegen.engine.timbre import (FORMAT_VERSION, KINDS, WEIGHTS_FILE, TimbreEngine, load_presets, save_decoder_weights,
+                                   save_presets)
+from livegen.train.timbre.model import controls
 
 TOLERANCE = 1e-4  # max abs difference, ONNX Runtime vs torch
 KERNEL_TOLERANCE = 2e-4  # max abs difference over the peak, native kernel vs reference synth
@@ -83,14 +83,14 @@ def export(model, outdir: Path) -> None:
             {k: {0: "voices"} for k in ("cond", "past", "amp", "dist", "dev", "noise", "cur")},
             metadata(d, "decoder_step"))
     state = {k: v.detach().cpu().numpy() for k, v in model.decoder.state_dict().items()}
-    native.save_weights(outdir / native.WEIGHTS_FILE, state, d.to_dict(), metadata(d, "decoder_step"))
+    save_decoder_weights(outdir / WEIGHTS_FILE, state, d.to_dict(), metadata(d, "decoder_step"))
 
 
 @torch.no_grad()
 def verify(model, outdir: Path, frames: int = 300, seed: int = 0) -> list[str]:
     """Differences beyond TOLERANCE between the files in ``outdir`` and the torch model."""
     d = model.dims
-    files = TimbreFiles.load(outdir, provider="cpu")
+    files = TimbreEngine.load(outdir, provider="cpu")
     g = torch.Generator().manual_seed(seed)
     bad = []
 
@@ -129,7 +129,7 @@ def verify_kernel(files, seconds: float = 1.0) -> list[str]:
     if name is None:  # no presets: a neutral code on every channel
         files = type(files)(files.folder, files.dims, files.encoder, files.decoder,
                             {"zero": np.zeros(files.dims["z_dim"], np.float32)})
-    audio = [render_events(Synth(files, voices=4, seed=1, release_max_s=0.3, engine=e), events)
+    audio = [render_events(Synth(files, voices=4, seed=1, release_max_s=0.3, kernel=e), events)
              for e in ("reference", "native")]
     n = min(len(a) for a in audio)
     peak = max(float(np.abs(audio[0]).max()), 1e-9)
@@ -140,7 +140,7 @@ def verify_kernel(files, seconds: float = 1.0) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from livegen.errors import LivegenError
-    from livegen.train.wavenet.model import load_checkpoint
+    from livegen.train.timbre.model import load_checkpoint
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path)
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         presets = load_presets(a.presets, model.dims.z_dim) if a.presets else \
             {k: np.asarray(v, np.float32) for k, v in (ck.get("presets") or {}).items()}
     except LivegenError as err:
-        print(f"export.wavenet: {err}", file=sys.stderr)
+        print(f"export.timbre: {err}", file=sys.stderr)
         return 1
     a.outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=a.outdir, prefix=".export-") as td:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             save_presets(tmp / "presets.json", presets)
         bad = verify(model, tmp)
         if bad:
-            print("export.wavenet: the exported files differ from the checkpoint; "
+            print("export.timbre: the exported files differ from the checkpoint; "
                   f"{a.outdir} is unchanged:\n  " + "\n  ".join(bad), file=sys.stderr)
             return 1
         for name in FILES:
