@@ -560,7 +560,8 @@ static void harmonic_controls(lg_synth *s, int j, int v, int lane, int lanes) {
     /* the table is sum_k a_k sin(2 pi k x): the imaginary part of the inverse FFT of a_k */
     for (int k = 0; k < K; k++) s->tab_re[(size_t)(k + 1) * lanes + lane] = s->amps[k] * norm;
     const float dev = d->max_dev_cents * fast_tanh(raw[1 + K]);
-    s->f0_cur[j] = s->f0_note[v] * pow(2.0, dev / 1200.0);
+    /* the ratio in single precision, as the reference (hnsynth.f0_of on float32 deviations) */
+    s->f0_cur[j] = s->f0_note[v] * (double)powf(2.0f, dev / 1200.0f);
 }
 
 /* the harmonic part of voice j: its new table is column `lane` of out_im */
