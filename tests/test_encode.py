@@ -20,7 +20,7 @@ from livegen.core.pitch import find_notes
 from livegen.io.wavfile import write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "livegen" / "models" / "wavenet"
+SHIPPED = ROOT / "livegen" / "models" / "timbre"
 SR = 48000
 
 
@@ -51,7 +51,7 @@ def model(tmp_path):
 
 
 def encode(model: Path, *args: str) -> int:
-    return cli.main(["--set", f"models.wavenet={model}", "encode", *args])
+    return cli.main(["--set", f"models.timbre={model}", "encode", *args])
 
 
 # ---------------------------------------------------------------------------- finding the notes
@@ -129,7 +129,7 @@ def test_two_encodes_into_one_presets_file_at_once_keep_both(model, tmp_path):
         wav = tmp_path / f"n{k}.wav"
         write_wav(wav, line((p, p + 2), (0.5, 0.5), gaps=True), SR)
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "livegen", "--set", f"models.wavenet={model}", "encode", str(wav),
+            [sys.executable, "-m", "livegen", "--set", f"models.timbre={model}", "encode", str(wav),
              "--name", f"n{k}", "--refine", "0", "--presets", str(presets)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env))
     for p in procs:
@@ -149,5 +149,5 @@ def test_add_preset_under_the_lock_from_many_processes_keeps_every_preset(tmp_pa
 
 
 def _add(path: str, name: str) -> None:
-    from livegen.engine.timbre_files import add_preset
+    from livegen.engine.timbre import add_preset
     add_preset(Path(path), name, np.full(16, 0.1, np.float32))

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="preset name (default: the file's stem)")
     parser.add_argument("--presets", type=Path, default=None,
                         help="presets file to add the preset to (default: presets.json of the "
-                             "model folder, models.wavenet)")
+                             "model folder, models.timbre)")
     parser.add_argument("--print-only", action="store_true", help="print z, write nothing")
     parser.add_argument("--refine", type=int, default=48, metavar="N",
                         help=f"then move z by N trial renders of the recording's own notes, starting "
@@ -30,7 +30,7 @@ def run(args, cfg) -> int:
 
     import numpy as np
 
-    from livegen.engine.timbre_files import TimbreFiles, add_preset
+    from livegen.engine.timbre import TimbreEngine, add_preset
     from livegen.errors import ConfigError, DataError
     from livegen.io.wavfile import read_wav
     from livegen.synth.encoding import NO_NOTE, encode_audio, recording_notes
@@ -40,7 +40,7 @@ def run(args, cfg) -> int:
     name = args.name or args.wav.stem
     if not name.strip():
         raise ConfigError("--name: a preset needs a name that is not empty")
-    files = TimbreFiles.load(cfg.path(cfg.models.wavenet), cfg.models.provider)
+    files = TimbreEngine.load(cfg.path(cfg.models.timbre), cfg.models.provider)
     x, sr = read_wav(args.wav, files.sample_rate)
     if len(x) < MIN_SECONDS * sr:
         raise DataError(f"{args.wav}: {len(x) / sr:.4f} s of audio is too short to hold a note "
