@@ -42,14 +42,14 @@ class Batch:
 class NoteBatcher:
     def __init__(self, ns: NoteSet, clips: np.ndarray, dims, crop_frames: int = 64,
                  onset_share: float = 0.3, max_shift: float = 0.4, seed: int = 0,
-                 release_share: float = 0.0):
+                 release_share: float = 0.0, measured_f0: bool = False):
         self.ns, self.clips, self.d = ns, np.asarray(clips), dims
         self.sr = ns.sample_rate
         if self.sr != dims.sample_rate:
             raise ValueError(f"note set at {self.sr} Hz, model at {dims.sample_rate} Hz")
         self.hop = dims.hop
         self.crop, self.onset_share, self.max_shift, self.seed = crop_frames, onset_share, max_shift, seed
-        self.release_share = release_share
+        self.release_share, self.measured_f0 = release_share, measured_f0
         by_inst: dict[int, list[int]] = {}
         for i in self.clips:
             by_inst.setdefault(int(ns.instrument[i]), []).append(int(i))
@@ -88,7 +88,10 @@ class NoteBatcher:
             target[b] = np.interp(t, np.arange(len(x)), x, right=0.0)
         w0 = np.maximum(0, c0 - d.receptive_field)
         W = int((c0 - w0).max()) + n
-        f0 = np.asarray([hnsynth.midi_to_hz(float(self.ns.pitch[i])) for i in clips]) * ratio
+        # the harmonics at the note's own f0 (a sample a few cents sharp has its 30th partial a
+        # sixth of f0 away from 30 times the nominal f0: the loss would teach noise there)
+        f0 = (self.ns.f0[clips] if self.measured_f0 else
+              np.asarray([hnsynth.midi_to_hz(float(self.ns.pitch[i])) for i in clips])) * ratio
         hold = self.ns.hold[clips] / self.sr / ratio
         t_on, t_off = hnsynth.note_times(W, d.frame_s, hold, w0)
         note = hnsynth.note_features(f0, self.ns.velocity[clips], t_on, t_off)

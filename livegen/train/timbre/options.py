@@ -23,6 +23,7 @@ class TrainOptions:
     max_shift: float = 0.4
     onset_share: float = 0.3
     release_share: float = 0.0  # share of crops that start just before the note-off
+    measured_f0: bool = False  # the synth plays a note at its measured f0 in training (else the nominal)
     z_noise: float = 0.05  # std of Gaussian noise added to z in training (a smoother timbre space)
     id_weight: float = 1.0  # weight of the encoder's squared distance to the instrument's code
     dev_weight: float = 2.0  # weight of the mean squared pitch deviation (as a share of its bound)
@@ -51,6 +52,8 @@ HELP = {
     "max_shift": "pitch-shift augmentation range in semitones (+-)",
     "onset_share": "share of crops that start at the note-on",
     "release_share": "share of crops that start a quarter crop before the note-off",
+    "measured_f0": "in training, play each note at its measured f0 (the sample's own tuning) "
+                   "instead of its nominal pitch, so that its high partials line up with the harmonics",
     "env_weight": "weight of the L1 distance of the crops' time-averaged log power spectra "
                   "(FFT 4096 and 2048): the noise floor between harmonics and the top band",
     "init": "start a new run from this model checkpoint's weights and presets (fine-tuning); "
@@ -69,6 +72,10 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p = p or argparse.ArgumentParser(description="train the livegen timbre model")
     for k, v in TrainOptions.__dataclass_fields__.items():
         default = v.default
+        if isinstance(default, bool):  # --measured-f0 / --no-measured-f0
+            p.add_argument("--" + k.replace("_", "-"), action=argparse.BooleanOptionalAction, default=default,
+                           help=f"{HELP.get(k, k)} (default {default})")
+            continue
         typ = type(default) if default is not None else str
         p.add_argument("--" + k.replace("_", "-"), type=typ, default=default,
                        help=f"{HELP.get(k, k)} (default {default})")

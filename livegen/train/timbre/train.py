@@ -211,8 +211,9 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
           f"train clips {len(train_clips)}, held-out clips {len(valid_clips)}", file=say, flush=True)
 
     batcher = NoteBatcher(ns, train_clips, d, o.crop_frames, o.onset_share, o.max_shift, o.seed,
-                          o.release_share)
-    vbatcher = NoteBatcher(ns, valid_clips, d, o.crop_frames, o.onset_share, 0.0, o.seed + 1)
+                          o.release_share, o.measured_f0)
+    vbatcher = NoteBatcher(ns, valid_clips, d, o.crop_frames, o.onset_share, 0.0, o.seed + 1,
+                           measured_f0=o.measured_f0)
     if dist.is_main:  # rank 0 alone evaluates
         valid_batches = [vbatcher.draw(o.batch, 10_000 + k, shift=False) for k in range(3)]
         prng = np.random.default_rng(7)
