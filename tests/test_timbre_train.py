@@ -71,3 +71,33 @@ def test_presets_export_encode_and_render_commands(run, tmp_path, capsys):
     capsys.readouterr()
     assert main(model + ["encode", str(tmp_path / "none.wav")]) == 2
     assert "no such WAV file" in capsys.readouterr().err
+
+
+def test_train_on_your_own_recordings(run, tmp_path, capsys):
+    """--audio: notes found in a folder of recordings (a legato line and held notes), the
+    model fine-tuned from a checkpoint, a model folder with the new preset written, and the
+    held-out notes measured against encode alone."""
+    from livegen.io.wavfile import write_wav
+    from tests.test_encode import line
+    d, o, best = run
+    sr = 16000
+    audio = tmp_path / "mysound"
+    audio.mkdir()
+    write_wav(audio / "a.wav", line((55, 57, 60, 62, 60, 57), (0.4,) * 6, vibrato=0.2, sr=sr), sr)
+    write_wav(audio / "b.wav", line((64, 62), (0.5, 0.5), gaps=True, sr=sr), sr)
+    out = tmp_path / "run"
+    # the tiny model's shipped folder: its presets and export, as `livegen presets` and export write them
+    ship = tmp_path / "ship"
+    assert main(["presets", "timbre", "--from-run", str(best), "--checkpoint", str(ship / "model.pt"),
+                 "--data", o.data]) == 0
+    from export import timbre as export
+    assert export.main([str(ship / "model.pt"), str(ship), "--presets", str(ship / "presets.json")]) == 0
+    small = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items() if k not in ("lr", "eval_every")]
+    assert main(["--set", f"models.timbre={ship}", "train", "timbre", "--audio", str(audio), "--out", str(out),
+                 "--steps", "6", "--no-progress", *small]) == 0
+    text = capsys.readouterr().out
+    assert "8 notes of mysound" in text and "held-out notes (2), MR-STFT distance: fine-tuned" in text
+    presets = json.loads((out / "model" / "presets.json").read_text())
+    assert list(presets) == ["inst0", "inst1", "mysound"]
+    res = json.loads((out / "model" / "heldout.json").read_text())
+    assert res["fine_tuned"] > 0 and res["encode_alone"] > 0

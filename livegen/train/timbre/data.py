@@ -332,3 +332,37 @@ def load_wav_folder(folder: Path | str, hold_fraction: float = 0.75, heldout_eve
         held = heldout_every > 0 and int(round(p)) % heldout_every == 0
         meta.append((hold, p, f0, v, names.index(inst), held))
     return _assemble(clips, meta, names, sample_rate)
+
+
+def load_recordings(folder: Path | str, name: str, sample_rate: int = SAMPLE_RATE, heldout_share: float = 0.2,
+                    release_s: float = 0.6) -> NoteSet:
+    """A folder of recordings of one instrument (held notes or playing, any length) -> a
+    NoteSet of the notes found in them (``livegen.core.pitch.find_notes``), all of instrument
+    ``name``: each clip from its note's start up to the next note (at most ``release_s`` after
+    it ends), held as long as the note sounds, at velocity 85, its f0 the note's median. The
+    last ``heldout_share`` of the notes, in the order the files and the notes come, are held
+    out (a part of the recording the model does not train on)."""
+    from livegen.core.pitch import find_notes
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.wav")) + sorted(folder.glob("*.WAV"))
+    if not files:
+        raise DataError(f"no .wav files in {folder}")
+    clips, meta = [], []
+    for f in files:
+        x, _ = read_wav(f, sample_rate)
+        peak = float(np.abs(x).max()) if len(x) else 0.0
+        if peak > 1.0:
+            x = x / peak
+        notes = find_notes(x, sample_rate)
+        for k, n in enumerate(notes):
+            end = min(notes[k + 1].start if k + 1 < len(notes) else len(x),
+                      n.start + n.length + int(release_s * sample_rate))
+            clips.append(np.asarray(x[n.start:end], np.float32))
+            meta.append((n.length, float(round(n.pitch)), hnsynth.midi_to_hz(n.pitch), 85, 0, False))
+    if len(clips) < 2:
+        raise DataError(f"{folder}: {len(clips)} notes found in {len(files)} recordings; training needs "
+                        "at least 2 (a note is at least 0.08 s of one pitch between 60 and 1400 Hz)")
+    n_held = max(1, int(round(heldout_share * len(clips)))) if heldout_share > 0 else 0
+    meta = [m[:5] + (i >= len(clips) - n_held,) for i, m in enumerate(meta)]
+    return _assemble(clips, meta, [name], sample_rate)

@@ -195,12 +195,17 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
     if "z_table" in ck:
         table.load_state_dict(ck["z_table"])
         table_opt.load_state_dict(ck["z_table_optimizer"])
-    elif o.init:  # the table's rows from the presets of the same names (tanh undone)
+    elif o.init:  # the table's rows from the presets of the same names (tanh undone); a new
+        # instrument's from the encoder's mean code of its training notes (a user's own sound)
         with torch.no_grad():
             for k, name in enumerate(ns.names):
                 if name in init.get("presets", {}):
-                    z = torch.tensor(init["presets"][name]).clamp(-0.999, 0.999)
-                    table.weight[k] = torch.atanh(z).to(dist.device)
+                    z = torch.tensor(init["presets"][name])
+                else:
+                    from livegen.train.timbre.presets import clip_codes
+                    own = train_clips[ns.instrument[train_clips] == k][:32]
+                    z = torch.from_numpy(clip_codes(model, ns, own).mean(0)) if len(own) else torch.zeros(model.dims.z_dim)
+                table.weight[k] = torch.atanh(z.clamp(-0.999, 0.999)).to(dist.device)
     d = model.dims
     synth, loss_fn, env_fn = Synthesis(d, device=dist.device), MultiResolutionLoss(), AverageSpectrumLoss()
     stepper = distributed.wrap(TrainStep(model, table, synth), dist)  # train through this
