@@ -88,8 +88,8 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
     """Move z so that the recording's own notes, rendered by the synth, come closer to it by
     the multi-resolution STFT distance (``livegen.core.spectral.distance``).
 
-    Starts from the best of ``z0`` (the encoder's code) and ``candidates`` (e.g. the presets),
-    then a (1+1) evolution strategy of ``steps`` renders (the noise's seed fixed, so the
+    Starts from the best of ``z0`` (the encoder's code), ``candidates`` (e.g. the presets) and
+    the midpoints of the best three of those, then a (1+1) evolution strategy of ``steps`` renders (the noise's seed fixed, so the
     distance is a function of z). Returns (z, distance at z0, distance at z). Without pitched
     notes in the recording, returns z0."""
     from livegen.synth.synth import Synth
@@ -114,11 +114,12 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
         return total / len(notes)
 
     d0 = distance(z0)
-    best_z, best = np.asarray(z0, np.float32), d0
-    for c in candidates:
-        d = distance(c)
-        if d < best:
-            best_z, best = np.asarray(c, np.float32), d
+    scored = [(d0, np.asarray(z0, np.float32))] + [(distance(c), np.asarray(c, np.float32)) for c in candidates]
+    scored.sort(key=lambda t: t[0])
+    # an unheard instrument often lies between two known ones: the midpoints of the best three
+    top = [z for _, z in scored[:3]]
+    scored += [(distance(m), m) for m in ((top[i] + top[j]) / 2 for i in range(len(top)) for j in range(i + 1, len(top)))]
+    best, best_z = min(scored, key=lambda t: t[0])
     rng = np.random.default_rng(seed)
     # stay where the decoder was trained: within the presets' range in every dimension (a code
     # fitted to a few notes outside it does not carry over to other pitches)
