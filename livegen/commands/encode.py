@@ -54,7 +54,7 @@ def run(args, cfg) -> int:
     notes = recording_notes(x, sr)
     if not notes:
         raise DataError(f"{args.wav}: {NO_NOTE}; nothing written")
-    print(f"{len(notes)} notes found (MIDI {', '.join(str(p) for _, _, p, _ in notes)})")
+    print(f"{len(notes)} notes found (MIDI {', '.join(str(p) for _, _, p, _, _ in notes)})")
     z = encode_audio(files, x, sr, notes)
     if args.refine > 0:
         from livegen.synth.encoding import refine

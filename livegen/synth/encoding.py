@@ -29,10 +29,11 @@ def encoder_input(x: np.ndarray, sample_rate: int, hop: int, n_frames: int, n_me
     return (np.maximum(10.0 * np.log10(mel + 1e-12), FLOOR_DB) / 40.0).astype(np.float32)
 
 
-def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 6) -> list[tuple[int, int, int, float]]:
+def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 6) -> list[tuple[int, int, int, int, bool]]:
     """The notes of a recording of one instrument (held notes or playing: legato, vibrato) that
     encoding uses, in time order, as (start, length, nominal MIDI pitch, the note's own span:
-    samples up to the next note or the end): the longest note of each pitch played, and of
+    samples up to the next note or the end, whether it began legato: out of the note before
+    it rather than from silence): the longest note of each pitch played, and of
     those at most ``max_notes`` spread evenly from the lowest pitch to the highest (the timbre
     changes with pitch; a fit to one register does not carry over to another)."""
     found = find_notes(x, sample_rate)
@@ -48,7 +49,8 @@ def recording_notes(x: np.ndarray, sample_rate: int, max_notes: int = 6) -> list
     for k in sorted(longest[p] for p in pitches):
         n = found[k]
         nxt = found[k + 1].start if k + 1 < len(found) else len(x)
-        out.append((n.start, n.length, int(round(n.pitch)), nxt - n.start))
+        legato = k > 0 and n.start - (found[k - 1].start + found[k - 1].length) < int(0.01 * sample_rate)
+        out.append((n.start, n.length, int(round(n.pitch)), nxt - n.start, bool(legato)))
     return out
 
 
@@ -66,7 +68,7 @@ def encode_audio(files, x: np.ndarray, sample_rate: int, notes=None) -> np.ndarr
         raise DataError(NO_NOTE)
     hop = int(round(d["frame_s"] * sample_rate)) * d["enc_hop"]
     mel = np.stack([encoder_input(x[s:s + span], sample_rate, hop, d["enc_frames"], d["n_mels"])
-                    for s, _, _, span in notes])
+                    for s, _, _, span, _ in notes])
     return files.encode(mel).mean(axis=0).astype(np.float32)
 
 
@@ -79,7 +81,7 @@ NO_NOTE = ("no note found: a note is at least 0.08 s of one pitch between 60 and
 
 
 VELOCITY = 85  # the recording's notes are rendered mezzo-forte (the middle of the training velocities)
-COMPARED_S = 1.0  # the first this much of each note is compared
+COMPARED_S = 1.0  # at most the first 70% of this much of each note is compared
 
 
 def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=(), steps: int = 48,
@@ -96,21 +98,25 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
     notes = recording_notes(x, sample_rate) if notes is None else notes
     if not notes:
         return z0, float("nan"), float("nan")
+    tenth = int(0.1 * sample_rate)
 
     def distance(z):
-        # each note is played held for as long as it sounds, and only its first 70% (at most
+        # Each note is played held for as long as it sounds and only its first 70% (at most
         # COMPARED_S) is compared: where the player let go, or the next note took over, is not
-        # known exactly; the timbre of the attack and the sustain is
+        # known exactly; the timbre of the attack and the sustain is. A legato note, which the
+        # synth starts from silence, is compared from 0.1 s on (past the change of note, which
+        # a fresh voice cannot play).
         synth = Synth(files, sample_rate=sample_rate, voices=1, seed=seed, temperature=temperature)
         synth.set_channel_z(0, z)
         total = 0.0
-        for s, n, pitch, _ in notes:
-            synth.handle(bytes([0x90, pitch, VELOCITY]))
+        for s, n, pitch, _, legato in notes:
             m = int(0.7 * min(n, COMPARED_S * sample_rate))
+            a = tenth if legato and m > 2 * tenth else 0
+            synth.handle(bytes([0x90, pitch, VELOCITY]))
             y = synth.render(m)
             synth.handle(bytes([0x80, pitch, 0]))
             synth.render(synth.frame * 60)  # some release, then the next note takes the voice
-            total += spectral.distance(y, x[s:s + m])
+            total += spectral.distance(y[a:], x[s + a:s + m])
         return total / len(notes)
 
     d0 = distance(z0)
