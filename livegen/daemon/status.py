@@ -68,6 +68,13 @@ def status_line(st) -> str:
             f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}")
 
 
+def status_record(st) -> dict:
+    """The status as one JSON-ready record (``livegen run --status-json``; read by ``livegen bench xruns``)."""
+    return {"state": st.state, "bpm": round(st.bpm, 2), "clock": st.clock_source, "beat": round(st.beat, 3),
+            "phrases": st.phrases, "ignored": st.ignored, "responses": st.responses,
+            "counts": dict(st.counts), "synth": dict(st.synth) if st.synth else None}
+
+
 def waiting_lines(server: str, reason: str, waited_s: float, phrases: int, responses: int) -> list[str]:
     """The status screen while the JACK server is gone (livegen run, livegen.daemon.jackrestart)."""
     return [
