@@ -299,11 +299,14 @@ def table(results: list[dict]) -> list[str]:
 def run(args, cfg) -> int:
     import datetime
     import json
+    import logging
     import os
 
     from livegen.errors import DeviceError
     from livegen.io import jackserver
 
+    # the player port's own xrun warnings: the watch counts every xrun, and the table says them
+    logging.getLogger("livegen.midi").setLevel(logging.ERROR)
     missing = jackserver.missing_tools()
     if missing:
         raise DeviceError(f"livegen bench xruns starts its own JACK server: {', '.join(missing)} not found "

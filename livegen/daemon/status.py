@@ -37,7 +37,7 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
     synth = st.synth or {}
     if synth:
         audio = (f"synth: {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
-                 f"underruns {synth.get('underruns', 0)}, inbox dropped {synth.get('inbox_dropped', 0)}")
+                 f"underruns {synth.get('underruns', 0)}")
     last = "none yet"
     if st.last is not None:
         r = st.last
@@ -52,20 +52,30 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
         f"audio     {audio}",
         f"phrases   {st.phrases} (ignored {st.ignored})   responses {st.responses}",
         f"last      {last}",
-        f"counters  thru {c['thru']}  echoes {c['echoes']}  input dropped {c['input_dropped']}  "
-        f"late {c['late_dropped']}  moved {c['moved']}  held-closed {c['held_closed']}  "
-        f"send errors {c['send_errors']}",
+        f"counters  thru {c['thru']}  echoes {c['echoes']}  late {c['late_dropped']}  moved {c['moved']}  "
+        f"held-closed {c['held_closed']}  send errors {c['send_errors']}",
+        f"dropped   {dropped(st)} (a flood: never a note-off, a reset, a panic or a cancel)",
         "          Ctrl-C stops (every note is closed)",
     ]
+
+
+def dropped(st) -> str:
+    """What the bounded queues between the threads dropped, where (see livegen.core.queues)."""
+    c, synth = st.counts, st.synth or {}
+    parts = [("input", c["input_dropped"]), ("thru", c["thru_dropped"]), ("schedule", c["schedule_dropped"]),
+             ("generator", c["requests_dropped"])]
+    if synth:
+        parts.append(("synth", synth.get("inbox_dropped", 0)))
+    return "  ".join(f"{name} {n}" for name, n in parts)
 
 
 def status_line(st) -> str:
     synth = st.synth or {}
     audio = (f" voices {synth.get('voices')} load {synth.get('load', 0):.2f} underruns {synth.get('underruns')}"
-             f" synth inbox dropped {synth.get('inbox_dropped', 0)}" if synth else "")
+             if synth else "")
     return (f"status: {st.state}, {st.bpm:.1f} bpm ({st.clock_source}), phrases {st.phrases}, "
-            f"responses {st.responses}, echoes {st.counts['echoes']}, input dropped "
-            f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}")
+            f"responses {st.responses}, echoes {st.counts['echoes']}, late {st.counts['late_dropped']}{audio}, "
+            f"dropped: {dropped(st).replace('  ', ', ')}")
 
 
 def status_record(st) -> dict:

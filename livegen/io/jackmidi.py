@@ -316,7 +316,7 @@ class JackMidiInput(_JackPort, InputPort):
             lib.lg_wait(port, 100)  # the GIL is released while it waits
             lib.lg_counts(port, counts)
             if counts[3] != in_jack:
-                self.dropped += counts[3] - in_jack
+                self.backend_dropped += counts[3] - in_jack
                 in_jack = counts[3]
             while True:
                 n = lib.lg_read(port, t, data, 65536)

@@ -22,9 +22,10 @@ Two ways to render, chosen by the model's rate:
   samples per render, resampled (soxr, HQ) to the device rate, into a ring kept one
   period plus one block deep; the resampler adds its own delay (``latency_parts``).
 
-The inbox is bounded: past :data:`INBOX_MAX` messages, new ones are dropped and counted
-(``inbox_dropped`` in the status), except note-offs and controller resets, which are
-always kept, so a flood never leaves a voice sounding.
+The inbox is a :class:`~livegen.core.queues.BoundedQueue`: past :data:`INBOX_MAX`
+messages, new ones are dropped and counted (``inbox_dropped`` in the status), except
+note-offs and controller resets, which are always kept, so a flood never leaves a voice
+sounding.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import time
 import numpy as np
 
 from livegen.core.governor import LoadGovernor
+from livegen.core.queues import BoundedQueue, first_midi_key
 from livegen.core.ring import AudioRing
 from livegen.synth.synth import Synth
 
@@ -53,32 +55,6 @@ def raise_priority() -> str | None:
 INBOX_MAX = 4096
 RENDER_AT = 0.5  # rendering at the device rate starts this far into the period ...
 RENDER_AT_MAX_S = 0.002  # ... but no later than this: pass-through arrives within it
-RESETS = (120, 121, 123)  # All Sound Off, Reset All Controllers, All Notes Off
-
-
-def must_keep(msg: bytes) -> bool:
-    """A message the synth needs even when its inbox overflows: note-offs, resets."""
-    kind = msg[0] & 0xF0 if msg else 0
-    return (kind == 0x80 or (kind == 0x90 and len(msg) > 2 and msg[2] == 0)
-            or (kind == 0xB0 and len(msg) > 1 and msg[1] in RESETS))
-
-
-class Inbox:
-    """MIDI messages for the render thread: bounded at ``limit``, past which new messages
-    are dropped and counted, except those :func:`must_keep` (note-offs, resets)."""
-
-    def __init__(self, limit: int = INBOX_MAX):
-        self.limit = limit
-        self.queue: collections.deque = collections.deque()
-        self.dropped = 0
-
-    def put(self, msg: bytes, at_ns: int) -> None:  # any thread
-        if len(self.queue) >= self.limit and not must_keep(msg):
-            self.dropped += 1
-            return
-        self.queue.append((msg, at_ns))
-
-
 class Resampler:
     """Streaming resampling from the model's rate to the device's (soxr, HQ)."""
 
@@ -102,7 +78,7 @@ class LiveSynth:
         self.block = block  # model samples per render when resampling (config checks the multiple)
         self.realtime = realtime
         self.realtime_refused: str | None = None
-        self.inbox = Inbox()
+        self.inbox = BoundedQueue(INBOX_MAX, first_midi_key)  # (msg, at_ns)
         self.ring = AudioRing(1 << 16)
         self.output = AudioOutput(audio_cfg, self.ring)
         self.rate = self.output.sample_rate
@@ -146,7 +122,7 @@ class LiveSynth:
     # -- any thread -----------------------------------------------------------------
     def send(self, msg: bytes, at_ns: int | None = None) -> None:
         """Hand a MIDI message to the synth (never blocks); ``at_ns``: when it arrived."""
-        self.inbox.put(bytes(msg), at_ns or time.monotonic_ns())
+        self.inbox.put((bytes(msg), at_ns or time.monotonic_ns()))
 
     @property
     def underruns(self) -> int:
@@ -215,7 +191,7 @@ class LiveSynth:
             n, target = self.plan(period)
             block_s = n / self.synth.sample_rate
             now = time.monotonic_ns()
-            inbox = self.inbox.queue
+            inbox = self.inbox
             while inbox:
                 msg, at_ns = inbox.popleft()
                 self.synth.handle(msg)
