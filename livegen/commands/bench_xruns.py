@@ -29,6 +29,8 @@ underruns with 8 voices; under the flood no underruns.
 
 from __future__ import annotations
 
+import argparse
+
 HELP = "server xruns and synth underruns on a private JACK server: alone, livegen idle, a chord, a MIDI flood"
 
 PHASES = ("baseline", "idle", "chord", "flood")
@@ -49,6 +51,7 @@ def add_arguments(parser) -> None:
                         help="a short check that every part runs: period 256, 5 s phases, a flood of "
                              "1,000 notes in 0.5 s")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a child: one period
 
 
 def phase_seconds(period: int, seconds: float) -> float:
@@ -176,6 +179,7 @@ def _phase(name: str, seconds: float, server, watch, lg=None, play=None) -> dict
     if synth_a:
         row.update(underruns=synth_a["underruns"] - synth_b["underruns"],
                    synth_inbox_dropped=synth_a.get("inbox_dropped", 0) - synth_b.get("inbox_dropped", 0),
+                   synth_notes_dropped=synth_a.get("notes_dropped", 0) - synth_b.get("notes_dropped", 0),
                    voices_max=max((r["synth"] or {}).get("voices", 0) for r in during),
                    voice_limit_min=min((r["synth"] or {}).get("voice_limit", 0) for r in during),
                    voices_end=synth_a["voices"], load_end=synth_a.get("load"),
@@ -228,6 +232,7 @@ def measure_period(period: int, seconds: float, args, global_args: list[str], in
     log_path = os.path.join(folder, "jackd.log")
     rows = []
     flood_sent: list = []
+    load_before = os.getloadavg()[0]
     with jackserver.serving(name, 48000, period, log_path) as server:
         watch = jackserver.XrunWatch("livegen-bench-xruns")
         try:
@@ -259,7 +264,8 @@ def measure_period(period: int, seconds: float, args, global_args: list[str], in
     if flood is not None and flood_sent:
         flood["flood_sent"], flood["flood_took_s"] = flood_sent[0][0], round(flood_sent[0][1], 2)
     return {"period": period, "rate": 48000, "chord": chord_notes(period, args.chord), "server": name,
-            "logs": folder, "phases": rows}
+            "logs": folder, "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "phases": rows}
 
 
 def _cell(row: dict, key: str, fmt: str = "{}") -> str:
@@ -282,16 +288,23 @@ def cpu_line() -> str:
             f"{'with' if avx512 else 'no'} AVX-512)")
 
 
+def _synth_dropped(row: dict) -> str:
+    """The synth's inbox drops, plus the note-ons past its voices before one render."""
+    if row.get("synth_inbox_dropped") is None:
+        return "–"
+    return f"{row['synth_inbox_dropped']} + {row['synth_notes_dropped']}"
+
+
 def table(results: list[dict]) -> list[str]:
     head = ("| period | phase | s | xruns | jackd lines | underruns | voices max | limit min | "
-            "voices at end | synth inbox dropped | input dropped | responses |")
+            "voices at end | synth dropped | input dropped | responses |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for res in results:
         for row in res["phases"]:
             lines.append(f"| {res['period']} | {row['phase']} | {row['seconds']:g} | {row['xruns']} | "
                          f"{row['jackd_lines']} | {_cell(row, 'underruns')} | {_cell(row, 'voices_max')} | "
                          f"{_cell(row, 'voice_limit_min')} | {_cell(row, 'voices_end')} | "
-                         f"{_cell(row, 'synth_inbox_dropped')} | {_cell(row, 'input_dropped')} | "
+                         f"{_synth_dropped(row)} | {_cell(row, 'input_dropped')} | "
                          f"{_cell(row, 'responses')} |")
     return lines
 
@@ -316,33 +329,23 @@ def run(args, cfg) -> int:
         args.flood_notes, args.flood_seconds = min(args.flood_notes, 1000), min(args.flood_seconds, 0.5)
     else:
         periods, seconds = parse_periods(args.periods), args.seconds
-    global_args = ([] if args.config is None else ["--config", args.config])
-    for override in args.overrides:
-        global_args += ["--set", override]
-    global_args += ["--set", "midi.backend=jack", "--set", "audio.backend=jack",
-                    "--set", f"synth.voices={max(cfg.synth.voices, args.chord)}"]
+    if args.one:  # a child of this command (below): one period, its lines, its figures to --json
+        global_args = ([] if args.config is None else ["--config", args.config])
+        for override in args.overrides:
+            global_args += ["--set", override]
+        global_args += ["--set", "midi.backend=jack", "--set", "audio.backend=jack",
+                        "--set", f"synth.voices={max(cfg.synth.voices, args.chord)}"]
+        res = _measure_and_say(periods[0], seconds, args, global_args, cfg.midi.in_port)
+        with open(args.json, "w") as fh:
+            json.dump(res, fh)
+        return 0
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cpu = cpu_line()
     print(f"livegen bench xruns, {started}: {cpu}, {os.cpu_count()} CPUs, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    results = []
-    for period in periods:
-        s = phase_seconds(period, seconds)
-        print(f"period {period} frames at 48000 Hz ({period / 48:.2f} ms): 4 phases of {s:g} s, a chord of "
-              f"{chord_notes(period, args.chord)} notes ...", flush=True)
-        res = measure_period(period, s, args, global_args, cfg.midi.in_port)
-        results.append(res)
-        flood = res["phases"][-1]
-        chord = next((r for r in res["phases"] if r["phase"] == "chord"), {})
-        print(f"  logs in {res['logs']}; synth engine {chord.get('synth_engine')}, audio "
-              f"{chord.get('audio_backend')}; flood: {flood.get('flood_sent')} note-ons (each with its "
-              f"note-off) sent in {flood.get('flood_took_s')} s", flush=True)
-        for row in res["phases"]:
-            if row["not_finished"]:
-                named = ", ".join(f"{k} {v}" for k, v in sorted(row["not_finished"].items(), key=lambda kv: -kv[1]))
-                print(f"  {row['phase']}: jackd named as not finished: {named}")
-            if row.get("drops"):
-                print(f"  {row['phase']}: livegen also dropped {row['drops']}")
+    # one process per server: libjack (JACK2) has crashed in a process that had been a client
+    # of one server when it opened a client on a second (DEVELOPERS.md)
+    results = [_in_child(period, seconds, args) for period in periods]
     print()
     print("\n".join(table(results)))
     print("\nxruns: counted by a JACK client told of each (XrunWatch); jackd lines: the lines jackd wrote "
@@ -352,3 +355,48 @@ def run(args, cfg) -> int:
             json.dump({"started": started, "cpu": cpu, "cpus": os.cpu_count(), "results": results}, fh,
                       indent=1)
     return 0
+
+
+def _in_child(period: int, seconds: float, args) -> dict:
+    """This command for one period, in a process of its own (its lines pass through)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from livegen.errors import DeviceError
+    cmd = [sys.executable, "-m", "livegen"]
+    if args.config is not None:
+        cmd += ["--config", args.config]
+    for override in args.overrides:
+        cmd += ["--set", override]
+    with tempfile.TemporaryDirectory(prefix="livegen-bench-xruns-") as folder:
+        out = f"{folder}/period.json"
+        cmd += ["bench", "xruns", "--one", "--periods", str(period), "--seconds", str(seconds), "--chord",
+                str(args.chord), "--flood-notes", str(args.flood_notes), "--flood-seconds",
+                str(args.flood_seconds), "--json", out]
+        code = subprocess.run(cmd).returncode
+        if code:
+            raise DeviceError(f"bench xruns at period {period} failed (exit status {code}): see above")
+        with open(out) as fh:
+            return json.load(fh)
+
+
+def _measure_and_say(period: int, seconds: float, args, global_args, in_port: str) -> dict:
+    s = phase_seconds(period, seconds)
+    print(f"period {period} frames at 48000 Hz ({period / 48:.2f} ms): 4 phases of {s:g} s, a chord of "
+          f"{chord_notes(period, args.chord)} notes ...", flush=True)
+    res = measure_period(period, s, args, global_args, in_port)
+    flood = res["phases"][-1]
+    chord = next((r for r in res["phases"] if r["phase"] == "chord"), {})
+    print(f"  load average (1 min) {res['load_average'][0]:.2f} before, {res['load_average'][1]:.2f} after; "
+          f"logs in {res['logs']}; synth engine {chord.get('synth_engine')}, audio "
+          f"{chord.get('audio_backend')}; flood: {flood.get('flood_sent')} note-ons (each with its "
+          f"note-off) sent in {flood.get('flood_took_s')} s", flush=True)
+    for row in res["phases"]:
+        if row["not_finished"]:
+            named = ", ".join(f"{k} {v}" for k, v in sorted(row["not_finished"].items(), key=lambda kv: -kv[1]))
+            print(f"  {row['phase']}: jackd named as not finished: {named}", flush=True)
+        if row.get("drops"):
+            print(f"  {row['phase']}: livegen also dropped {row['drops']}", flush=True)
+    return res

@@ -64,8 +64,8 @@ def dropped(st) -> str:
     c, synth = st.counts, st.synth or {}
     parts = [("input", c["input_dropped"]), ("thru", c["thru_dropped"]), ("schedule", c["schedule_dropped"]),
              ("generator", c["requests_dropped"])]
-    if synth:
-        parts.append(("synth", synth.get("inbox_dropped", 0)))
+    if synth:  # the synth's inbox, and note-ons past its voices before one render
+        parts += [("synth", synth.get("inbox_dropped", 0)), ("synth notes", synth.get("notes_dropped", 0))]
     return "  ".join(f"{name} {n}" for name, n in parts)
 
 

@@ -25,7 +25,10 @@ Two ways to render, chosen by the model's rate:
 The inbox is a :class:`~livegen.core.queues.BoundedQueue`: past :data:`INBOX_MAX`
 messages, new ones are dropped and counted (``inbox_dropped`` in the status), except
 note-offs and controller resets, which are always kept, so a flood never leaves a voice
-sounding.
+sounding. Before one render the thread starts at most as many notes as the synth may
+sound (the governor's voice limit); more could only steal each other before being heard,
+so the rest of a flood's note-ons are dropped and counted (``notes_dropped``), and a
+flood costs a render no more than a chord of all its voices.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class LiveSynth:
         self.realtime = realtime
         self.realtime_refused: str | None = None
         self.inbox = BoundedQueue(INBOX_MAX, first_midi_key)  # (msg, at_ns)
+        self.notes_dropped = 0  # note-ons past the voice limit before one render (the render thread's)
         self.ring = AudioRing(1 << 16)
         self.output = AudioOutput(audio_cfg, self.ring)
         self.rate = self.output.sample_rate
@@ -139,7 +143,7 @@ class LiveSynth:
                 "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
                 "audio_backend": self.output.backend,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
-                "inbox_dropped": self.inbox.dropped, "period": self.period,
+                "inbox_dropped": self.inbox.dropped, "notes_dropped": self.notes_dropped, "period": self.period,
                 "render_ms_p99": round(float(np.percentile(self.render_ms, 99)), 2) if self.render_ms else None,
                 "render_ms_max": round(max(self.render_ms), 2) if self.render_ms else None,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
@@ -183,6 +187,7 @@ class LiveSynth:
             self.realtime_refused = raise_priority()
         period = self.period
         seen = self.output.callbacks
+        ons_left = self.synth.alloc.limit  # note-ons this render may still start
         while not self._stop.is_set():
             if self.output.period and self.output.period != period:
                 log.warning("the audio period changed from %d to %d frames while running: rendering "
@@ -194,10 +199,16 @@ class LiveSynth:
             inbox = self.inbox
             while inbox:
                 msg, at_ns = inbox.popleft()
-                self.synth.handle(msg)
                 if msg[0] & 0xF0 == 0x90 and len(msg) > 2 and msg[2]:
+                    if ons_left <= 0:  # more note-ons before one render than voices: a flood
+                        self.notes_dropped += 1
+                        continue
+                    ons_left -= 1
+                    self.synth.handle(msg)
                     queued = self.ring.available() / self.rate + self.output.latency
                     self.latencies_ms.append((now - at_ns) / 1e6 + (queued + block_s) * 1e3)
+                else:
+                    self.synth.handle(msg)
             if self.ring.available() >= target:
                 poll = max(period / self.rate / 4, 0.0005)
                 self._stop.wait(poll)
@@ -207,6 +218,7 @@ class LiveSynth:
                         delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
                         self._stop.wait(max(0.0, delay - poll / 2))
                 continue
+            ons_left = self.synth.alloc.limit
             t0 = time.perf_counter()
             audio = self.synth.render(n)
             if self.resample is not None:
