@@ -16,10 +16,10 @@ It drains the input port's queue (filled by rtmidi's callback with
   livegen responds cancels the response (``on_new_phrase = interrupt``).
 
 It reports the state (idle, listening, responding) with a controller when it
-changes. Its work per wake-up is bounded: at most ``batch`` (:data:`BATCH`) messages
-are handled between timing checks, so a flood of input delays neither the clock nor
-phrase ends, and with more waiting the next batch comes after a pause of
-:data:`BREATH_S`, so a flood takes at most a fixed share of the interpreter and the
+changes. Its work per wake-up is bounded: at most ``batch``
+(:data:`~livegen.core.queues.BATCH`) messages are handled between timing checks, so a
+flood of input delays neither the clock nor phrase ends, and with more waiting the next
+batch comes after a pause of :data:`~livegen.core.queues.BREATH_S`, so a flood takes at most a fixed share of the interpreter and the
 render thread is never starved of it. What waits meanwhile stays in the input port's
 bounded queue (past its bound, dropped and counted, never a note-off: see
 :class:`~livegen.core.queues.BoundedQueue`). Nothing here blocks.
@@ -37,14 +37,13 @@ from livegen.core.clock import BeatClock
 from livegen.core.midiparse import MidiParser
 from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.phrase import PhraseDetector, PhraseRules
+from livegen.core.queues import BATCH, BREATH_S
 from livegen.realtime import CONTROL_PRIORITY, make_realtime
 from livegen.daemon.schedule import Controls, EchoFilter, cc_length_bars, cc_temperature
 
 log = logging.getLogger("livegen.control")
 
 STATE_VALUES = {"idle": 0, "listening": 64, "responding": 127}
-BATCH = 64  # messages handled per wake-up
-BREATH_S = 0.001  # with more waiting: the pause before the next batch
 CLOCK_STATUS = (0xF8, 0xFA, 0xFB, 0xFC, 0xF2)
 
 

@@ -18,7 +18,9 @@ phrase's beginning and its end primes the rest (its last notes, if the rest is
 long). A phrase's begin and end, a cancel and a stop always go through (a second
 one of a kind while the first still waits behind only such requests, past the
 bound, is folded into it); a generator that finds a long backlog of notes stops
-priming them one by one.
+priming them one by one. Its work per wake-up is bounded as the control thread's:
+after :data:`~livegen.core.queues.BATCH` requests in a row, with more waiting, it
+pauses :data:`~livegen.core.queues.BREATH_S`.
 The model is reached only through ``model.initial_state()`` and
 ``model.step(token, state) -> (logits, state)``.
 """
@@ -37,7 +39,7 @@ from livegen.core import controls as ctl
 from livegen.core import sampling
 from livegen.core import tokens as tk
 from livegen.core.phrase import Phrase
-from livegen.core.queues import BoundedQueue
+from livegen.core.queues import BATCH, BREATH_S, BoundedQueue
 from livegen.core.sampling import stream_tokens
 from livegen.daemon.prompt import LiveEncoder
 from livegen.daemon.schedule import move_late, response_bars, response_start
@@ -202,11 +204,17 @@ class Generator(threading.Thread):
     def run(self) -> None:
         if self.jam.realtime:
             make_realtime(GENERATOR_PRIORITY)
+        handled = 0  # requests since the thread last waited
         while not self.stopping.is_set():
+            if handled >= BATCH and len(self._inbox):  # a backlog (a flood): a breath first, so the
+                handled = 0  # render thread gets the interpreter
+                self.stopping.wait(BREATH_S)
             item = self._inbox.get(timeout=0.05)
             if item is None:
+                handled = 0
                 self._maybe_loop()
                 continue
+            handled += 1
             kind = item[0]
             try:
                 if kind == "begin":
