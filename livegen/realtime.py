@@ -29,6 +29,11 @@ GENERATOR_PRIORITY = 1
 # the sender waiting for tens of milliseconds (measured: p99 up to +17 ms, max +43 ms late;
 # raised: +0.3 ms), and a busy machine starves the audio (3 underruns a minute, 0 raised).
 RENDER_PRIORITY = 2
+# The JACK MIDI input's reader thread (livegen.io.jackmidi), which moves what the process
+# callback received into the port's queue: an ordinary thread fell behind under a flood on a
+# busy machine, the ring from the callback filled and dropped messages, note-offs among them
+# (notes hung in the synth); it does a few microseconds of work per message.
+READER_PRIORITY = 4
 # Other Python threads of a livegen process (the status loop; the demo's and bench's
 # in-process player) for the same reason, at the lowest real-time priority.
 OTHER_PRIORITY = 1

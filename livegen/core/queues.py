@@ -32,7 +32,7 @@ RESETS = (120, 121, 123)  # All Sound Off, Reset All Controllers, All Notes Off
 # A consumer thread that finds a backlog (a flood) takes at most BATCH items per wake-up
 # and pauses BREATH_S before the next batch (livegen.daemon.control, .generator): its share
 # of the interpreter stays bounded, and the synth's render thread is never starved of it.
-BATCH = 64
+BATCH = 32
 BREATH_S = 0.001
 
 

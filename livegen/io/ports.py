@@ -72,8 +72,8 @@ class InputPort(Port):
         if not self.queue.put((t_ns, data)):
             return
         wake = self.wake
-        if wake is not None:
-            wake.set()
+        if wake is not None and not wake.is_set():  # (appended first: a reader that clears it
+            wake.set()  # after this look drains the queue next, this message included)
 
 
 class OutputPort(Port):
