@@ -150,17 +150,18 @@ static inline float fast_tanh(float x) {  /* absolute error about 1e-7 */
     return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f);
 }
 
-/* Y[j, o] = b[o] + sum_i X[j, i] W[i, o] for j < J (J a multiple of JB), rows ldx / ldy apart.
-   Blocks of JB voices x OB outputs are held in registers while the inputs stream by, so each
-   weight row is loaded once per JB voices. */
+/* Y[j, o] = b[o] + sum_i X[j, i] W[i, o] for j < J, rows ldx / ldy apart; O (the padded
+   width) is a multiple of OB. Blocks of JB voices x OB outputs are held in registers while the
+   inputs stream by, so each weight row is loaded once per JB voices; the voices beyond whole
+   blocks go one at a time. */
 LG_CLONES
 static void gemm(const float *X, int J, int ldx, const dense *L, float *Y, int ldy) {
-    const int I = L->in, O = L->out, Ov = O / OB * OB;
-    for (int o0 = 0; o0 < Ov; o0 += OB) {
+    const int I = L->in, O = L->out, Jb = J / JB * JB;
+    for (int o0 = 0; o0 < O; o0 += OB) {
         vf b0, b1;
         memcpy(&b0, L->b + o0, sizeof b0);
         memcpy(&b1, L->b + o0 + VL, sizeof b1);
-        for (int j0 = 0; j0 < J; j0 += JB) {
+        for (int j0 = 0; j0 < Jb; j0 += JB) {
             vf acc[JB][2];
             for (int jj = 0; jj < JB; jj++) { acc[jj][0] = b0; acc[jj][1] = b1; }
             const float *x0 = X + (size_t)j0 * ldx;
@@ -179,13 +180,30 @@ static void gemm(const float *X, int J, int ldx, const dense *L, float *Y, int l
                 memcpy(Y + (size_t)(j0 + jj) * ldy + o0 + VL, &acc[jj][1], sizeof(vf));
             }
         }
-    }
-    for (int o = Ov; o < O; o++)  /* the outputs beyond whole blocks */
-        for (int j = 0; j < J; j++) {
-            float acc = L->b[o];
-            for (int i = 0; i < I; i++) acc += X[(size_t)j * ldx + i] * L->w[(size_t)i * O + o];
-            Y[(size_t)j * ldy + o] = acc;
+        for (int j = Jb; j < J; j++) {
+            vf a0 = b0, a1 = b1, c0 = b0 * 0.0f, c1 = c0;  /* two chains: the adds overlap */
+            const float *x0 = X + (size_t)j * ldx;
+            int i = 0;
+            for (; i + 1 < I; i += 2) {
+                vf w0, w1, w2, w3;
+                memcpy(&w0, L->w + (size_t)i * O + o0, sizeof w0);
+                memcpy(&w1, L->w + (size_t)i * O + o0 + VL, sizeof w1);
+                memcpy(&w2, L->w + (size_t)(i + 1) * O + o0, sizeof w2);
+                memcpy(&w3, L->w + (size_t)(i + 1) * O + o0 + VL, sizeof w3);
+                a0 += x0[i] * w0; a1 += x0[i] * w1;
+                c0 += x0[i + 1] * w2; c1 += x0[i + 1] * w3;
+            }
+            for (; i < I; i++) {
+                vf w0, w1;
+                memcpy(&w0, L->w + (size_t)i * O + o0, sizeof w0);
+                memcpy(&w1, L->w + (size_t)i * O + o0 + VL, sizeof w1);
+                a0 += x0[i] * w0; a1 += x0[i] * w1;
+            }
+            a0 += c0; a1 += c1;
+            memcpy(Y + (size_t)j * ldy + o0, &a0, sizeof(vf));
+            memcpy(Y + (size_t)j * ldy + o0 + VL, &a1, sizeof(vf));
         }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -226,10 +244,12 @@ static void fft_rec(const fft_plan *p, float *ore, float *oim, const float *ire,
                     int n, int stride, int fi, int twstep, int G) {
     const int r = p->factors[fi], m = n / r, N = p->n;
     const size_t sG = (size_t)G;
+    const int nv = G / VL;  /* vectors per element */
     if (m == 1) {
         for (int q = 0; q < r; q++) {
-            memcpy(ore + q * sG, ire + (size_t)q * stride * sG, sizeof(float) * sG);
-            memcpy(oim + q * sG, iim + (size_t)q * stride * sG, sizeof(float) * sG);
+            const vf *xr = (const vf *)(ire + (size_t)q * stride * sG), *xi = (const vf *)(iim + (size_t)q * stride * sG);
+            vf *yr = (vf *)(ore + q * sG), *yi = (vf *)(oim + q * sG);
+            for (int g = 0; g < nv; g++) { yr[g] = xr[g]; yi[g] = xi[g]; }
         }
     } else {
         for (int q = 0; q < r; q++)
@@ -237,7 +257,6 @@ static void fft_rec(const fft_plan *p, float *ore, float *oim, const float *ire,
                     iim + (size_t)q * stride * sG, m, stride * r, fi + 1, twstep * r, G);
     }
     const cpx *tw = p->tw;
-    const int nv = G / VL;  /* vectors per element */
     if (r == 2) {
         for (int k = 0; k < m; k++) {
             const float wr = tw[k * twstep].re, wi = tw[k * twstep].im;
@@ -267,6 +286,24 @@ static void fft_rec(const fft_plan *p, float *ore, float *oim, const float *ire,
                 r2[g] = s02r - s13r; i2[g] = s02i - s13i;
                 r1[g] = d02r - d13i; i1[g] = d02i + d13r;
                 r3[g] = d02r + d13i; i3[g] = d02i - d13r;
+            }
+        }
+    } else if (r == 3) {
+        const float c = -0.5f, sn = 0.866025403784438647f;  /* e^{2 pi i / 3} */
+        for (int k = 0; k < m; k++) {
+            const cpx w1 = tw[k * twstep], w2 = tw[2 * k * twstep];
+            vf *r0 = (vf *)(ore + k * sG), *i0 = (vf *)(oim + k * sG);
+            vf *r1 = (vf *)(ore + (k + m) * sG), *i1 = (vf *)(oim + (k + m) * sG);
+            vf *r2 = (vf *)(ore + (k + 2 * m) * sG), *i2 = (vf *)(oim + (k + 2 * m) * sG);
+            for (int g = 0; g < nv; g++) {
+                const vf a1r = r1[g] * w1.re - i1[g] * w1.im, a1i = r1[g] * w1.im + i1[g] * w1.re;
+                const vf a2r = r2[g] * w2.re - i2[g] * w2.im, a2i = r2[g] * w2.im + i2[g] * w2.re;
+                const vf sr = a1r + a2r, si = a1i + a2i, dr = a1r - a2r, di = a1i - a2i;
+                const vf mr = r0[g] + c * sr, mi = i0[g] + c * si;
+                r0[g] += sr; i0[g] += si;
+                /* inverse direction: y1 = x0 + w a1 + w^2 a2 with w = e^{+2 pi i / 3} */
+                r1[g] = mr - sn * di; i1[g] = mi + sn * dr;
+                r2[g] = mr + sn * di; i2[g] = mi - sn * dr;
             }
         }
     } else {
@@ -507,7 +544,7 @@ LG_CLONES
 static void decoder(lg_synth *s, const int *slots, int J) {
     const lg_dims *d = &s->d;
     const int C = d->channels, L = d->layers, Z = d->z_dim, Cc = s->cond;
-    const int Jp = (J + JB - 1) / JB * JB;
+    const int Jp = J;  /* every matrix product runs on the voices there are */
     /* conditioning */
     for (int j = 0; j < J; j++) {
         const int v = slots[j];
@@ -530,7 +567,6 @@ static void decoder(lg_synth *s, const int *slots, int J) {
         for (int i = 0; i < d->n_release; i++)
             f[k++] = held ? 0.0f : (float)exp(-(t_off > 0 ? t_off : 0.0) / d->release_taus[i]);
     }
-    for (int j = J; j < Jp; j++) memset(s->x_cond + (size_t)j * Cc, 0, sizeof(float) * Cc);
     const int hs = s->inp.out, bs = s->condl.out, as = s->gate[0].out;  /* row strides */
     gemm(s->x_cond, Jp, Cc, &s->inp, s->x_h, hs);
     gemm(s->x_cond, Jp, Cc, &s->condl, s->x_bias, bs);
@@ -675,13 +711,12 @@ LG_CLONES
 static void synthesize(lg_synth *s, const int *slots, int J, const float *uniforms) {
     const int hop = s->hop, bins = s->bins, K = s->d.n_harmonics, B = s->d.noise_bands;
     if (s->d.noise_scale > 0.0f) {  /* every voice's bin gains: band gains x the band matrix */
-        const int Jp = (J + JB - 1) / JB * JB;
-        for (int j = 0; j < Jp; j++) {
+        for (int j = 0; j < J; j++) {
             float *x = s->x_noise + (size_t)j * B;
             const float *raw = s->x_raw + (size_t)j * s->h2.out + 2 + K;
-            for (int n = 0; n < B; n++) x[n] = j < J ? exp_sigmoid(raw[n] - 5.0f) : 0.0f;
+            for (int n = 0; n < B; n++) x[n] = exp_sigmoid(raw[n] - 5.0f);
         }
-        gemm(s->x_noise, Jp, B, &s->bandl, s->x_g, s->bandl.out);
+        gemm(s->x_noise, J, B, &s->bandl, s->x_g, s->bandl.out);
     }
     for (int g0 = 0; g0 < J; g0 += FFT_GROUP) {
         const int G = J - g0 < FFT_GROUP ? J - g0 : FFT_GROUP;
