@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_xruns_quick_reports_every_phase_from_real_counters(tmp_path):
-    if not (ROOT / "livegen" / "models" / "wavenet" / "presets.json").is_file():
-        pytest.skip("needs the shipped timbre model (livegen/models/wavenet)")
+    if not (ROOT / "livegen" / "models" / "timbre" / "presets.json").is_file():
+        pytest.skip("needs the shipped timbre model (livegen/models/timbre)")
     out = tmp_path / "xruns.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "livegen", "bench", "xruns", "--quick", "--json", str(out)],
@@ -37,7 +37,7 @@ def test_bench_xruns_quick_reports_every_phase_from_real_counters(tmp_path):
     chord, flood = rows["chord"], rows["flood"]
     assert chord["voices_max"] > 0  # the synth's own count: the chord sounded
     assert 1 <= chord["voice_limit_min"] <= 16
-    assert chord["synth_engine"] and chord["audio_backend"]
+    assert chord["synth_kernel"] and chord["audio_backend"]
     assert flood["flood_sent"] == 1000 and flood["voices_max"] > 0
     for r in (chord, flood):
         assert isinstance(r["underruns"], int) and r["underruns"] >= 0

@@ -183,7 +183,7 @@ def _phase(name: str, seconds: float, server, watch, lg=None, play=None) -> dict
                    voices_max=max((r["synth"] or {}).get("voices", 0) for r in during),
                    voice_limit_min=min((r["synth"] or {}).get("voice_limit", 0) for r in during),
                    voices_end=synth_a["voices"], load_end=synth_a.get("load"),
-                   synth_engine=synth_a.get("engine"), audio_backend=synth_a.get("audio_backend"))
+                   synth_kernel=synth_a.get("kernel") or synth_a.get("engine"), audio_backend=synth_a.get("audio_backend"))
     return row
 
 
@@ -390,7 +390,7 @@ def _measure_and_say(period: int, seconds: float, args, global_args, in_port: st
     flood = res["phases"][-1]
     chord = next((r for r in res["phases"] if r["phase"] == "chord"), {})
     print(f"  load average (1 min) {res['load_average'][0]:.2f} before, {res['load_average'][1]:.2f} after; "
-          f"logs in {res['logs']}; synth engine {chord.get('synth_engine')}, audio "
+          f"logs in {res['logs']}; synth kernel {chord.get('synth_kernel')}, audio "
           f"{chord.get('audio_backend')}; flood: {flood.get('flood_sent')} note-ons (each with its "
           f"note-off) sent in {flood.get('flood_took_s')} s", flush=True)
     for row in res["phases"]:
