@@ -12,10 +12,22 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def test_periods_and_phase_lengths():
+    from livegen.commands.bench_xruns import chord_notes, parse_periods, phase_seconds
+    from livegen.errors import ConfigError
+    assert parse_periods("256,128") == [256, 128] and parse_periods("64") == [64]
+    for bad in ("", "100", "256,x", "8", "16384"):
+        with pytest.raises(ConfigError, match="--periods"):
+            parse_periods(bad)
+    assert phase_seconds(256, 0) == 30 and phase_seconds(128, 0) == 60 and phase_seconds(128, 7) == 7
+    assert chord_notes(256, 0) == 16 and chord_notes(128, 0) == 8 and chord_notes(128, 12) == 12
+
+
+@pytest.mark.jack
+@pytest.mark.slow
 def test_bench_xruns_quick_reports_every_phase_from_real_counters(tmp_path):
     if not (ROOT / "livegen" / "models" / "timbre" / "presets.json").is_file():
         pytest.skip("needs the shipped timbre model (livegen/models/timbre)")
