@@ -96,10 +96,9 @@ def run(args, cfg) -> int:
           f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
           f"{status['voices_shed']}, inbox dropped {status['inbox_dropped']}; one render (one "
           f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096)")
-    print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items()
-                                         if k.endswith("_ms"))
-          + ("; rendering at the model's rate and resampling" if parts["resampled"] else
-             "; rendering one period per callback at the device rate, no resampler"))
+    print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items())
+          + "; rendering one period per callback at the device rate")
+    print(f"  audio: {status['audio_backend']}")
     if len(lat):
         goal = 2 * period / rate * 1e3 + 5
         print(f"key to sound (note-on at livegen:in -> first sample above {args.threshold:g} at "

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from livegen.errors import DeviceError
-from livegen.io.jackmidi import jack_module
+from livegen.io.jacknative import jack_module
 from livegen.io.quiet import captured_stderr
 
 TOOL = "jack_midi_clock"
