@@ -162,7 +162,8 @@ def choose_device(audio_cfg) -> tuple[str, int]:
             if outs:
                 return key, outs[0]
     hint = ("" if seen else f" (PortAudio has none of: {', '.join(wanted)})")
-    jack = "; is a JACK server running? (start one, e.g. jackd -d dummy)" if "jack" in wanted else ""
+    jack = ("; is a JACK server running? (start one, e.g. jackd -d dummy)"
+            if audio_cfg.backend in ("auto", "jack") else "")
     want = f"audio device {audio_cfg.device!r}" if audio_cfg.device else "audio output device"
     raise DeviceError(f"no {want} for audio.backend = {audio_cfg.backend!r}{hint}{jack}"
                       + ("\n  found " + "\n  found ".join(seen) if seen else ""))
