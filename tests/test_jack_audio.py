@@ -130,3 +130,46 @@ def test_a_native_module_that_cannot_load_is_one_line_naming_the_file(monkeypatc
     with caplog.at_level("WARNING", logger="livegen.midi"):
         assert midi._jack_native(True) is False
     assert [r.getMessage() for r in caplog.records if "_jack" in r.getMessage()]
+
+
+KILL_DURING_START = """
+import os, sys, threading, time
+from livegen.config import AudioConfig
+from livegen.errors import DeviceError
+from livegen.io import jackserver
+from livegen.io.audio import open_output
+
+delay = float(sys.argv[1])
+srv = jackserver.start("lgkill-%d" % os.getpid(), 48000, 256, sys.argv[2])
+os.environ.update(JACK_DEFAULT_SERVER=srv.name, JACK_NO_START_SERVER="1")
+killer = threading.Timer(delay, srv.stop)  # SIGTERM: a killed server keeps its registry place
+killer.start()
+out = None
+silence = __import__("numpy").zeros(256, "float32")
+try:
+    out = open_output(AudioConfig(backend="jack", client_name="lgkill"), 4096)
+    out.start()
+    while not out.lost:  # the server stops at some moment: the output must say so
+        out.ring.write(silence)
+        time.sleep(0.005)
+    outcome = "lost"
+except DeviceError as err:
+    outcome = "refused: " + str(err).splitlines()[0]
+killer.join()
+srv.process.wait(10)
+if out is not None:
+    out.close()
+print("outcome", outcome, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_ms", [0, 30, 50, 70, 100, 300])
+def test_a_server_stopped_at_any_moment_of_start_up_is_reported_and_the_process_exits(tmp_path, delay_ms):
+    # PortAudio aborted the process when its JACK server died while it started (issue 21):
+    # livegen's own port either refuses to open (DeviceError) or reports the output lost
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_START, str(delay_ms / 1000), str(tmp_path / "j.log")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "outcome lost" in proc.stdout or "outcome refused: cannot" in proc.stdout, proc.stdout
