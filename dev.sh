@@ -5,7 +5,7 @@
 #   ./dev.sh setup   only the set-up
 # Set-up is idempotent: system packages are installed only when missing (as root, or with
 # sudo), the virtual environment .venv is (re)installed only when pyproject.toml, setup.py or
-# a native part's source (native/) changed.
+# a native part's source (native/, C files under livegen/) changed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -39,9 +39,12 @@ setup_system() {
 
 setup_python() {
     local python=${PYTHON:-python3}
-    # the stamp covers what the install builds from: a change to a native part's C source or cffi
-    # builder (native/) reinstalls, and so rebuilds the compiled modules
-    local stamp=".venv/.installed-$(cat pyproject.toml setup.py dev.sh $(find native -type f -not -path '*/__pycache__/*' | sort) | sha256sum | cut -c1-16)"
+    # the stamp covers what the install builds from: a change to a native part's C source, header
+    # or cffi builder (native/, and C beside the modules) reinstalls, and so rebuilds the compiled modules
+    local native
+    native=$(find native livegen -type f \( -path 'native/*' -o -name '*.c' -o -name '*.h' \) \
+             -not -path '*/__pycache__/*' 2>/dev/null | sort)
+    local stamp=".venv/.installed-$(cat pyproject.toml setup.py dev.sh $native | sha256sum | cut -c1-16)"
     [ -f "$stamp" ] && return 0
     echo "dev.sh: installing livegen and its Python dependencies into .venv" >&2
     [ -x .venv/bin/python ] || "$python" -m venv .venv

@@ -114,6 +114,26 @@ def test_the_port_plays_the_ring_at_each_rate_and_period(tmp_path, rate, period)
     check(json.loads(proc.stdout.strip().splitlines()[-1]), rate, period)
 
 
+def test_the_port_connects_to_the_playback_ports_or_to_those_audio_device_names(jack_server):
+    from livegen.io.audio import open_output
+    connected = {}
+    for device in ("", "playback_2"):
+        out = open_output(AudioConfig(backend="jack", client_name="lgtest-connect", device=device), 1024)
+        try:
+            out.start()
+            connected[device] = sorted(p.name for p in out.client.get_all_connections(out.port))
+        finally:
+            out.close()
+    assert connected == {"": ["system:playback_1", "system:playback_2"], "playback_2": ["system:playback_2"]}
+    out = open_output(AudioConfig(backend="jack", client_name="lgtest-connect", device="nowhere"), 1024)
+    try:
+        with pytest.raises(DeviceError, match="audio.device = 'nowhere': no JACK audio input holds that name; "
+                                              "there are: system:playback_1, system:playback_2"):
+            out.start()
+    finally:
+        out.close()
+
+
 def test_a_native_module_that_cannot_load_is_one_line_naming_the_file(monkeypatch, caplog):
     from livegen.io import audio, midi
     monkeypatch.setattr(jacknative, "MODULE", "livegen.io._jack_missing")

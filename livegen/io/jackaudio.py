@@ -71,6 +71,8 @@ class JackAudioOutput:
         self._ffi, self._lib = ffi, lib = native()
         self._handle = None
         self._started = False
+        self._last = dict.fromkeys(COUNTS, 0)  # the counts as last read
+        self._lost = False
         self.device = audio_cfg.device
         self.name = f"{audio_cfg.client_name}:{PORT}"
         self.describe = f"JACK native port {self.name} (C process callback)"  # for the status screen
@@ -98,9 +100,6 @@ class JackAudioOutput:
                                   "(is the server still running?)")
             self._handle = handle
             self.ring = NativeRing(ffi, lib, handle, capacity)
-            self._counts = ffi.new("uint64_t[6]")
-            self._last = dict.fromkeys(COUNTS, 0)
-            self._lost = False
         except BaseException:
             self._close_client()
             raise
@@ -109,9 +108,10 @@ class JackAudioOutput:
         """What the process callback counted: callbacks, frames, underruns (callbacks that
         found too little), silence (frames it filled with silence), period, written; after
         closing, the last ones."""
-        if self._handle is not None:
-            self._lib.lga_counts(self._handle, self._counts)
-            self._last = dict(zip(COUNTS, (int(c) for c in self._counts)))
+        if self._handle is not None:  # any thread: a buffer of its own per call
+            out = self._ffi.new("uint64_t[6]")
+            self._lib.lga_counts(self._handle, out)
+            self._last = dict(zip(COUNTS, (int(c) for c in out)))
         return self._last
 
     @property
@@ -179,9 +179,9 @@ class JackAudioOutput:
                 client.deactivate()
             client.close()  # the callback no longer runs: the ring can go
         self.client = None
-        if self._handle is not None:
-            self._lib.lga_free(self._handle)
-            self._handle = None
+        handle, self._handle = self._handle, None  # readers see the last counts from now on
+        if handle is not None:
+            self._lib.lga_free(handle)
 
     def close(self) -> None:
         self._close_client()
