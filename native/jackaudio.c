@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct lg_audio {
     jack_client_t *client;
@@ -78,6 +79,7 @@ lg_audio *lga_attach(jack_client_t *client, jack_port_t *port, uint32_t capacity
         free(a);
         return NULL;
     }
+    mlock(a->buf, capacity * sizeof *a->buf); /* best effort: no page fault on JACK's thread */
     if (client != NULL) {
         jack_on_info_shutdown(client, on_shutdown, a);
         a->period = jack_get_buffer_size(client);
@@ -87,6 +89,7 @@ lg_audio *lga_attach(jack_client_t *client, jack_port_t *port, uint32_t capacity
 
 /* After the client is closed. */
 void lga_free(lg_audio *a) {
+    munlock(a->buf, a->capacity * sizeof *a->buf);
     free(a->buf);
     free(a);
 }

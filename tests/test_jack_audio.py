@@ -74,7 +74,7 @@ def play_and_record(client: str, capacity: int = 8192) -> dict:
     return {"exact": bool(np.array_equal(got[start:start + capacity], signal)),
             "silent_after": bool(np.all(got[start + capacity:] == 0)),
             "rate": out.sample_rate, "period": out.period, "starved": starved, "later": later,
-            "written": lead + capacity}
+            "written": lead + capacity, "portaudio": "sounddevice" in sys.modules}
 
 
 def check(report: dict, rate: int, period: int) -> None:
@@ -111,7 +111,9 @@ def test_the_port_plays_the_ring_at_each_rate_and_period(tmp_path, rate, period)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    check(json.loads(proc.stdout.strip().splitlines()[-1]), rate, period)
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    check(report, rate, period)
+    assert not report["portaudio"]  # on JACK PortAudio is never loaded (it would open a client of its own)
 
 
 def test_the_port_connects_to_the_playback_ports_or_to_those_audio_device_names(jack_server):
