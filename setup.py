@@ -1,12 +1,13 @@
-"""Builds livegen's native parts with the package (cffi, API mode); the rest is pyproject.toml.
+"""Native parts, built by setuptools when the package is built (the rest is in pyproject.toml).
 
-Each builder compiles one extension module into the wheel (and, for ``pip install -e .``, into
-the source tree beside the package's modules):
-
-- ``native/build_jack.py``: ``livegen.io._jack``, the process callbacks of the JACK MIDI ports
-  and the JACK audio output.
+Each entry is a cffi builder in API mode: the compiler checks its declarations against the C
+source, and the wheel carries the compiled module (no compiler is needed where it is installed;
+``pip install -e .`` puts it in the source tree beside the package's modules).
 """
 
 from setuptools import setup
 
-setup(cffi_modules=["native/build_jack.py:ffibuilder"])
+setup(cffi_modules=[
+    "livegen/synth/hnkernel_build.py:ffibuilder",  # the synth's kernel: decoder + synthesis
+    "native/build_jack.py:ffibuilder",  # livegen.io._jack: the JACK MIDI ports' and audio output's callbacks
+])

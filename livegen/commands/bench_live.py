@@ -32,6 +32,7 @@ def run(args, cfg) -> int:
     import numpy as np
 
     from livegen.commands.bench_synth import cpu_name
+    from livegen.core.notes import note_on_off
     from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.io.jackmidi import JackMidiInput
     from livegen.io.jackrec import AudioRecorder
@@ -69,7 +70,7 @@ def run(args, cfg) -> int:
                 for p in pitches:
                     rig.player.send(bytes((0x90, p, 100)))
                 time.sleep(0.3)
-                ons = [f for f, m in notes.snapshot() if m[0] == 0x90 and m[1] == pitches[0]]
+                ons = [f for f, m in notes.snapshot() if note_on_off(m) == ("on", 0, pitches[0])]
                 first = rec.first_sound_frame(ons[-1], args.threshold) if ons else None
                 if first is not None and round_ > 0:
                     latencies.append((first - ons[-1]) * 1e3 / rate)
@@ -91,7 +92,7 @@ def run(args, cfg) -> int:
     lat = np.sort(latencies)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {where}; synth at {synth.sample_rate} Hz, "
-          f"engine {status['engine']}, synth.threads = {cfg.synth.threads}")
+          f"kernel {status['kernel']}, synth.threads = {cfg.synth.threads}")
     print(f"{voices} voices struck, held 1.8 s, released until silent, for {args.seconds:.0f} s: "
           f"{status['underruns'] - underruns_before} underruns ({underruns_before} while starting), "
           f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
