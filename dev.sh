@@ -5,14 +5,14 @@
 #   ./dev.sh setup   only the set-up
 # Set-up is idempotent: system packages are installed only when missing (as root, or with
 # sudo), the virtual environment .venv is (re)installed only when pyproject.toml, setup.py or
-# a native part's source (native/, C files under livegen/) changed.
+# a native part's source (C files and cffi builders under livegen/) changed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # gcc: pip builds livegen's native parts (setup.py) and python-rtmidi.
 # jack-midi-clock: an external MIDI clock master for the clock-grid test and bench jam.
 # libjack-jackd2-dev, libasound2-dev and pkg-config: python-rtmidi is built from source against
-# the system's libjack (see setup_python), and livegen's native JACK callbacks (native/) against
+# the system's libjack (see setup_python), and livegen's native JACK callbacks (livegen/io/*.c) against
 # libjack's headers
 APT_PACKAGES=(jackd2 jack-midi-clock libportaudio2 fluidsynth fluid-soundfont-gm libjack-jackd2-dev libasound2-dev pkg-config gcc)
 
@@ -40,10 +40,10 @@ setup_system() {
 setup_python() {
     local python=${PYTHON:-python3}
     # the stamp covers what the install builds from: a change to a native part's C source, header
-    # or cffi builder (native/, and C beside the modules) reinstalls, and so rebuilds the compiled modules
+    # or cffi builder (*.c, *.h, *_build.py beside the modules; not the generated _*.c)
+    # reinstalls, and so rebuilds the compiled modules
     local native
-    native=$(find native livegen -type f \( -path 'native/*' -o -name '*.c' -o -name '*.h' \) \
-             -not -path '*/__pycache__/*' 2>/dev/null | sort)
+    native=$(find livegen -type f \( -name '*.c' -o -name '*.h' -o -name '*_build.py' \) -not -name '_*' | sort)
     local stamp=".venv/.installed-$(cat pyproject.toml setup.py dev.sh $native | sha256sum | cut -c1-16)"
     [ -f "$stamp" ] && return 0
     echo "dev.sh: installing livegen and its Python dependencies into .venv" >&2

@@ -9,5 +9,5 @@ from setuptools import setup
 
 setup(cffi_modules=[
     "livegen/synth/hnkernel_build.py:ffibuilder",  # the synth's kernel: decoder + synthesis
-    "native/build_jack.py:ffibuilder",  # livegen.io._jack: the JACK MIDI ports' and audio output's callbacks
+    "livegen/io/jack_build.py:ffibuilder",  # livegen.io._jack: the JACK MIDI ports' and audio output's callbacks
 ])

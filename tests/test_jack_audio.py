@@ -1,4 +1,4 @@
-"""livegen's JACK audio output (livegen/io/jackaudio.py, native/jackaudio.c) on real JACK dummy
+"""livegen's JACK audio output (livegen/io/jackaudio.py, livegen/io/jackaudio.c) on real JACK dummy
 servers: what the render thread writes into the ring comes out of the port sample for sample,
 and a starved ring is counted and played as silence."""
 

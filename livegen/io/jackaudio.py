@@ -1,7 +1,7 @@
 """The synth's audio output on JACK: a JACK port written by a C process callback.
 
 JACK-Client opens the client (``audio.client_name``) and registers its port ``out_0``; the
-process callback is C (``native/jackaudio.c``, compiled with the package into
+process callback is C (``jackaudio.c``, compiled with the package into
 ``livegen.io._jack``: :mod:`livegen.io.jacknative`). Each cycle it copies a period from a
 lock-free single-producer, single-consumer ring of float samples into the port's buffer,
 fills what the ring lacks with silence and counts. No Python runs on JACK's thread for
@@ -37,7 +37,7 @@ COUNTS = ("callbacks", "frames", "underruns", "silence", "period", "written")
 
 
 class NativeRing:
-    """The C ring (``native/jackaudio.c``) the process callback reads: mono float32 frames.
+    """The C ring (``jackaudio.c``) the process callback reads: mono float32 frames.
     ``write`` and ``available`` have the meaning of :class:`~livegen.core.ring.AudioRing`'s."""
 
     def __init__(self, ffi, lib, handle, capacity: int):

@@ -6,7 +6,7 @@ the next cycle, so its timing depends on the period; these ports do not.
 
 JACK-Client opens the client, registers and connects the port and takes JACK's
 notifications (period changes, xruns, shutdown: Python, on JACK's notification
-thread). The process and latency callbacks are C (``native/jackmidi.c``, compiled with the
+thread). The process and latency callbacks are C (``jackmidi.c``, compiled with the
 package into ``livegen.io._jack``: :mod:`livegen.io.jacknative`): a Python callback would
 wait for the interpreter lock on JACK's real-time thread, and a busy Python thread then
 made most cycles overrun (1,252 xruns in 10 s with one, measured).

@@ -1,8 +1,8 @@
 """What livegen's JACK ports share: the compiled process callbacks and opening a JACK client.
 
-The process callbacks are C (``native/jackmidi.c``, ``native/jackaudio.c``), compiled when
-the package is built into the extension module ``livegen.io._jack`` (cffi API mode,
-``native/build_jack.py``): no Python runs on JACK's real-time thread. JACK-Client (Python)
+The process callbacks are C (``jackmidi.c``, ``jackaudio.c`` beside this module), compiled
+when the package is built into the extension module ``livegen.io._jack`` (cffi API mode,
+``jack_build.py``): no Python runs on JACK's real-time thread. JACK-Client (Python)
 opens the client, registers its port and connects it; the C side is attached to the
 client's pointer before the client is activated.
 

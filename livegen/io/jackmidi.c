@@ -1,5 +1,5 @@
 /* The process callback of livegen's JACK MIDI ports (livegen/io/jackmidi.py), built with the
- * package (native/build_jack.py) into livegen.io._jack.
+ * package (livegen/io/jack_build.py) into livegen.io._jack.
  *
  * It runs on JACK's real-time thread and never waits for Python's interpreter lock:
  * it moves MIDI events between the port's buffer and lock-free ring buffers

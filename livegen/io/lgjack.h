@@ -1,6 +1,6 @@
-/* livegen's JACK process callbacks (native/jackmidi.c, native/jackaudio.c): what Python calls.
+/* livegen's JACK process callbacks (jackmidi.c, jackaudio.c): what Python calls.
  *
- * native/build_jack.py hands the declarations between the cdef markers to cffi as its cdef,
+ * jack_build.py hands the declarations between the cdef markers to cffi as its cdef,
  * and the generated module includes this header, so the compiler checks what Python calls
  * against what the C defines (cffi API mode). Keep the block plain C declarations: no
  * macros, no #include. Counters are read whole from other threads (uint64_t, aligned). */

@@ -1,5 +1,5 @@
 /* The process callback of livegen's JACK audio output (livegen/io/jackaudio.py), built with
- * the package (native/build_jack.py) into livegen.io._jack.
+ * the package (livegen/io/jack_build.py) into livegen.io._jack.
  *
  * It runs on JACK's real-time thread and never waits for Python's interpreter lock: each
  * cycle it copies a period of float samples from a single-producer, single-consumer ring

@@ -5,7 +5,7 @@ setuptools runs it when the package is built (``setup.py``: ``cffi_modules``), s
 carries the compiled module and a user needs no C compiler. The cdef is the declaration
 block of ``lgjack.h``, which the generated module and both C files include: the compiler
 checks every function Python calls against its definition. Paths are relative to the
-project's root (where setuptools runs it); ``python native/build_jack.py`` builds it in place.
+project's root, where setuptools runs it.
 """
 
 from pathlib import Path
@@ -13,7 +13,6 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 
 # the libjack types the declarations use, opaque to Python
 JACK_TYPES = """
@@ -36,15 +35,10 @@ ffibuilder.cdef(JACK_TYPES + cdef_block(HERE / "lgjack.h"))
 ffibuilder.set_source(
     "livegen.io._jack",
     '#include "lgjack.h"',
-    sources=["native/jackmidi.c", "native/jackaudio.c"],  # relative to the root, where it is built
-    include_dirs=["native"],
-    depends=["native/lgjack.h"],  # a changed header rebuilds
+    sources=["livegen/io/jackmidi.c", "livegen/io/jackaudio.c"],  # relative to the root, where it is built
+    include_dirs=["livegen/io"],
+    depends=["livegen/io/lgjack.h"],  # a changed header rebuilds
     libraries=["jack", "m"],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Werror=incompatible-pointer-types",
                         "-Werror=implicit-function-declaration", "-Werror=int-conversion"],
 )
-
-if __name__ == "__main__":
-    import os
-    os.chdir(ROOT)
-    ffibuilder.compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)
