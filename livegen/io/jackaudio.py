@@ -60,8 +60,8 @@ class NativeRing:
 
 class JackAudioOutput:
     """The synth's JACK port ``<audio.client_name>:out_0``, fed from a :class:`NativeRing`
-    of ``capacity`` frames. Connected to the server's playback ports (``audio.device``: only
-    the audio inputs whose name holds it) when started."""
+    of ``capacity`` frames. Connected when started to the server's first two playback ports
+    (``audio.device``: to every audio input whose name holds it instead)."""
 
     backend = "jack"
     kind = "audio output"
@@ -162,7 +162,7 @@ class JackAudioOutput:
                 names = [p.name for p in self.client.get_ports(is_audio=True, is_input=True)]
                 raise DeviceError(f"audio.device = {self.device!r}: no JACK audio input holds that name; "
                                   f"there are: {', '.join(names) or 'none'}")
-        for target in targets[:2]:  # mono, to both sides of a stereo output
+        for target in targets if self.device else targets[:2]:  # mono: both sides of a stereo output
             try:
                 self.client.connect(self.port, target)
             except jack.JackError as err:
