@@ -25,6 +25,7 @@ def run(args, cfg) -> int:
 
     from livegen.daemon import jackrestart
     from livegen.daemon.harness import Jam, load_models
+    from livegen.io import jackwatch
 
     log = logging.getLogger("livegen")
     restarts = jackrestart.restarts()
@@ -32,9 +33,12 @@ def run(args, cfg) -> int:
     if restarts:
         log.info("restarted after the JACK server came back (%s)", times)
     models = load_models(cfg)  # a bad model file stops livegen here, before any port opens
+    # the server as it is before livegen's clients open: one lost while they open (the audio
+    # output then fails, and livegen plays MIDI only) is lost like a later one
+    before = jackwatch.server_identity(jackwatch.server_name())
     jam = Jam(cfg, models)
     daemon = jam.daemon
-    watch = jackrestart.JackWatch(jam.backend, jam.sink)
+    watch = jackrestart.JackWatch(jam.backend, jam.sink, before)
     if watch.why_not_watched:
         log.info("%s", watch.why_not_watched)
     ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.midi_backend})"

@@ -60,14 +60,19 @@ class JackWatch:
     """Notices that livegen's JACK server went away, from the MIDI ports' side and the audio's.
 
     ``midi_backend``: the backend the ports opened on; ``sink``: the synth or None. With
-    neither on JACK there is nothing to watch (``server`` is None).
+    neither on JACK there is nothing to watch (``server`` is None). ``identity``: the
+    server's (:func:`~livegen.io.jackwatch.server_identity`) as it was before the ports
+    opened, so a server that went away while they and the audio output opened is lost like
+    a later one (by default, the server's now).
     """
 
-    def __init__(self, midi_backend: str, sink):
+    def __init__(self, midi_backend: str, sink, identity=None):
         synth = sink_status(sink) or {}
         self.audio_on_jack = synth.get("audio_host") == "jack"
         self.server = jackwatch.server_name() if midi_backend == "jack" or self.audio_on_jack else None
-        self.identity = jackwatch.server_identity(self.server) if self.server else None
+        if identity is None and self.server:
+            identity = jackwatch.server_identity(self.server)
+        self.identity = identity if self.server else None
         self.sink = sink
 
     @property
