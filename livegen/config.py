@@ -161,8 +161,9 @@ class SynthConfig:
     voices: int = _f(16, "polyphony limit of the synth", range=(1, 64))
     temperature: float = _f(1.0, "how much of the model's noise part sounds: 1 = as trained, "
                             "0 = harmonics only", range=(0.0, 2.0))
-    threads: int = _f(1, "ONNX Runtime threads of the decoder step (one run per 4 ms frame for "
-                         "all voices; 1 is fastest below ~32 voices)", range=(1, 16))
+    threads: int = _f(1, "ONNX Runtime threads of the timbre encoder (livegen encode) and of the "
+                         "reference decoder (bench synth); the synth plays through its native "
+                         "kernel on the render thread", range=(1, 16))
     preset: str = _f("", "timbre preset of every channel; empty = the model's first preset")
     channel_presets: str = _f("", "presets for MIDI channels 1, 2, ... separated by commas; "
                                   "an empty entry keeps synth.preset")
