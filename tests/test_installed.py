@@ -81,6 +81,7 @@ def installed(tmp_path_factory):
     missing = [f for f in _tracked_package_files() if f not in names]
     assert not missing, f"not in the wheel (pyproject.toml package-data): {missing}"
     assert [n for n in names if re.fullmatch(r"livegen/io/_jack\..*so", n)], "the compiled JACK callbacks"
+    assert [n for n in names if re.fullmatch(r"livegen/synth/_hnkernel\..*so", n)], "the compiled synth kernel"
 
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
@@ -117,7 +118,10 @@ def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path, insta
     shown = _run([str(livegen), "config"], cwd=empty, env=env).stdout
     assert f'timbre = "{site / "livegen" / "models" / "timbre"}"' in shown, shown
     proc = _run([str(livegen), "render", "one.mid", "one.wav"], cwd=empty, env=env)
-    assert "rendered 1 notes" in proc.stdout, proc.stdout + proc.stderr
+    assert "rendered 1 notes" in proc.stdout and "native kernel" in proc.stdout, proc.stdout + proc.stderr
+    kernel = _run([str(python), "-c", "from livegen.synth import native; print(native.kernel().__file__)"],
+                  cwd=empty, env=env).stdout.strip()
+    assert Path(kernel).is_relative_to(site), kernel  # the wheel's compiled kernel played it
     with wave.open(str(empty / "one.wav")) as w:
         audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
     assert w.getnframes() > 0.5 * w.getframerate() and np.abs(audio).max() > 0.01  # a note, not silence
