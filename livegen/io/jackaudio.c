@@ -12,7 +12,9 @@
  */
 #include "lgjack.h"
 #include <jack/jack.h>
+#include <semaphore.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +28,7 @@ struct lg_audio {
     /* written by the callback, read whole by anyone */
     _Atomic uint64_t callbacks, frames, underruns, silence, period;
     _Atomic int lost;
+    sem_t cycle; /* posted after every callback: the render thread's wake-up */
 };
 
 /* Reader: copy up to frames from the ring into out, silence after; frames copied. */
@@ -53,6 +56,7 @@ static int process(jack_nframes_t frames, void *arg) {
     atomic_store_explicit(&a->period, frames, memory_order_relaxed);
     atomic_fetch_add_explicit(&a->frames, frames, memory_order_relaxed);
     atomic_fetch_add_explicit(&a->callbacks, 1, memory_order_release);
+    sem_post(&a->cycle); /* async-signal-safe, never blocks */
     return 0;
 }
 
@@ -72,6 +76,7 @@ lg_audio *lga_attach(jack_client_t *client, jack_port_t *port, uint32_t capacity
         return NULL;
     a->buf = calloc(capacity, sizeof *a->buf);
     a->capacity = capacity;
+    sem_init(&a->cycle, 0, 0);
     a->client = client;
     a->port = port;
     if (a->buf == NULL || (client != NULL && jack_set_process_callback(client, process, a))) {
@@ -89,6 +94,7 @@ lg_audio *lga_attach(jack_client_t *client, jack_port_t *port, uint32_t capacity
 
 /* After the client is closed. */
 void lga_free(lg_audio *a) {
+    sem_destroy(&a->cycle);
     munlock(a->buf, a->capacity * sizeof *a->buf);
     free(a->buf);
     free(a);
@@ -106,6 +112,23 @@ uint32_t lga_write(lg_audio *a, const float *data, uint32_t frames) {
     memcpy(a->buf, data + first, (n - first) * sizeof *data);
     atomic_store_explicit(&a->written, written + n, memory_order_release);
     return n;
+}
+
+/* The render thread: wait up to timeout_us for a callback that came since the last wait
+   (at once if one did: those are taken together); 1 if one came, 0 on the timeout. */
+int lga_wait(lg_audio *a, int timeout_us) {
+    int got = sem_trywait(&a->cycle) == 0;
+    if (!got) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)timeout_us * 1000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        got = sem_timedwait(&a->cycle, &ts) == 0;
+    }
+    while (got && sem_trywait(&a->cycle) == 0) {
+    }
+    return got;
 }
 
 /* Frames written and not yet read. */

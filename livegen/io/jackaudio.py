@@ -21,6 +21,8 @@ daemon notices and comes back with the server (:mod:`livegen.daemon.jackrestart`
 
 from __future__ import annotations
 
+import time
+
 import logging
 
 import numpy as np
@@ -117,6 +119,14 @@ class JackAudioOutput:
     @property
     def callbacks(self) -> int:
         return self.counts()["callbacks"]
+
+    def wait_cycle(self, timeout_s: float) -> bool:
+        """The render thread: block (without the interpreter lock) until a process callback
+        has come since the last call, at most ``timeout_s``; True if one came."""
+        if self._handle is None:
+            time.sleep(timeout_s)
+            return False
+        return bool(self._lib.lga_wait(self._handle, max(1, int(timeout_s * 1e6))))
 
     @property
     def frames(self) -> int:

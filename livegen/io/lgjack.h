@@ -32,5 +32,6 @@ uint32_t lga_pull(lg_audio *a, float *out, uint32_t frames);
 void lga_counts(lg_audio *a, uint64_t out[6]);
 int lga_lost(lg_audio *a);
 uint32_t lga_latency(lg_audio *a);
+int lga_wait(lg_audio *a, int timeout_us);
 /* cdef end */
 #endif

@@ -12,8 +12,8 @@ Threads and what they own:
 
 The synth renders at the device's rate (``Synth.set_sample_rate``): one device period per
 render into a ring kept two periods deep. Each render starts half a period (at most 2 ms)
-after the callback it follows (:data:`RENDER_AT`; the thread polls the callback count four
-times a period), so a note-on that arrived in that cycle (pass-through from
+after the callback it follows (:data:`RENDER_AT`; on JACK the C callback wakes the thread
+through a semaphore each cycle, elsewhere it polls the callback count four times a period), so a note-on that arrived in that cycle (pass-through from
 ``livegen:in`` arrives within a millisecond of the cycle's start) is in the block the
 callback after next plays: key to sound is two periods, and a render may take 1.5
 periods (at 128 frames; more at longer periods) before the callback finds too little.
@@ -188,12 +188,16 @@ class LiveSynth:
                     queued = self.ring.available() / self.rate + self.output.latency
                     self.latencies_ms.append((now - at_ns) / 1e6 + (queued + block_s) * 1e3)
             if self.ring.available() >= target:
+                delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
+                wait_cycle = getattr(self.output, "wait_cycle", None)
+                if wait_cycle is not None:  # JACK's C callback wakes this thread each cycle
+                    if wait_cycle(2 * period / self.rate):
+                        self._stop.wait(delay)  # render late in the period: see the module's docstring
+                    continue
                 poll = max(period / self.rate / 4, 0.0005)
                 self._stop.wait(poll)
                 if self.output.callbacks != seen:  # a callback came within the last poll
                     seen = self.output.callbacks
-                    # render late in the period: see the module's docstring
-                    delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
                     self._stop.wait(max(0.0, delay - poll / 2))
                 continue
             t0 = time.perf_counter()
