@@ -15,6 +15,9 @@ def add_arguments(parser) -> None:
                              "when stdout is not a terminal)")
     parser.add_argument("--status-every", type=float, default=30.0, metavar="S",
                         help="in log mode, a status line every S seconds (0 = never; default 30)")
+    parser.add_argument("--status-json", action="store_true",
+                        help="in log mode, each status as one JSON object on a line of its own on stdout "
+                             "(for programs: livegen bench xruns reads it)")
 
 
 def run(args, cfg) -> int:
@@ -25,6 +28,7 @@ def run(args, cfg) -> int:
 
     from livegen.daemon import jackrestart
     from livegen.daemon.harness import Jam, load_models
+    from livegen.io import jackwatch
 
     log = logging.getLogger("livegen")
     restarts = jackrestart.restarts()
@@ -32,12 +36,15 @@ def run(args, cfg) -> int:
     if restarts:
         log.info("restarted after the JACK server came back (%s)", times)
     models = load_models(cfg)  # a bad model file stops livegen here, before any port opens
+    # the server as it is before livegen's clients open: one lost while they open (the audio
+    # output then fails, and livegen plays MIDI only) is lost like a later one
+    before = jackwatch.server_identity(jackwatch.server_name())
     jam = Jam(cfg, models)
     daemon = jam.daemon
-    watch = jackrestart.JackWatch(jam.backend, jam.sink)
+    watch = jackrestart.JackWatch(jam.backend, jam.sink, before)
     if watch.why_not_watched:
         log.info("%s", watch.why_not_watched)
-    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.backend})"
+    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.midi_backend})"
     if restarts:
         ports += f"; restarted {times} after JACK came back"
     stop = threading.Event()
@@ -45,7 +52,7 @@ def run(args, cfg) -> int:
         signal.signal(sig, lambda *_: stop.set())
     jam.start()
     log.info("listening on %s, answering on %s (%s); LSTM %s; %s", cfg.midi.in_port, cfg.midi.out_port,
-             jam.backend, jam.model.describe(), jam.audio)
+             jam.midi_backend, jam.model.describe(), jam.audio)
     log.info("clock: beat 0 at monotonic %d ns, %.1f bpm, %d beats to the bar",
              daemon.started_ns, cfg.jam.tempo_bpm, cfg.jam.beats_per_bar)
     time.sleep(0.05)
@@ -57,7 +64,7 @@ def run(args, cfg) -> int:
         log.info("real-time priority: %s", refused or "livegen's threads run SCHED_FIFO (below JACK's)")
     lost = None
     try:
-        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio)
+        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio, jam.midi_backend)
     finally:
         jam.stop()  # every open note is closed, All Notes Off per channel (lost on a dead server)
         st = daemon.status()
@@ -71,14 +78,16 @@ def run(args, cfg) -> int:
     return _wait_and_come_back(args, watch.server, lost, st, stop, restarts, (jam.inp, jam.out))
 
 
-def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str | None:
+def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_backend: str) -> str | None:
     """The status screen or log lines until a signal (None) or until the JACK server is
     lost (why, logged)."""
+    import json
     import logging
     import sys
     import time
 
-    from livegen.daemon.status import describe_phrase, describe_response, status_line, status_lines
+    from livegen.daemon.status import (describe_phrase, describe_response, status_line, status_lines,
+                                       status_record)
 
     log = logging.getLogger("livegen")
     bpb = cfg.jam.beats_per_bar
@@ -103,7 +112,10 @@ def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str 
             log.info("%s", describe_response(daemon.responses.popleft(), bpb))
         if args.status_every > 0 and time.monotonic() - last_status > args.status_every:
             last_status = time.monotonic()
-            log.info("%s", status_line(daemon.status()))
+            if args.status_json:
+                print(json.dumps(status_record(daemon.status())), flush=True)
+            else:
+                log.info("%s", status_line(daemon.status(), midi_backend))
     return None
 
 
