@@ -39,8 +39,11 @@ def notes_of(audio: Path, name: str, sample_rate: int) -> tuple[wdata.NoteSet, P
 
 def write_model(run: Path, init: Path, out: Path, name: str) -> Path:
     """The fine-tuned model folder ``out``: weights of RUN/last.pt, the shipped presets with
-    ``name`` (the learned code) added, exported for the synth."""
-    from export import timbre as export
+    ``name`` (the learned code) added, exported for the synth (by the exporter's own command:
+    export/ is the layer above training)."""
+    import subprocess
+    import sys
+
     from livegen.engine.timbre import save_presets
     from livegen.train.timbre.model import load_checkpoint, read_checkpoint, save_checkpoint
 
@@ -50,8 +53,10 @@ def write_model(run: Path, init: Path, out: Path, name: str) -> Path:
     save_checkpoint(out / "model.pt", model, step=ck.get("step"), options=ck.get("options"),
                     names=ck.get("names"), presets=presets)
     save_presets(out / "presets.json", presets)
-    if export.main([str(out / "model.pt"), str(out), "--presets", str(out / "presets.json")]) != 0:
-        raise RuntimeError(f"exporting {out} failed")
+    done = subprocess.run([sys.executable, "-m", "export.timbre", str(out / "model.pt"), str(out),
+                           "--presets", str(out / "presets.json")], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"exporting {out} failed: {done.stderr.strip()}")
     return out
 
 
