@@ -27,6 +27,7 @@ class TrainOptions:
     z_noise: float = 0.05  # std of Gaussian noise added to z in training (a smoother timbre space)
     id_weight: float = 1.0  # weight of the encoder's squared distance to the instrument's code
     dev_weight: float = 2.0  # weight of the mean squared pitch deviation (as a share of its bound)
+    loss_eps: float = 1e-5  # the spectral losses' floor: magnitudes per unit window (1e-5: -100 dB)
     env_weight: float = 0.0  # weight of the crop's average log spectrum (noise floor, top band)
     init: str | None = None  # a model checkpoint (and its presets) a new run starts from
     seed: int = 0
@@ -54,6 +55,8 @@ HELP = {
     "release_share": "share of crops that start a quarter crop before the note-off",
     "measured_f0": "in training, play each note at its measured f0 (the sample's own tuning) "
                    "instead of its nominal pitch, so that its high partials line up with the harmonics",
+    "loss_eps": "floor of the spectral losses' log magnitudes, per unit window (1e-5 is -100 dB of a "
+                "full-scale sine; lower weighs the quiet noise between harmonics and the top band more)",
     "env_weight": "weight of the L1 distance of the crops' time-averaged log power spectra "
                   "(FFT 4096 and 2048): the noise floor between harmonics and the top band",
     "init": "start a new run from this model checkpoint's weights and presets (fine-tuning); "

@@ -18,6 +18,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from livegen.errors import DataError
 from livegen.train import distributed
 from livegen.train.distributed import Dist
 from livegen.core.pitch import cents, note_pitch
-from livegen.train.spectral_loss import AverageSpectrumLoss, MultiResolutionLoss
+from livegen.train.spectral_loss import TRAINING, AverageSpectrumLoss, MultiResolutionLoss
 from livegen.train.timbre import data as wdata
 from livegen.train.timbre.batches import Batch, NoteBatcher
 from livegen.train.timbre.model import (Dims, Synthesis, TimbreModel, controls, model_from_checkpoint,
@@ -207,7 +208,8 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
                     z = torch.from_numpy(clip_codes(model, ns, own).mean(0)) if len(own) else torch.zeros(model.dims.z_dim)
                 table.weight[k] = torch.atanh(z.clamp(-0.999, 0.999)).to(dist.device)
     d = model.dims
-    synth, loss_fn, env_fn = Synthesis(d, device=dist.device), MultiResolutionLoss(), AverageSpectrumLoss()
+    synth = Synthesis(d, device=dist.device)
+    loss_fn, env_fn = MultiResolutionLoss(replace(TRAINING, eps=o.loss_eps)), AverageSpectrumLoss(eps=o.loss_eps)
     stepper = distributed.wrap(TrainStep(model, table, synth), dist)  # train through this
     instrument = torch.from_numpy(ns.instrument).to(dist.device)
     n_params = sum(p.numel() for p in model.decoder.parameters())
