@@ -24,9 +24,10 @@ def _torchcrepe():
         import torchcrepe
         return torchcrepe
     except ModuleNotFoundError as err:
-        if err.name != "torchcrepe":
+        if err.name == "torchcrepe":
+            raise DataError("the outside pitch tracker needs torchcrepe (pip install 'livegen[train]')") from err
+        if err.name != "torchaudio":
             raise
-        raise DataError("the outside pitch tracker needs torchcrepe (pip install 'livegen[train]')") from err
     except OSError:  # torchaudio's library does not load beside this torch
         pass
     for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")
@@ -34,8 +35,8 @@ def _torchcrepe():
         del sys.modules[name]
     placeholder = types.ModuleType("torchaudio")
 
-    def _unavailable(name):
-        raise DataError(f"torchaudio.{name}: torchaudio does not load beside this torch")
+    def _unavailable(name):  # an AttributeError, so that hasattr() and module scans still work
+        raise AttributeError(f"torchaudio.{name}: torchaudio does not load beside this torch")
 
     placeholder.__getattr__ = _unavailable
     sys.modules["torchaudio"] = placeholder
