@@ -151,3 +151,8 @@ def test_add_preset_under_the_lock_from_many_processes_keeps_every_preset(tmp_pa
 def _add(path: str, name: str) -> None:
     from livegen.engine.timbre import add_preset
     add_preset(Path(path), name, np.full(16, 0.1, np.float32))
+
+
+def test_find_notes_drops_a_short_octave_slip_between_two_notes():
+    x = line((71, 43, 74), (0.45, 0.09, 0.6), vibrato=0.1)
+    assert [round(n.pitch) for n in find_notes(x, SR)] == [71, 74]

@@ -108,6 +108,7 @@ NOTE_CHANGE_S = 0.04  # ... held this long
 NOTE_REATTACK_DB = 6.0  # a rise this large within NOTE_REATTACK_S after a dip: the same pitch again
 NOTE_REATTACK_S = 0.03
 NOTE_MIN_S = 0.08
+NOTE_GLITCH_S = 0.15  # shorter, between two notes and more than 7 semitones from both: a slip
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def find_notes(x: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: float 
     frame. A note ends at a silent or unvoiced frame, where the pitch moves more than 0.7
     semitone from the note's running median for 40 ms (so vibrato and a slide's first frames
     stay in the note, a legato step does not), or where the level rises 6 dB within 30 ms
-    (the same pitch played again). Notes shorter than 80 ms are dropped.
+    (the same pitch played again). Notes shorter than 80 ms are dropped, and so is a note shorter
+    than 150 ms more than 7 semitones away from the notes on both sides (an octave slip).
     """
     x = np.asarray(x, np.float64)
     hop = max(1, int(round(NOTE_HOP_S * sample_rate)))
@@ -171,4 +173,9 @@ def find_notes(x: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: float 
             continue
         history.append(midi[i])
     close(len(x), n)
-    return notes
+    # a short note far from both its neighbours is the tracker's octave slip at a change of
+    # note (a 90 ms "MIDI 43" between 71 and 74), not something played
+    glitch = [k for k, m in enumerate(notes) if m.length < NOTE_GLITCH_S * sample_rate
+              and all(abs(m.pitch - o.pitch) > 7.0 for o in notes[max(0, k - 1):k] + notes[k + 1:k + 2])
+              and 0 < k < len(notes) - 1]
+    return [m for k, m in enumerate(notes) if k not in glitch]
