@@ -72,6 +72,12 @@ class InputPort(Port):
             wake.set()
 
 
+    def post(self, t_ns: int, item) -> None:
+        """Another thread's message for the reader (the control surface's CCs and commands),
+        into the same bounded queue, woken the same way."""
+        self._deliver(t_ns, item)
+
+
 class OutputPort(Port):
     """``send(msg, at_ns=None)``: a complete message (bytes or a list of ints), due at
     ``at_ns`` (monotonic ns; None: as soon as possible)."""

@@ -56,9 +56,10 @@ RENDER_AT_MAX_S = 0.002  # ... but no later than this: pass-through arrives with
 RESETS = (120, 121, 123)  # All Sound Off, Reset All Controllers, All Notes Off
 
 
-def must_keep(msg: bytes) -> bool:
-    """A message the synth needs even when its inbox overflows: note-offs, resets."""
-    kind = msg[0] & 0xF0 if msg else 0
+def must_keep(msg) -> bool:
+    """A message the synth needs even when its inbox overflows: note-offs, resets (a
+    :class:`~livegen.core.pad.SetTimbre` command is not one: the next move supersedes it)."""
+    kind = msg[0] & 0xF0 if type(msg) is bytes and msg else 0
     return (kind == 0x80 or (kind == 0x90 and len(msg) > 2 and msg[2] == 0)
             or (kind == 0xB0 and len(msg) > 1 and msg[1] in RESETS))
 
@@ -113,6 +114,7 @@ class LiveSynth:
         # the device's period: known from the first callback; until then the configured one
         self._period_guess = self.output.stream.blocksize or audio_cfg.block_size or 256
         self.load = 0.0  # render time / audio time, smoothed
+        self.level = 0.0  # the output's peak over the latest render (1.0 = full scale)
         self.governor = LoadGovernor(len(synth.alloc.slots))
         self.latencies_ms: collections.deque = collections.deque(maxlen=256)  # note-on -> DAC
         self.render_ms: collections.deque = collections.deque(maxlen=4096)  # each render's time
@@ -148,6 +150,11 @@ class LiveSynth:
         """Hand a MIDI message to the synth (never blocks); ``at_ns``: when it arrived."""
         self.inbox.put(bytes(msg), at_ns or time.monotonic_ns())
 
+    def command(self, cmd) -> None:
+        """Hand the synth a :class:`~livegen.core.pad.SetTimbre` (never blocks): the render
+        thread applies it before its next render."""
+        self.inbox.put(cmd, time.monotonic_ns())
+
     @property
     def underruns(self) -> int:
         return self.output.underruns
@@ -163,7 +170,8 @@ class LiveSynth:
                 "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
                 "audio_backend": self.output.backend,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
-                "inbox_dropped": self.inbox.dropped, "period": self.period,
+                "inbox_dropped": self.inbox.dropped, "period": self.period, "level": round(self.level, 4),
+                "timbre": list(self.synth.channel_label),
                 "render_ms_p99": round(float(np.percentile(self.render_ms, 99)), 2) if self.render_ms else None,
                 "render_ms_max": round(max(self.render_ms), 2) if self.render_ms else None,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
@@ -218,6 +226,9 @@ class LiveSynth:
             inbox = self.inbox.queue
             while inbox:
                 msg, at_ns = inbox.popleft()
+                if type(msg) is not bytes:  # a timbre command
+                    self.synth.apply(msg)
+                    continue
                 self.synth.handle(msg)
                 if msg[0] & 0xF0 == 0x90 and len(msg) > 2 and msg[2]:
                     queued = self.ring.available() / self.rate + self.output.latency
@@ -236,6 +247,7 @@ class LiveSynth:
             if self.resample is not None:
                 audio = self.resample(audio)
             took = time.perf_counter() - t0
+            self.level = float(np.abs(audio).max()) if len(audio) else 0.0
             self.render_ms.append(took * 1e3)
             load = took / block_s
             self.load = 0.9 * self.load + 0.1 * load
