@@ -19,6 +19,7 @@ ONLY_IN = {
     "sounddevice": ("livegen/io",),
     "jack": ("livegen/io",),
     "onnxruntime": ("livegen/engine", "livegen/train", "export"),
+    "aiohttp": ("livegen/ui",),  # the control surface's server
 }
 
 

@@ -140,18 +140,21 @@ class Control(threading.Thread):
             self.wake.clear()
             handled = 0
             while queue and handled < self.batch:
-                t, data = queue.popleft()
-                if type(data) is not bytes:  # a command of the control surface
-                    self.command(data)
-                    handled += 1
-                    continue
-                for msg in self.parser.feed(data):
-                    self.handle(msg, t)
+                self.take(*queue.popleft())
                 handled += 1
             self.tick(self.clock(), backlog=bool(queue))
             if queue:  # a flood: the next batch after a breath, so a real-time thread never hogs a core
                 self.stopping.wait(0.0002)
                 self.wake.set()
+
+    def take(self, t: int, data) -> None:
+        """One item of the input queue: MIDI bytes that arrived at ``t``, or a command of the
+        control surface."""
+        if type(data) is not bytes:
+            self.command(data)
+            return
+        for msg in self.parser.feed(data):
+            self.handle(msg, t)
 
     def tick(self, now: int, backlog: bool = False) -> None:
         """Timing checks: the clock's timeout, a phrase ended by silence or length, the state.
