@@ -76,15 +76,17 @@ def meters(daemon) -> dict:
 
 
 def heard_notes(events) -> list[list]:
-    """Control-thread note events (t_ns, beat, message) -> [[beat, pitch, velocity, channel]]
-    (velocity 0: the key was released)."""
+    """Control-thread note events (t_ns, beat, message) -> [[beat, pitch, velocity, channel,
+    arrival]] (velocity 0: the key was released; arrival: when it reached livegen's input, in
+    seconds of the wall clock, so a page can tell how long it took to draw it)."""
+    epoch = time.time() - time.monotonic_ns() / 1e9
     rows = []
-    for _t, beat, msg in events:
+    for t, beat, msg in events:
         kind = note_on_off(msg)
         if kind is None:
             continue
         on = kind[0] == "on"
-        rows.append([round(beat, 4), msg[1], msg[2] if on else 0, (msg[0] & 0x0F) + 1])
+        rows.append([round(beat, 4), msg[1], msg[2] if on else 0, (msg[0] & 0x0F) + 1, round(epoch + t / 1e9, 4)])
     return rows
 
 

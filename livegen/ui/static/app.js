@@ -309,8 +309,9 @@ drop.addEventListener("drop", async (e) => {
 window.addEventListener("dragover", (e) => e.preventDefault());
 window.addEventListener("drop", (e) => e.preventDefault());
 
-async function encodeFile(file) {
+async function encodeFile(file, refine) {
   const q = new URLSearchParams({ file: file.name });
+  if (refine !== undefined) q.set("refine", String(refine));
   if ($("encode-name").value.trim()) q.set("name", $("encode-name").value.trim());
   if (token) q.set("token", token);
   $("encode-status").textContent = `sending ${file.name}…`;
@@ -319,6 +320,7 @@ async function encodeFile(file) {
   if (reply.error) { showError(reply.error); $("encode-status").textContent = reply.error; }
 }
 lg.encodeFile = encodeFile;
+lg.send = send;
 
 function setEncoding(job) {
   const bar = $("encode-progress");
@@ -331,9 +333,9 @@ function setEncoding(job) {
 }
 
 // -- the piano roll -------------------------------------------------------------------------------
-function addHeard([beat, pitch, velocity, channel]) {
+function addHeard([beat, pitch, velocity, channel, arrived]) {
   if (velocity > 0) {
-    const n = { pitch, channel, start: beat, end: null, velocity, received: performance.now() };
+    const n = { pitch, channel, start: beat, end: null, velocity, arrived };
     lg.heard.push(n);
     pendingDraw.push(n);
   } else {
@@ -401,7 +403,7 @@ function frame() {
   drawPad();
   if (pendingDraw.length) {  // when each heard note was first drawn (wall clock, ms): the page's lag
     const t = performance.timeOrigin + performance.now();
-    for (const n of pendingDraw) lg.drawn.push({ pitch: n.pitch, beat: n.start, drawn: t });
+    for (const n of pendingDraw) lg.drawn.push({ pitch: n.pitch, beat: n.start, arrived: n.arrived * 1000, drawn: t });
     pendingDraw = [];
     if (lg.drawn.length > 1000) lg.drawn.splice(0, lg.drawn.length - 1000);
   }
