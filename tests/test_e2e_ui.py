@@ -272,6 +272,7 @@ def test_a_phrase_appears_in_the_piano_roll_and_the_answer_follows(livegen, play
     # its first note on screen, then the picture
     wait_until("the answer sounding", lambda: browser.execute_script(
         "const b = livegen.beatRef.beat; return livegen.answers.some((n) => n.start <= b)"))
+    browser.execute_script("livegen.send({cmd: 'pad', x: 0.3, y: 0.65})")  # for the picture: between corners
     time.sleep(0.5)
     browser.save_screenshot(str(artefacts / "piano-roll.png"))
     lag = {"from_send_ms": [round(d["drawn"] - s, 1) for d, s in zip(drawn, sent)],
@@ -298,3 +299,34 @@ def test_bad_input_gets_one_clear_message_and_livegen_goes_on(livegen, browser):
     assert not livegen.user_file.exists()
     assert api_state(livegen)["state"] in ("idle", "listening", "responding")  # it goes on
     assert livegen.proc.poll() is None
+
+
+def test_a_dropped_wav_becomes_a_user_preset_that_can_be_renamed_and_deleted(livegen, browser, tmp_path):
+    import base64
+    import hashlib
+
+    from livegen.io.wavfile import write_wav
+    shipped = MODELS / "wavenet" / "presets.json"
+    before = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    wav = tmp_path / "my flute.wav"
+    write_wav(wav, reference("flute", 16000, pitch=67), 16000)
+    data = base64.b64encode(wav.read_bytes()).decode()
+    browser.execute_script(
+        "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));"
+        "livegen.encodeFile(new File([bytes], 'my flute.wav', {type: 'audio/wav'}), 1)", data)
+    names = "return livegen.presets.filter((p) => p.user).map((p) => p.name)"
+    wait_until("the encoded preset in the page's list", lambda: browser.execute_script(names) == ["my flute"],
+               timeout=120)
+    assert list(json.loads(livegen.user_file.read_text())) == ["my flute"]
+    browser.execute_script("livegen.send({cmd: 'rename', name: 'my flute', to: 'flute two'})")
+    wait_until("the rename in the list", lambda: browser.execute_script(names) == ["flute two"])
+    assert list(json.loads(livegen.user_file.read_text())) == ["flute two"]
+    n_errors = browser.execute_script("return livegen.errors.length")
+    browser.execute_script("livegen.send({cmd: 'delete', name: 'piano'})")  # the model's own: refused
+    wait_until("the refusal on the page", lambda: browser.execute_script("return livegen.errors.length") > n_errors)
+    assert "one of the model's own" in browser.find_element(By.ID, "error").text
+    browser.execute_script("livegen.send({cmd: 'delete', name: 'flute two'})")
+    wait_until("the preset gone from the list", lambda: browser.execute_script(names) == [])
+    assert json.loads(livegen.user_file.read_text()) == {}
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == before  # the model's presets untouched
+    assert console_errors(browser) == []

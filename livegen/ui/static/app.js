@@ -234,11 +234,12 @@ function drawPad() {
     });
   }
   const p = padDrag || (padState && padState.x !== null ? { x: padState.x, y: padState.y } : null);
-  if (p) {
+  if (p) {  // the marker stays whole at the edges
+    const mx = Math.min(w - 11, Math.max(11, p.x * w)), my = Math.min(h - 11, Math.max(11, (1 - p.y) * h));
     ctx.strokeStyle = "#fff"; ctx.lineWidth = 2;
-    ctx.beginPath(); ctx.arc(p.x * w, (1 - p.y) * h, 10, 0, 7); ctx.stroke();
+    ctx.beginPath(); ctx.arc(mx, my, 10, 0, 7); ctx.stroke();
     ctx.fillStyle = "rgba(255,255,255,0.35)";
-    ctx.beginPath(); ctx.arc(p.x * w, (1 - p.y) * h, 10, 0, 7); ctx.fill();
+    ctx.beginPath(); ctx.arc(mx, my, 10, 0, 7); ctx.fill();
     ctx.lineWidth = 1;
   }
 }
