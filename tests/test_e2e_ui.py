@@ -13,9 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,23 +24,18 @@ import pytest
 pytest.importorskip("selenium", reason="needs selenium (the [test] extra)")
 jack = pytest.importorskip("jack", reason="needs JACK-Client")
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from livegen.errors import DeviceError  # noqa: E402
 from livegen.io.jackrec import AudioRecorder  # noqa: E402
 from livegen.io.midiclient import open_player, wait_for_port  # noqa: E402
+from tests.browser import CHROMIUM, DRIVER, chromium, console_errors  # noqa: E402
 from tests.test_e2e_jam import Livegen  # noqa: E402
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "livegen" / "models"
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-HEADLESS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--window-size=1400,900")
 CORNERS = ("flute", "piano", "organ", "trumpet")  # top-left .. bottom-right: flute and trumpet far apart
 DEADLINE = 30.0
 
@@ -101,23 +94,12 @@ def player(livegen):
 
 @pytest.fixture(scope="module")
 def browser(livegen):
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in HEADLESS:
-        opts.add_argument(arg)
-    profile = tempfile.mkdtemp(prefix="livegen-chromium-")
-    opts.add_argument(f"--user-data-dir={profile}")
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    try:
+    with chromium() as driver:
         driver.set_script_timeout(DEADLINE)
         driver.get(livegen.url)
         wait_until("the page connects and lists the presets",
                    lambda: driver.execute_script("return livegen.connected && livegen.presets.length > 0"))
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def api_state(lg) -> dict:
@@ -126,10 +108,6 @@ def api_state(lg) -> dict:
     r = conn.getresponse()
     assert r.status == 200
     return json.loads(r.read())
-
-
-def console_errors(driver) -> list:
-    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def test_the_page_loads_with_no_console_errors(browser, artefacts):

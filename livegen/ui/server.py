@@ -107,6 +107,7 @@ class Surface:
     async def _main(self) -> None:
         from aiohttp import web
         self._stop = asyncio.Event()
+        self._connected = asyncio.Event()  # set while a page is connected
         app = web.Application(middlewares=[self._middleware()], client_max_size=MAX_UPLOAD)
         app.router.add_get("/", self._index)
         app.router.add_get("/api/state", self._get_state)
@@ -125,7 +126,7 @@ class Surface:
             await runner.cleanup()
             raise DeviceError(f"the control surface cannot listen on {ui.bind}:{ui.port} ({err.strerror or err}): "
                               "set ui.port to a free port (0: any), or ui.enabled = false") from err
-        port = site._server.sockets[0].getsockname()[1]  # the port bound (ui.port 0: the system's choice)
+        port = runner.addresses[0][1]  # the port bound (ui.port 0: the system's choice)
         self.port = port
         host = f"[{ui.bind}]" if ":" in ui.bind else ui.bind
         self.url = f"http://{host}:{port}/"
@@ -228,6 +229,7 @@ class Surface:
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         self.clients.add(ws)
+        self._connected.set()
         try:
             await ws.send_json({"type": "hello", "presets": self.preset_list(), "state": self.state(),
                                 "answers": [views.answer(r) for r in self.daemon.answers.since(0)[0]]})
@@ -244,6 +246,8 @@ class Surface:
                         await self._broadcast({"type": "presets", "presets": self.preset_list()})
         finally:
             self.clients.discard(ws)
+            if not self.clients:
+                self._connected.clear()
         return ws
 
     async def _broadcast(self, message: dict) -> None:
@@ -259,10 +263,10 @@ class Surface:
         answers_seen = self.daemon.answers.count
         last_state = 0.0
         while True:
-            await asyncio.sleep(POLL_S)
-            if not self.clients:
+            if not self.clients:  # no page open: nothing to do until one connects
+                await self._connected.wait()
                 heard_seen, answers_seen = self.daemon.control.heard.count, self.daemon.answers.count
-                continue
+            await asyncio.sleep(POLL_S)
             heard, heard_seen = self.daemon.control.heard.since(heard_seen)
             answers, answers_seen = self.daemon.answers.since(answers_seen)
             now = time.monotonic()

@@ -63,6 +63,7 @@ function receive(msg) {
 
 // -- the state -------------------------------------------------------------------------------
 function setLive(s) {
+  if (s.beat < lg.beatRef.beat - 1) { lg.heard = []; lg.answers = []; }  // the DAW started again from an earlier place
   lg.beatRef = { beat: s.beat, at: performance.now(), bpm: s.bpm, running: s.running };
   lg.bpb = s.beats_per_bar;
   const st = $("state");
