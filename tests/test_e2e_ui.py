@@ -260,6 +260,27 @@ def test_a_phrase_appears_in_the_piano_roll_and_the_answer_follows(livegen, play
     assert console_errors(browser) == []
 
 
+def test_the_page_auditions_a_preset_picks_corners_and_plays_one_channel(livegen, browser):
+    from selenium.webdriver.support.ui import Select
+    play = browser.find_element(By.CSS_SELECTOR, "button[title='audition violin']")
+    play.click()
+    wait_until("the audition on channel 16 (ui.audition_channel)",
+               lambda: api_state(livegen)["meters"]["timbre"][15] == "violin")
+    Select(browser.find_element(By.ID, "corner-0")).select_by_visible_text("choir")
+    wait_until("the new top-left corner", lambda: api_state(livegen)["pad"]["corners"][0] == "choir")
+    Select(browser.find_element(By.ID, "pad-channel")).select_by_value("2")
+    wait_until("the pad on channel 2", lambda: api_state(livegen)["pad"]["channel"] == 2)
+    before = api_state(livegen)["meters"]["timbre"]
+    browser.execute_script("livegen.send({cmd: 'pad', x: 0.1, y: 0.9})")
+    wait_until("channel 2 alone moved", lambda: api_state(livegen)["meters"]["timbre"][1] == "pad 0.100 0.900")
+    after = api_state(livegen)["meters"]["timbre"]
+    assert after[0] == before[0] and after[2:] == before[2:]
+    Select(browser.find_element(By.ID, "pad-channel")).select_by_value("0")
+    Select(browser.find_element(By.ID, "corner-0")).select_by_visible_text(CORNERS[0])
+    wait_until("the pad back on every channel", lambda: (lambda p: p["channel"] == 0 and p["corners"][0] == CORNERS[0])(
+        api_state(livegen)["pad"]))
+
+
 def test_bad_input_gets_one_clear_message_and_livegen_goes_on(livegen, browser):
     n_errors = browser.execute_script("return livegen.errors.length")
     browser.execute_script("livegen.send({cmd: 'pad', x: 5})")
