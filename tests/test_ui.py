@@ -234,3 +234,47 @@ def test_a_request_from_another_host_or_origin_is_refused():
     assert t.refusal(request("studio.local:8765", token="s" * 20)) is None
     assert t.refusal(request("studio.local:8765", cookie="s" * 20, origin="http://studio.local:8765")) is None
     assert "another site" in t.refusal(request("studio.local:8765", cookie="s" * 20, origin="http://evil.example"))
+
+
+def test_the_surface_serves_the_state_and_posts_commands_from_its_own_thread(caplog):
+    import urllib.error
+    import urllib.request
+
+    from livegen.commands.run import _open_surface
+    from livegen.errors import DeviceError
+    from livegen.ui.server import Surface
+    d, _, _ = daemon_with_pad(realtime=False)
+    jam = SimpleNamespace(daemon=d, models=SimpleNamespace(presets=None), why_no_sink="")
+    cfg = config.from_dict({"ui": {"port": 0}, "jam": {"realtime": False}})
+    s = Surface(cfg, jam)
+    url = s.start()
+    try:
+        assert url.startswith("http://127.0.0.1:") and s.port > 0
+        state = json.loads(urllib.request.urlopen(url + "api/state", timeout=10).read())
+        assert state["state"] == "idle" and state["pad"]["corners"] == ["a", "b", "c", "d"]
+
+        def post(obj, **headers):
+            req = urllib.request.Request(url + "api/command", data=json.dumps(obj).encode(), headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as err:
+                return err.code, err.read().decode()
+
+        assert post({"cmd": "pad", "x": 0.5}) == (200, {"ok": True})
+        assert post({"cmd": "control", "name": "mute", "value": 127}) == (200, {"ok": True})
+        assert [item for _, item in d.inp.queue] == [pads.PadMove(0.5, None), bytes((0xB0, 25, 127))]
+        code, reply = post({"cmd": "pad", "x": "left"})
+        assert code == 400 and json.loads(reply) == {"error": "pad: x = 'left': must be a number in 0..1"}
+        assert "control surface: pad: x = 'left'" in caplog.text
+        code, reply = post({"cmd": "pad", "x": 0.5}, Origin="http://evil.example")
+        assert code == 403 and "Origin 'http://evil.example' is not the local address" in reply
+        assert len(d.inp.queue) == 2  # nothing refused got through
+        busy = Surface(config.from_dict({"ui": {"port": s.port}, "jam": {"realtime": False}}), jam)
+        with pytest.raises(DeviceError, match=rf"cannot listen on 127.0.0.1:{s.port} .*set ui.port to a free port"):
+            busy.start()
+    finally:
+        s.stop()
+    caplog.set_level("INFO", "livegen")
+    assert _open_surface(config.from_dict({"ui": {"enabled": False}}), jam) is None
+    assert "control surface: off (ui.enabled = false)" in caplog.text
