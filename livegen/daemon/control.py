@@ -103,6 +103,7 @@ class Control(threading.Thread):
             except AttributeError:
                 pass  # a port that cannot: the 5 ms poll finds its messages
         self._thru_where = jam.thru if jam.thru != "none" else "synth"  # where cc_thru turns it on
+        self._thru_was_on = False  # pass-through was on at some time (its notes' ends must go)
         self._set_thru(jam.thru != "none")
         self._ccs = {jam.cc_temperature: "temperature", jam.cc_length: "length", jam.cc_loop: "loop",
                      jam.cc_mutate: "mutate", jam.cc_panic: "panic", jam.cc_mute: "mute",
@@ -119,7 +120,7 @@ class Control(threading.Thread):
 
     def _set_thru(self, on: bool) -> None:
         self.thru = on
-        self._thru_was_on = on or getattr(self, "_thru_was_on", False)
+        self._thru_was_on = self._thru_was_on or on
         where = self._thru_where if on else "none"
         self._thru_synth = where in ("synth", "both") and self.sink is not None
         self._thru_midi = where in ("midi", "both")
@@ -190,15 +191,16 @@ class Control(threading.Thread):
             self._feed_detector(msg, t)
             return
         synth, midi = self._thru_synth, self._thru_midi
-        if not self.thru and self._thru_was_on and (kind == 0x80 or (kind == 0x90 and len(msg) >= 3 and msg[2] == 0)):
-            # pass-through was turned off (jam.cc_thru) while a key was held: its end still goes
+        note = note_on_off(msg)
+        if not self.thru and self._thru_was_on and note is not None and note[0] == "off":
+            # pass-through was turned off (jam.cc_thru) while a key may have been held: its end still goes
             synth = self._thru_where in ("synth", "both") and self.sink is not None
             midi = self._thru_where in ("midi", "both")
         if synth:
             self.sink.send(msg, t)
         if midi:
             self.sender.now(msg, t)
-        if note_on_off(msg) is not None:
+        if note is not None:
             self.counts.notes += 1
             self.heard.append((t, self.beat_clock.state.beat_at(t), msg))
             self._feed_detector(msg, t)
@@ -263,8 +265,7 @@ class Control(threading.Thread):
             if point is not None and (every or point != old.xy[c]):
                 groups.setdefault(point, []).append(c)
         for (x, y), channels in groups.items():
-            self.sink.command(pads.SetTimbre(tuple(channels), pads.bilinear(pad.codes, x, y),
-                                        f"pad {x:.3f} {y:.3f}"))
+            self.sink.command(pads.SetTimbre(tuple(channels), pads.bilinear(pad.codes, x, y), f"pad {x:.3f} {y:.3f}"))
 
     def _control(self, name: str, value: int, channel: int = 0) -> None:
         self.counts.controls += 1

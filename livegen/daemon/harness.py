@@ -60,7 +60,8 @@ def load_models(cfg) -> Models:
     synth = load_synth(cfg)
     from livegen.synth import presets
     known = presets.load(synth.files.presets, cfg.user_presets())
-    return Models(lstm, synth, "", known, presets.pad(cfg.synth.pad_corners, cfg.synth.pad_channel, known.all()))
+    pad = presets.pad(cfg.synth.pad_corners, cfg.synth.pad_channel, known.all())
+    return Models(lstm, synth, "", known, pad)
 
 
 class Jam:

@@ -71,7 +71,6 @@ class InputPort(Port):
         if wake is not None:
             wake.set()
 
-
     def post(self, t_ns: int, item) -> None:
         """Another thread's message for the reader (the control surface's CCs and commands),
         into the same bounded queue, woken the same way."""
