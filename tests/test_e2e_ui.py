@@ -30,7 +30,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from livegen.errors import DeviceError  # noqa: E402
 from livegen.io.jackrec import AudioRecorder  # noqa: E402
 from livegen.io.midiclient import open_player, wait_for_port  # noqa: E402
-from tests.browser import CHROMIUM, DRIVER, chromium, console_errors  # noqa: E402
+from livegen.ui.browser import CHROMIUM, DRIVER, chromium, console_errors  # noqa: E402
 from tests.test_e2e_jam import Livegen  # noqa: E402
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]

@@ -20,6 +20,7 @@ ONLY_IN = {
     "jack": ("livegen/io",),
     "onnxruntime": ("livegen/engine", "livegen/train", "export"),
     "aiohttp": ("livegen/ui",),  # the control surface's server
+    "selenium": ("livegen/ui",),  # a browser on it, for its tests and benchmarks
 }
 
 

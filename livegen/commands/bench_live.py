@@ -6,11 +6,16 @@ livegen's audio port on JACK's frame clock. Key to sound is the frames from a no
 on the wire to the first sample above ``--threshold`` at ``livegen-synth:out_0``. Each
 round strikes ``--voices`` notes at once, holds them, releases them and waits for the
 release to ring out, so every onset starts from silence.
+
+``--page`` measures the same with the control surface open: it serves the surface, and
+headless Chromium (:mod:`livegen.ui.driver`, a process of its own) moves the timbre pad
+without a pause all the while, so the synth's timbre glides under the notes.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 HELP = "key to sound from livegen:in to livegen's JACK audio port, with N voices: underruns, load, latency"
@@ -22,6 +27,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rate", type=int, default=48000,
                         help="rate of the private JACK server started when none runs (default 48000)")
     parser.add_argument("--period", type=int, default=128, help="its period in frames (default 128)")
+    parser.add_argument("--page", action="store_true",
+                        help="with the control surface open in headless Chromium, its timbre pad moving "
+                             "all the while (needs selenium and chromium)")
     parser.add_argument("--threshold", type=float, default=1e-3,
                         help="first sound: the first sample louder than this (default 0.001)")
 
@@ -48,7 +56,7 @@ def run(args, cfg) -> int:
         return 1
     with jack_server(args.rate, args.period, private=True) as (_server, where):
         rig = Rig(cfg, models)
-        notes = rec = None
+        notes = rec = page = None
         try:
             live = rig.sink
             if live is None:
@@ -59,8 +67,11 @@ def run(args, cfg) -> int:
             rec = AudioRecorder(f"{cfg.audio.client_name}:out_0")
             rig.start()
             period, rate = rec.client.blocksize, rec.rate
+            if args.page:
+                page = _Page(cfg, rig, args.seconds)
             time.sleep(0.5)
             underruns_before = live.status()["underruns"]
+            xruns_before = getattr(rig.out, "xruns", None)
             latencies = []
             t_end = time.monotonic() + args.seconds
             round_ = 0
@@ -82,7 +93,11 @@ def run(args, cfg) -> int:
                 round_ += 1
             status = live.status()
             parts = live.latency_parts()
+            xruns = None if xruns_before is None else rig.out.xruns - xruns_before
+            moved = page.close() if page is not None else None
         finally:
+            if page is not None:
+                page.close()
             for part in (notes, rec):
                 if part is not None:
                     part.close()
@@ -95,7 +110,10 @@ def run(args, cfg) -> int:
           f"{status['underruns'] - underruns_before} underruns ({underruns_before} while starting), "
           f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
           f"{status['voices_shed']}, inbox dropped {status['inbox_dropped']}; one render (one "
-          f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096)")
+          f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096); "
+          f"JACK xruns {xruns} (the server's, after starting)")
+    if moved is not None:
+        print(f"the control surface open in headless Chromium, its pad moving all the while: {moved}")
     print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items()
                                          if k.endswith("_ms"))
           + ("; rendering at the model's rate and resampling" if parts["resampled"] else
@@ -107,3 +125,42 @@ def run(args, cfg) -> int:
               f"p90 {np.percentile(lat, 90):.1f} ms, max {lat[-1]:.1f} ms over {len(lat)} rounds "
               f"(goal: median <= {goal:.1f} ms = 2 periods + 5 ms)")
     return 0
+
+
+class _Page:
+    """The control surface on ``rig``, with :mod:`livegen.ui.driver` moving its pad (in a
+    process of its own, at ordinary priority) for as long as the bench plays; ``close()``
+    waits for it and returns its report."""
+
+    def __init__(self, cfg, rig, seconds: float):
+        import dataclasses
+        import sys
+
+        from livegen.errors import DeviceError
+        from livegen.realtime import ordinary
+        from livegen.ui.server import Surface
+        cfg = dataclasses.replace(cfg, ui=dataclasses.replace(cfg.ui, enabled=True, port=0))
+        self.surface = Surface(cfg, rig)
+        url = self.surface.start()
+        self.proc = subprocess.Popen(ordinary([sys.executable, "-m", "livegen.ui.driver", "--url", url,
+                                               "--seconds", str(seconds + 2)]),
+                                     stdout=subprocess.PIPE, text=True)
+        self.result = None
+        line = self.proc.stdout.readline()  # "moving", once the page is open
+        if line.strip() != "moving":
+            self.close()
+            raise DeviceError(f"the page did not open: {line.strip() or 'the browser driver ended'}")
+
+    def close(self):
+        import json
+        if self.proc is not None:
+            try:
+                out, _ = self.proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                out, _ = self.proc.communicate()
+            self.proc = None
+            lines = [line for line in out.splitlines() if line.startswith("{")]
+            self.result = json.loads(lines[-1]) if lines else "the driver said nothing (it ended early)"
+            self.surface.stop()
+        return self.result

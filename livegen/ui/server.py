@@ -379,13 +379,10 @@ class Surface:
         args = [sys.executable, "-m", "livegen", "--set", f"models.wavenet={cfg.path(cfg.models.wavenet)}",
                 "--set", f"models.provider={cfg.models.provider}", "encode", str(wav), "--name", name,
                 "--presets", str(self.presets.user_file), "--refine", str(refine), "--progress"]
-        # the encoder runs as an ordinary, low-priority process (this thread may be real-time,
-        # and a child inherits that)
-        lower = [shutil.which("chrt"), "--other", "0"] if shutil.which("chrt") else []
-        lower += [shutil.which("nice"), "-n", "10"] if shutil.which("nice") else []
+        from livegen.realtime import ordinary  # this thread may be real-time, and a child inherits it
         await self._broadcast({"type": "encode", "encoding": job})
         try:
-            proc = await asyncio.create_subprocess_exec(*lower, *args, stdout=asyncio.subprocess.PIPE,
+            proc = await asyncio.create_subprocess_exec(*ordinary(args), stdout=asyncio.subprocess.PIPE,
                                                         stderr=asyncio.subprocess.PIPE,
                                                         env={**os.environ, "PYTHONPATH": _pythonpath()})
             errors = asyncio.create_task(proc.stderr.read())

@@ -1,5 +1,5 @@
-"""Headless Chromium for the control surface's tests and benchmarks (Debian's chromium and
-chromium-driver, driven by Selenium), with a fresh profile of its own."""
+"""Headless Chromium for the control surface's tests and benchmarks: Debian's chromium and
+chromium-driver, driven by Selenium (the [test] extra), with a fresh profile of its own."""
 
 from __future__ import annotations
 
@@ -17,8 +17,15 @@ HEADLESS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--
 def chromium():
     """A Selenium driver of headless Chromium, whose console log can be read
     (``driver.get_log("browser")``); quit and its profile removed at the end."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from livegen.errors import DeviceError
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as err:
+        raise DeviceError(f"driving a browser needs selenium (pip install '.[test]'): {err}") from err
+    if not (CHROMIUM and DRIVER):
+        raise DeviceError("driving a browser needs chromium and chromedriver (apt-get install chromium "
+                          "chromium-driver)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in HEADLESS:

@@ -2,11 +2,12 @@
 moves the timbre pad without a pause, as a hand dragging it would (a move every 20 ms, the
 page's own throttle, in circles).
 
-    python tests/ui_pad_driver.py --url http://127.0.0.1:8765/ --seconds 30
+    python -m livegen.ui.driver --url http://127.0.0.1:8765/ --seconds 30
 
-Waits (up to ``--wait`` s) for the page, moves the pad for ``--seconds``, then prints one
-JSON line: {"moves": n, "seconds": s, "page_errors": [...], "console_errors": [...],
-"state": the state at the end (underruns, xruns, ...)}.
+Waits (up to ``--wait`` s) for the page, prints ``moving`` when the pad starts to move,
+moves it for ``--seconds``, then prints one JSON line: {"moves": n, "seconds": s,
+"page_errors": [...], "console_errors": [...]}. Needs selenium and chromium
+(:mod:`livegen.ui.browser`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,8 @@ import json
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.browser import chromium, console_errors  # noqa: E402
+from livegen.ui.browser import chromium, console_errors
 
 CIRCLE = """
 const seconds = arguments[0], done = arguments[1];
@@ -57,14 +55,14 @@ def main() -> int:
         driver.get(a.url)
         while not driver.execute_script("return livegen.connected"):
             time.sleep(0.1)
+        print("moving", flush=True)
         t0 = time.monotonic()
         moves = driver.execute_async_script(CIRCLE, a.seconds)
         took = time.monotonic() - t0
         errors = driver.execute_script("return livegen.errors")
         console = console_errors(driver)
-    state = json.loads(urllib.request.urlopen(a.url + "api/state", timeout=5).read())
     print(json.dumps({"moves": moves, "seconds": round(took, 2), "page_errors": errors,
-                      "console_errors": console, "state": state}))
+                      "console_errors": console}), flush=True)
     return 0
 
 
