@@ -25,3 +25,12 @@ class ModelFileError(LivegenError):
 
 class DeviceError(LivegenError):
     """A MIDI or audio backend, port or device cannot be opened."""
+
+
+class NativeError(LivegenError):
+    """A compiled part of livegen (the synth kernel, the JACK process callbacks) cannot be
+    loaded or refuses its input (names the file)."""
+
+
+class SynthError(LivegenError):
+    """The synth was asked something it cannot do now (says what and when it can)."""

@@ -41,7 +41,7 @@ DEADLINE = 30.0
 
 if not (CHROMIUM and DRIVER):
     pytest.skip("needs Debian's chromium and chromium-driver (./dev.sh installs them)", allow_module_level=True)
-if not ((MODELS / "wavenet" / "presets.json").is_file() and (MODELS / "lstm" / "lstm.onnx").is_file()):
+if not ((MODELS / "timbre" / "presets.json").is_file() and (MODELS / "lstm" / "lstm.onnx").is_file()):
     pytest.skip("needs the shipped models", allow_module_level=True)
 
 
@@ -172,9 +172,9 @@ def spectrum(x: np.ndarray, rate: int) -> np.ndarray:
 
 def reference(name: str, rate: int, pitch: int = 60) -> np.ndarray:
     """Preset ``name`` playing ``pitch`` for 1.1 s, rendered offline by the same synth."""
-    from livegen.engine.timbre_files import TimbreFiles
+    from livegen.engine.timbre import TimbreEngine
     from livegen.synth.synth import Synth
-    files = TimbreFiles.load(MODELS / "wavenet")
+    files = TimbreEngine.load(MODELS / "timbre")
     synth = Synth(files, sample_rate=rate, voices=1, seed=1)
     synth.set_channel_z(0, files.presets[name])
     synth.handle(bytes((0x90, pitch, 100)))
@@ -305,7 +305,7 @@ def test_a_dropped_wav_becomes_a_user_preset_that_can_be_renamed_and_deleted(liv
     import hashlib
 
     from livegen.io.wavfile import write_wav
-    shipped = MODELS / "wavenet" / "presets.json"
+    shipped = MODELS / "timbre" / "presets.json"
     before = hashlib.sha256(shipped.read_bytes()).hexdigest()
     wav = tmp_path / "my flute.wav"
     write_wav(wav, reference("flute", 16000, pitch=67), 16000)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from livegen.core.pad import Pad
-from livegen.engine.timbre_files import load_presets, save_presets
+from livegen.engine.timbre import load_presets, save_presets
 from livegen.errors import ConfigError, DataError
 
 NAME = re.compile(r"^[\w][\w .+#()-]{0,47}$")  # letters, digits, a few marks; 48 characters at most

@@ -376,7 +376,7 @@ class Surface:
     async def _encode(self, folder: Path, wav: Path, file: str, name: str, refine: int) -> None:
         job = self.encoding
         cfg = self.cfg
-        args = [sys.executable, "-m", "livegen", "--set", f"models.wavenet={cfg.path(cfg.models.wavenet)}",
+        args = [sys.executable, "-m", "livegen", "--set", f"models.timbre={cfg.path(cfg.models.timbre)}",
                 "--set", f"models.provider={cfg.models.provider}", "encode", str(wav), "--name", name,
                 "--presets", str(self.presets.user_file), "--refine", str(refine), "--progress"]
         from livegen.realtime import ordinary  # this thread may be real-time, and a child inherits it
