@@ -262,6 +262,8 @@ def test_a_phrase_appears_in_the_piano_roll_and_the_answer_follows(livegen, play
 
 def test_the_page_auditions_a_preset_picks_corners_and_plays_one_channel(livegen, browser):
     from selenium.webdriver.support.ui import Select
+    browser.execute_script("livegen.send({cmd: 'pad', x: 0.3, y: 0.65})")  # every channel reached
+    wait_until("the pad on every channel", lambda: api_state(livegen)["pad"]["points"][15] == [0.3, 0.65])
     play = browser.find_element(By.CSS_SELECTOR, "button[title='audition violin']")
     play.click()
     wait_until("the audition on channel 16 (ui.audition_channel)",
@@ -270,7 +272,9 @@ def test_the_page_auditions_a_preset_picks_corners_and_plays_one_channel(livegen
     wait_until("the new top-left corner", lambda: api_state(livegen)["pad"]["corners"][0] == "choir")
     Select(browser.find_element(By.ID, "pad-channel")).select_by_value("2")
     wait_until("the pad on channel 2", lambda: api_state(livegen)["pad"]["channel"] == 2)
-    before = api_state(livegen)["meters"]["timbre"]
+    # new corners sound anew on every channel the pad has reached: all of them, the audition's too
+    before = wait_until("the new corners on every channel", lambda: (lambda t: len(set(t)) == 1 and t)(
+        api_state(livegen)["meters"]["timbre"]))
     browser.execute_script("livegen.send({cmd: 'pad', x: 0.1, y: 0.9})")
     wait_until("channel 2 alone moved", lambda: api_state(livegen)["meters"]["timbre"][1] == "pad 0.100 0.900")
     after = api_state(livegen)["meters"]["timbre"]
