@@ -106,7 +106,7 @@ def run(args, cfg) -> int:
     lat = np.sort(latencies)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {where}; synth at {synth.sample_rate} Hz, "
-          f"engine {status['engine']}, synth.threads = {cfg.synth.threads}")
+          f"kernel {status['kernel']}, synth.threads = {cfg.synth.threads}")
     print(f"{voices} voices struck, held 1.8 s, released until silent, for {args.seconds:.0f} s: "
           f"{status['underruns'] - underruns_before} underruns ({underruns_before} while starting), "
           f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
