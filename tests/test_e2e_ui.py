@@ -333,3 +333,17 @@ def test_a_dropped_wav_becomes_a_user_preset_that_can_be_renamed_and_deleted(liv
     assert json.loads(livegen.user_file.read_text()) == {}
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() == before  # the model's presets untouched
     assert console_errors(browser) == []
+
+
+def test_bench_live_measures_with_the_page_open_and_the_pad_moving():
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "livegen", "bench", "live", "--voices", "2", "--seconds", "4",
+                           "--period", "256", "--page"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next((x for x in proc.stdout.splitlines() if "its pad moving all the while" in x), None)
+    assert line, proc.stdout
+    report = json.loads(line.partition(": ")[2])  # the driver's report
+    assert report["moves"] > 0 and report["page_errors"] == [] and report["console_errors"] == []
+    assert "key to sound" in proc.stdout

@@ -114,7 +114,8 @@ def run(args, cfg) -> int:
           f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096); "
           f"JACK xruns {xruns} (the server's, after starting)")
     if moved is not None:
-        print(f"the control surface open in headless Chromium, its pad moving all the while: {moved}")
+        import json
+        print(f"the control surface open in headless Chromium, its pad moving all the while: {json.dumps(moved)}")
     print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items()
                                          if k.endswith("_ms"))
           + ("; rendering at the model's rate and resampling" if parts["resampled"] else
