@@ -335,6 +335,35 @@ def test_a_dropped_wav_becomes_a_user_preset_that_can_be_renamed_and_deleted(liv
     assert console_errors(browser) == []
 
 
+def test_the_page_follows_the_daws_clock(livegen, player, browser):
+    """MIDI Start and clock at 100 bpm: the page shows the DAW's tempo, and bars from its Start."""
+    import threading
+    done = threading.Event()
+
+    def clock():  # what a DAW sends while it plays: 24 ticks a beat
+        tick = 60 / 100 / 24
+        player.send(b"\xfa")
+        t0, k = time.monotonic(), 0
+        while not done.is_set() and time.monotonic() - t0 < 60:
+            player.send(b"\xf8")
+            k += 1
+            done.wait(max(0.0, t0 + k * tick - time.monotonic()))
+
+    daw = threading.Thread(target=clock)
+    daw.start()
+    try:
+        wait_until("the page says the DAW's clock", lambda: browser.find_element(By.ID, "clock").text == "DAW clock")
+        wait_until("the page shows the DAW's tempo",
+                   lambda: 98 < float(browser.find_element(By.ID, "bpm").text) < 102)
+        state = api_state(livegen)
+        assert state["clock"] == "midi" and state["bar"] <= 8  # bars counted from the DAW's Start
+    finally:
+        done.set()
+        daw.join()
+    player.send(b"\xfc")  # Stop
+    wait_until("the transport stopped", lambda: api_state(livegen)["running"] is False)
+
+
 def test_bench_live_measures_with_the_page_open_and_the_pad_moving():
     import subprocess
     import sys
