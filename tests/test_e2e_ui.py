@@ -321,14 +321,21 @@ def test_a_dropped_wav_becomes_a_user_preset_that_can_be_renamed_and_deleted(liv
     wait_until("the encoded preset in the page's list", lambda: browser.execute_script(names) == ["my flute"],
                timeout=120)
     assert list(json.loads(livegen.user_file.read_text())) == ["my flute"]
-    browser.execute_script("livegen.send({cmd: 'rename', name: 'my flute', to: 'flute two'})")
+    from selenium.webdriver.common.keys import Keys
+    browser.find_element(By.CSS_SELECTOR, "button[title='rename my flute']").click()  # as a hand would
+    field = browser.find_element(By.CSS_SELECTOR, "#preset-list li.user input")
+    field.clear()
+    field.send_keys("flute two", Keys.ENTER)
     wait_until("the rename in the list", lambda: browser.execute_script(names) == ["flute two"])
     assert list(json.loads(livegen.user_file.read_text())) == ["flute two"]
     n_errors = browser.execute_script("return livegen.errors.length")
     browser.execute_script("livegen.send({cmd: 'delete', name: 'piano'})")  # the model's own: refused
     wait_until("the refusal on the page", lambda: browser.execute_script("return livegen.errors.length") > n_errors)
     assert "one of the model's own" in browser.find_element(By.ID, "error").text
-    browser.execute_script("livegen.send({cmd: 'delete', name: 'flute two'})")
+    delete = browser.find_element(By.CSS_SELECTOR, "button[title='delete flute two']")
+    delete.click()
+    assert delete.text == "sure?" and browser.execute_script(names) == ["flute two"]  # one click asks
+    delete.click()
     wait_until("the preset gone from the list", lambda: browser.execute_script(names) == [])
     assert json.loads(livegen.user_file.read_text()) == {}
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() == before  # the model's presets untouched
