@@ -132,7 +132,7 @@ def test_the_surfaces_ccs_are_the_daemons_ccs_and_pass_through_can_be_turned_off
     c = d.control
     d.post(bytes((0xB0, 20, 100)))  # what the page's temperature slider posts
     d.post(pads.PadMove(0.5, 0.5))
-    t, item = d.inp.queue[0]
+    t, item = next(iter(d.inp.queue))
     assert item == bytes((0xB0, 20, 100))
     while d.inp.queue:  # what the control thread's loop does
         c.take(*d.inp.queue.popleft())
