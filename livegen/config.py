@@ -163,8 +163,9 @@ class SynthConfig:
     voices: int = _f(16, "polyphony limit of the synth", range=(1, 64))
     temperature: float = _f(1.0, "how much of the model's noise part sounds: 1 = as trained, "
                             "0 = harmonics only", range=(0.0, 2.0))
-    threads: int = _f(1, "ONNX Runtime threads of the decoder step (one run per 4 ms frame for "
-                         "all voices; 1 is fastest below ~32 voices)", range=(1, 16))
+    threads: int = _f(1, "ONNX Runtime threads of the timbre encoder (livegen encode) and of the "
+                         "reference decoder (bench synth); the synth plays through its native "
+                         "kernel on the render thread", range=(1, 16))
     block: int = _f(256, "only for a timbre model that cannot render at the device rate: samples "
                     "rendered per block at the model's rate (a multiple of 64), then resampled",
                     range=(64, 4096))

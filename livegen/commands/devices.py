@@ -6,7 +6,7 @@ from pathlib import Path
 
 from livegen.errors import LivegenError
 
-HELP = "list MIDI backends and ports, audio host APIs and devices, ONNX Runtime providers"
+HELP = "list MIDI backends and ports, audio host APIs and devices, ONNX Runtime providers, the synth kernel"
 
 
 def add_arguments(parser) -> None:
@@ -67,9 +67,18 @@ def _onnx(cfg, missing: list[str]) -> None:
         missing.append(str(err))
 
 
+def _synth(cfg, missing: list[str]) -> None:
+    from livegen.synth import native
+    print("Synth")
+    line = native.describe()
+    print(f"  kernel: {line}")
+    if line.startswith("unavailable"):
+        missing.append(f"the synth's {line}")
+
+
 def run(args, cfg) -> int:
     missing: list[str] = []
-    for part in (_midi, _audio, _onnx):
+    for part in (_midi, _audio, _onnx, _synth):
         try:
             part(cfg, missing)
         except LivegenError as err:

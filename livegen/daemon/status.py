@@ -36,7 +36,7 @@ def describe_response(r, beats_per_bar: int) -> str:
 def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]:
     synth = st.synth or {}
     if synth:
-        audio = (f"synth: {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
+        audio = (f"synth ({synth.get('kernel', '?')}): {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
                  f"underruns {synth.get('underruns', 0)}, inbox dropped {synth.get('inbox_dropped', 0)}")
     last = "none yet"
     if st.last is not None:
