@@ -72,7 +72,6 @@ def run(args, cfg) -> int:
                 page = _Page(cfg, rig, args.seconds)
             time.sleep(0.5)
             underruns_before = live.status()["underruns"]
-            xruns_before = getattr(rig.out, "xruns", None)
             latencies = []
             t_end = time.monotonic() + args.seconds
             round_ = 0
@@ -94,7 +93,7 @@ def run(args, cfg) -> int:
                 round_ += 1
             status = live.status()
             parts = live.latency_parts()
-            xruns = None if xruns_before is None else rig.out.xruns - xruns_before
+            xruns = getattr(rig.out, "xruns", None)  # the server's, as livegen's MIDI output client saw them
             moved = page.close() if page is not None else None
         finally:
             if page is not None:
@@ -111,15 +110,14 @@ def run(args, cfg) -> int:
           f"{status['underruns'] - underruns_before} underruns ({underruns_before} while starting), "
           f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
           f"{status['voices_shed']}, inbox dropped {status['inbox_dropped']}; one render (one "
-          f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096); "
-          f"JACK xruns {xruns} (the server's, after starting)")
+          f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096)")
+    print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items())
+          + "; rendering one period per callback at the device rate")
+    print(f"  audio: {status['audio_backend']}; JACK xruns on the server while it ran: "
+          + (f"{xruns}" if xruns is not None else "not counted (MIDI through rtmidi)"))
     if moved is not None:
         import json
         print(f"the control surface open in headless Chromium, its pad moving all the while: {json.dumps(moved)}")
-    print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items()
-                                         if k.endswith("_ms"))
-          + ("; rendering at the model's rate and resampling" if parts["resampled"] else
-             "; rendering one period per callback at the device rate, no resampler"))
     if len(lat):
         goal = 2 * period / rate * 1e3 + 5
         print(f"key to sound (note-on at livegen:in -> first sample above {args.threshold:g} at "

@@ -25,6 +25,7 @@ def run(args, cfg) -> int:
 
     from livegen.daemon import jackrestart
     from livegen.daemon.harness import Jam, load_models
+    from livegen.io import jackwatch
 
     log = logging.getLogger("livegen")
     restarts = jackrestart.restarts()
@@ -32,12 +33,15 @@ def run(args, cfg) -> int:
     if restarts:
         log.info("restarted after the JACK server came back (%s)", times)
     models = load_models(cfg)  # a bad model file stops livegen here, before any port opens
+    # the server as it is before livegen's clients open: one lost while they open (the audio
+    # output then fails, and livegen plays MIDI only) is lost like a later one
+    before = jackwatch.server_identity(jackwatch.server_name())
     jam = Jam(cfg, models)
     daemon = jam.daemon
-    watch = jackrestart.JackWatch(jam.backend, jam.sink)
+    watch = jackrestart.JackWatch(jam.backend, jam.sink, before)
     if watch.why_not_watched:
         log.info("%s", watch.why_not_watched)
-    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.backend})"
+    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.midi_backend})"
     if restarts:
         ports += f"; restarted {times} after JACK came back"
     stop = threading.Event()
@@ -45,7 +49,7 @@ def run(args, cfg) -> int:
         signal.signal(sig, lambda *_: stop.set())
     jam.start()
     log.info("listening on %s, answering on %s (%s); LSTM %s; %s", cfg.midi.in_port, cfg.midi.out_port,
-             jam.backend, jam.model.describe(), jam.audio)
+             jam.midi_backend, jam.model.describe(), jam.audio)
     surface = _open_surface(cfg, jam)
     if surface is not None:
         ports += f"   control surface {surface.url}"
@@ -60,7 +64,7 @@ def run(args, cfg) -> int:
         log.info("real-time priority: %s", refused or "livegen's threads run SCHED_FIFO (below JACK's)")
     lost = None
     try:
-        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio)
+        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio, jam.midi_backend)
     finally:
         if surface is not None:
             surface.stop()
@@ -98,7 +102,7 @@ def _open_surface(cfg, jam):
     return surface
 
 
-def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str | None:
+def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_backend: str) -> str | None:
     """The status screen or log lines until a signal (None) or until the JACK server is
     lost (why, logged)."""
     import logging
@@ -130,7 +134,7 @@ def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str 
             log.info("%s", describe_response(daemon.responses.popleft(), bpb))
         if args.status_every > 0 and time.monotonic() - last_status > args.status_every:
             last_status = time.monotonic()
-            log.info("%s", status_line(daemon.status()))
+            log.info("%s", status_line(daemon.status(), midi_backend))
     return None
 
 

@@ -1,8 +1,8 @@
 """Coming back when the JACK server goes away and returns: ``livegen run`` re-executes itself.
 
-When the server that livegen's ports and audio stream live on goes away (a musician
+When the server that livegen's ports and audio output live on goes away (a musician
 restarts JACK from qjackctl), :class:`JackWatch` notices it on the status loop: the
-audio stream stopped (PortAudio's shutdown callback), or the server's request socket
+audio output was shut down (JACK's shutdown callback), or the server's request socket
 no longer answers or belongs to a new run of the server (:mod:`livegen.io.jackwatch`;
 the only sign in MIDI-only mode, where rtmidi reports nothing). ``livegen run`` then
 stops the daemon's threads, lets go of the audio stream, waits for a server of the
@@ -11,9 +11,8 @@ itself with a fresh run of the same command (:func:`reexec`).
 
 Why re-execute in place rather than reopen the ports, or run under a supervising parent:
 
-- PortAudio cannot be initialised again in a process whose JACK server died under it
-  (it hangs in stop, close and terminate: :func:`livegen.io.audio.abandon_portaudio`),
-  and libjack keeps the dead server's state for the whole process. A new process image
+- libjack keeps the dead server's state for the whole process (and PortAudio, where it
+  served JACK, could not be initialised again: it hung in stop, close and terminate). A new process image
   is the one state known to be clean; ``os.execv`` gives one without a second process.
 - The PID stays the same, so a service manager (systemd, a shell's job control) keeps
   tracking livegen and its signals reach it; a parent would have to forward signals,
@@ -61,14 +60,19 @@ class JackWatch:
     """Notices that livegen's JACK server went away, from the MIDI ports' side and the audio's.
 
     ``midi_backend``: the backend the ports opened on; ``sink``: the synth or None. With
-    neither on JACK there is nothing to watch (``server`` is None).
+    neither on JACK there is nothing to watch (``server`` is None). ``identity``: the
+    server's (:func:`~livegen.io.jackwatch.server_identity`) as it was before the ports
+    opened, so a server that went away while they and the audio output opened is lost like
+    a later one (by default, the server's now).
     """
 
-    def __init__(self, midi_backend: str, sink):
+    def __init__(self, midi_backend: str, sink, identity=None):
         synth = sink_status(sink) or {}
-        self.audio_on_jack = synth.get("audio_backend") == "jack"
+        self.audio_on_jack = synth.get("audio_host") == "jack"
         self.server = jackwatch.server_name() if midi_backend == "jack" or self.audio_on_jack else None
-        self.identity = jackwatch.server_identity(self.server) if self.server else None
+        if identity is None and self.server:
+            identity = jackwatch.server_identity(self.server)
+        self.identity = identity if self.server else None
         self.sink = sink
 
     @property
@@ -84,7 +88,7 @@ class JackWatch:
         if self.server is None:
             return None
         if self.audio_on_jack and (sink_status(self.sink) or {}).get("audio_lost"):
-            return "the audio stream stopped"
+            return "the audio output was shut down"
         if self.identity is not None:
             now = jackwatch.server_identity(self.server)
             if now is None:
