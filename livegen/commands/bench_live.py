@@ -72,6 +72,7 @@ def run(args, cfg) -> int:
                 page = _Page(cfg, rig, args.seconds)
             time.sleep(0.5)
             underruns_before = live.status()["underruns"]
+            xruns_before = getattr(rig.out, "xruns", None)  # those of starting (and opening the page) apart
             latencies = []
             t_end = time.monotonic() + args.seconds
             round_ = 0
@@ -114,7 +115,8 @@ def run(args, cfg) -> int:
     print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items())
           + "; rendering one period per callback at the device rate")
     print(f"  audio: {status['audio_backend']}; JACK xruns on the server while it ran: "
-          + (f"{xruns}" if xruns is not None else "not counted (MIDI through rtmidi)"))
+          + (f"{xruns} ({xruns - xruns_before} while measuring)" if xruns is not None
+             else "not counted (MIDI through rtmidi)"))
     if moved is not None:
         import json
         print(f"the control surface open in headless Chromium, its pad moving all the while: {json.dumps(moved)}")
