@@ -4,16 +4,18 @@ page's own throttle, in circles).
 
     python -m livegen.ui.driver --url http://127.0.0.1:8765/ --seconds 30
 
-Waits (up to ``--wait`` s) for the page, prints ``moving`` when the pad starts to move,
-moves it for ``--seconds``, then prints one JSON line: {"moves": n, "seconds": s,
-"page_errors": [...], "console_errors": [...]}. Needs selenium and chromium
-(:mod:`livegen.ui.browser`).
+Waits (up to ``--wait`` s) for the page and prints ``moving``. Then it moves the pad for
+``--seconds``, or until SIGINT or SIGTERM, whenever livegen has a synth and so a pad (livegen
+may restart meanwhile: the page reconnects). At the end it prints one JSON line:
+{"moves": n, "seconds": s, "page_errors": [...], "console_errors": [...]}. Needs selenium
+and chromium (:mod:`livegen.ui.browser`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import urllib.request
@@ -27,6 +29,7 @@ const t0 = performance.now();
 const timer = setInterval(() => {
   const t = (performance.now() - t0) / 1000;
   if (t > seconds) { clearInterval(timer); done(moves); return; }
+  if (!(livegen.connected && livegen.state && livegen.state.pad)) return;  // no synth (yet): no pad to move
   const a = 2 * Math.PI * t / 3;  // a circle every 3 s, reaching near every corner's mix
   livegen.send({cmd: "pad", x: +(0.5 + 0.45 * Math.cos(a)).toFixed(4), y: +(0.5 + 0.45 * Math.sin(a)).toFixed(4)});
   moves++;
@@ -56,8 +59,13 @@ def main() -> int:
         while not driver.execute_script("return livegen.connected"):
             time.sleep(0.1)
         print("moving", flush=True)
+        stop = []
+        signal.signal(signal.SIGINT, lambda *_: stop.append(1))  # SIGINT ends it early, with its report
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         t0 = time.monotonic()
-        moves = driver.execute_async_script(CIRCLE, a.seconds)
+        moves = 0
+        while not stop and time.monotonic() - t0 < a.seconds:  # in stretches of at most 5 s
+            moves += driver.execute_async_script(CIRCLE, min(5.0, a.seconds - (time.monotonic() - t0)))
         took = time.monotonic() - t0
         errors = driver.execute_script("return livegen.errors")
         console = console_errors(driver)
