@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"then move z by N trial renders of the recording's own notes, starting "
                              f"from the best of the encoder's code and the presets ({MIN_REFINE}..{MAX_REFINE}; "
                              f"0 = the encoder's code alone; default %(default)s, about a second each)")
+    parser.add_argument("--progress", action="store_true",
+                        help="print 'progress K/N' lines while refining (for the control surface)")
 
 
 def run(args, cfg) -> int:
@@ -58,7 +60,11 @@ def run(args, cfg) -> int:
     z = encode_audio(files, x, sr, notes)
     if args.refine > 0:
         from livegen.synth.encoding import refine
-        z, d0, d = refine(files, x, sr, z, list(files.presets.values()), steps=args.refine, notes=notes)
+        def step(k: int, n: int) -> None:
+            print(f"progress {k}/{n}", flush=True)
+
+        z, d0, d = refine(files, x, sr, z, list(files.presets.values()), steps=args.refine, notes=notes,
+                          on_step=step if args.progress else None)
         print(f"refined: spectral distance to the recording {d0:.3f} (encoder) -> {d:.3f}")
     print(json.dumps({name: [round(float(v), 6) for v in z]}))
     if args.print_only:
