@@ -25,3 +25,13 @@ class ModelFileError(LivegenError):
 
 class DeviceError(LivegenError):
     """A MIDI or audio backend, port or device cannot be opened."""
+
+
+class OutputError(LivegenError):
+    """A file cannot be written where it was asked for (no such folder, a read-only folder,
+    a folder where a file should go): checked before the work starts."""
+
+
+class EngineError(LivegenError):
+    """A model or the synth failed while running (ONNX Runtime failed a step, a call at a
+    moment it is not allowed)."""

@@ -45,11 +45,13 @@ def test_banned_tokens_pad_and_bos_are_never_drawn_unless_nothing_else_is_left()
 
 
 def test_options_are_checked_and_name_the_allowed_range():
-    with pytest.raises(ValueError, match="top_p must be in range"):
+    from livegen.errors import ConfigError  # the CLI's one message and exit status 2
+
+    with pytest.raises(ConfigError, match="top_p must be in range"):
         sampling.SamplingOptions(top_p=0)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ConfigError, match="temperature must be > 0"):
         sampling.SamplingOptions(temperature=0)
-    with pytest.raises(ValueError, match="no_copy"):
+    with pytest.raises(ConfigError, match="no_copy"):
         sampling.SamplingOptions(no_copy=1)
 
 

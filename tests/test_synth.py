@@ -197,7 +197,9 @@ def test_set_sample_rate_only_while_silent(files):
     assert s.frame == 176 and s.sample_rate == 44100
     s.handle(on(60))
     s.render(10)
-    with pytest.raises(RuntimeError):
+    from livegen.errors import EngineError
+
+    with pytest.raises(EngineError, match="while 1 voices sound"):
         s.set_sample_rate(48000)
 
 

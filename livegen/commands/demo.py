@@ -83,8 +83,19 @@ def run(args, cfg) -> int:
     from livegen.io.midirecord import write_tracks
 
     logging.getLogger("livegen").setLevel(logging.WARNING)  # the demo prints its own story
+    from livegen.errors import OutputError
+    from livegen.fileio import check_output
+
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir}: is a file; give the folder demo.mid and demo.wav go into")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"--out {out_dir}: cannot make that folder ({err.strerror or err}); "
+                          f"give a folder you can write to") from err
+    for name in ("demo.mid", "demo.wav"):
+        check_output(out_dir / name)
     bpm = args.bpm or cfg.jam.tempo_bpm
     jam = dataclasses.replace(cfg.jam, tempo_bpm=bpm, thru="both", out_channel=2, state_cc=-1)
     cfg = dataclasses.replace(cfg, jam=jam)

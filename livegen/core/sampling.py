@@ -18,6 +18,7 @@ import numpy as np
 from livegen.core import controls as ctl
 from livegen.core import tokens as tk
 from livegen.core.notes import PITCH_CLASSES as _NAMES
+from livegen.errors import ConfigError
 
 StepFn = Callable[[int, Any], tuple[np.ndarray, Any]]
 #: ``step(token, state, controls)``: a model given the controls' vector with the token
@@ -88,15 +89,15 @@ class SamplingOptions:
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in range (0, 1], got {self.top_p}")
+            raise ConfigError(f"top_p must be in range (0, 1], got {self.top_p}")
         if not self.key_penalty >= 0:
-            raise ValueError(f"key_penalty must be >= 0, got {self.key_penalty}")
+            raise ConfigError(f"key_penalty must be >= 0, got {self.key_penalty}")
         if self.no_copy < 0 or self.no_copy == 1:
-            raise ValueError(f"no_copy must be 0 (off) or at least 2, got {self.no_copy}")
+            raise ConfigError(f"no_copy must be 0 (off) or at least 2, got {self.no_copy}")
         if self.max_tokens_per_beat < 1:
-            raise ValueError(f"max_tokens_per_beat must be at least 1, got {self.max_tokens_per_beat}")
+            raise ConfigError(f"max_tokens_per_beat must be at least 1, got {self.max_tokens_per_beat}")
 
 
 @dataclass(frozen=True)

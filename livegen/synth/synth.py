@@ -28,7 +28,7 @@ import numpy as np
 from livegen.core import hnsynth
 from livegen.core.voices import VoiceAllocator
 from livegen.engine.timbre_files import TimbreFiles
-from livegen.errors import ConfigError
+from livegen.errors import ConfigError, EngineError
 
 SILENT_RMS = 2e-4  # a released voice quieter than this over a frame is finished
 MIN_RELEASE_S = 0.05
@@ -95,7 +95,8 @@ class Synth:
         """Render at ``sample_rate`` from now on (the audio device's rate, once its stream is
         open). Only while no voice sounds: the voices' synthesis state is rebuilt."""
         if self.alloc.active():
-            raise RuntimeError("set_sample_rate while voices sound")
+            raise EngineError(f"the synth's sample rate cannot change (to {sample_rate} Hz) while "
+                              f"{len(self.alloc.active())} voices sound; only while it is silent")
         self.sample_rate = int(sample_rate)
         self.fs = hnsynth.FrameSynth(self.files.synth_dims, self.sample_rate)
         self.frame = self.fs.hop
