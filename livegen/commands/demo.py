@@ -80,12 +80,11 @@ def run(args, cfg) -> int:
     from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.core.notes import pitch_name
     from livegen.daemon.status import bar_beat
+    from livegen.errors import OutputError
+    from livegen.fileio import check_output
     from livegen.io.midirecord import write_tracks
 
     logging.getLogger("livegen").setLevel(logging.WARNING)  # the demo prints its own story
-    from livegen.errors import OutputError
-    from livegen.fileio import check_output
-
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"--out {out_dir}: is a file; give the folder demo.mid and demo.wav go into")
