@@ -18,15 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-jack = pytest.importorskip("jack", reason="needs JACK-Client (pip install JACK-Client)")
+from livegen.errors import DeviceError
+from livegen.io.jackrec import AudioRecorder  # JACK-Client is required: a broken install fails here
+from tests.lstm_models import step_model
+from tests.test_e2e_jam import SYNTH_JAM, Livegen
 
-from livegen.errors import DeviceError  # noqa: E402
-from livegen.io.jackrec import AudioRecorder  # noqa: E402
-from tests.lstm_models import step_model  # noqa: E402
-from tests.test_e2e_jam import SYNTH_JAM, Livegen  # noqa: E402
-
-pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.train]
+# the shipped timbre model plays (torch only builds one where it is missing)
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 

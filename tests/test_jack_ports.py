@@ -149,7 +149,7 @@ def test_one_jack_client_library_serves_midi_and_audio_in_a_process():
 
 def test_the_sounddevice_internals_livegen_relies_on_still_exist():
     # no JACK needed: fails when a sounddevice release renames what audio.py reads
-    sd = pytest.importorskip("sounddevice")
+    import sounddevice as sd  # required: a broken install fails, it is not skipped
     missing = [name for name in audio.SD_INTERNALS if not hasattr(sd, name)]
     assert not missing, f"sounddevice {sd.__version__} lacks {missing}: see livegen/io/audio.py"
     assert callable(audio.sd_internal("_terminate")) and audio.sd_internal("_libname")
