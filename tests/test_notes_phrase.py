@@ -119,6 +119,10 @@ def test_a_phrase_never_outlasts_max_beats_whatever_the_clock_does():
     d = PhraseDetector(rules)
     play(d, [(100, [0x90, 60, 100]), (101, [0x90, 62, 100])])
     assert play(d, [(2, None)]) == [] and d.discarded == 1 and not d.listening
+    # a MIDI clock's own correction moves the beat back a little: the phrase goes on
+    d = PhraseDetector(rules)
+    play(d, [(100, [0x90, 60, 100]), (101, [0x90, 62, 100]), (100.9, [0x80, 60, 0])])
+    assert d.listening and d.discarded == 0 and len(d.messages) == 3
     # an All Notes Off or the end controller past the end: the phrase ends at its maximum
     for late in ([0xB0, 123, 0], [0xB0, 64, 127]):
         d = PhraseDetector(PhraseRules(max_beats=32, min_notes=2, end_cc=64))

@@ -154,7 +154,12 @@ def run(args, cfg) -> int:
             d = rig.daemon
             if master is not None:
                 master.start()
-                time.sleep(0.5)  # Start, and ticks enough for the tempo
+                # Start, and ticks enough for the tempo: livegen follows the master (a state, waited
+                # for; a busy machine takes longer)
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not (d.beat_clock.state.source == "midi" and
+                                                           abs(d.beat_clock.state.bpm / bpm - 1) < 0.005):
+                    time.sleep(0.01)
                 print(f"  following {jackclock.TOOL} at {bpm:g} bpm: livegen's clock says "
                       f"{d.beat_clock.state.source}, {d.beat_clock.state.bpm:.2f} bpm")
             hold = (cfg.synth.voices if args.hold < 0 else args.hold) if rig.sink is not None else 0
@@ -181,7 +186,7 @@ def run(args, cfg) -> int:
                     rig.player.send(bytes((0x80, p, 0)))
                     sent.append((t, 0x80, p))
                     time.sleep(0.1 * beat_s)
-                deadline = time.monotonic() + 4 * bpb * beat_s + 5
+                deadline = time.monotonic() + 4 * bpb * beat_s + 60  # generous: a busy machine answers too
                 while time.monotonic() < deadline and (d.generator.counts.responses == before
                                                        or d.sender.responding):
                     time.sleep(0.02)

@@ -20,6 +20,11 @@ from livegen.core.clock import NS
 from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.tokens import NoteMessage
 
+# a beat this far before the phrase's last one is another timeline (the MIDI clock's own
+# corrections move the beat back by less: livegen.core.clock follows a tick smoothly up to
+# half a beat off, and jumps beyond)
+BACK_JUMP_BEATS = 0.5
+
 
 @dataclass(frozen=True)
 class PhraseRules:
@@ -95,7 +100,7 @@ class PhraseDetector:
         ``beat`` is past the end of ends there (max_length)."""
         if not self.messages:
             return None
-        if beat < self.last_beat - 1e-9:
+        if beat < self.last_beat - BACK_JUMP_BEATS:
             self.reset()
             return None
         if beat - self.start_beat > self.rules.max_beats:
@@ -127,7 +132,7 @@ class PhraseDetector:
         """Called regularly: returns a phrase that ended by silence or length."""
         if not self.messages:
             return None
-        if beat < self.last_beat - 1e-9:  # the timeline went back
+        if beat < self.last_beat - BACK_JUMP_BEATS:  # the timeline went back
             self.reset()
             return None
         if beat - self.start_beat >= self.rules.max_beats:
