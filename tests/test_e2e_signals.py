@@ -21,6 +21,7 @@ import pytest
 
 from livegen.core.notes import left_sounding, note_on_off
 from livegen.io.midiclient import MidiRecorder, open_player, wait_for_port
+from tests.daemon_fakes import wait_for
 from tests.test_e2e_jam import ROOT, Livegen, model  # noqa: F401 - model is a fixture
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -32,16 +33,6 @@ WAIT_S = 60.0  # a state that must come comes well within this, on a busy machin
 
 def ons(messages) -> int:
     return sum(1 for _, m in messages if (note_on_off(m) or ("",))[0] == "on")
-
-
-def wait_until(condition, what: str, fail: bool = True) -> None:
-    """Poll ``condition`` until it holds (the test waits for states, never for a time)."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            assert not fail, f"waited {WAIT_S:g} s for: {what}"
-            return
-        time.sleep(0.002)
 
 
 @pytest.mark.parametrize("stage,sig", [("holding", signal.SIGTERM), ("phrase_end", signal.SIGINT),
@@ -62,8 +53,8 @@ def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig
         player = open_player("jack", f"sig-player-{stage}", "livegen:in")
         for p in (60, 64, 67):  # a chord, held
             player.send(bytes((0x90, p, 100)))
-        wait_until(lambda: sum(left_sounding(recorder.snapshot()).values()) == 3,
-                   "the held chord passed through to livegen's output")
+        assert wait_for(lambda: sum(left_sounding(recorder.snapshot()).values()) == 3), \
+            "the held chord passed through to livegen's output"
         delay = None
         if stage == "holding":
             delay = rng.uniform(0.05, 0.4)
@@ -88,12 +79,11 @@ def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig
                     response = [(t, m) for t, m in recorder.snapshot() if m[0] & 0x0F == RESPONSE_CHANNEL]
                     return ons(response) >= k and bool(left_sounding(response))
 
-                wait_until(kth_sounding, f"note {k} of {notes} of the response sounding ({seed})")
+                assert wait_for(kth_sounding), f"note {k} of {notes} of the response sounding ({seed})"
         sounding = left_sounding(recorder.snapshot())
         lg.proc.send_signal(sig)
         assert lg.proc.wait(WAIT_S) == 0, "\n".join(lg.lines)
-        wait_until(lambda: not left_sounding(recorder.snapshot()), "every note closed after the signal",
-                   fail=False)  # livegen sent its note-offs before it exited: they arrive
+        wait_for(lambda: not left_sounding(recorder.snapshot()))  # the note-offs livegen sent before it exited
         got = recorder.snapshot()
     finally:
         for port in (player, recorder):
