@@ -296,7 +296,22 @@ def test_state_is_reported_with_a_controller(tb):
     finally:
         d.stop()
     states = [m[2] for _, m in out.messages() if m[:2] == bytes((0xBF, 85))]
-    assert states == [64, 127, 0]  # listening, responding, idle
+    # idle when it starts (a DAW may still show the state of an earlier run that crashed or lost
+    # its server), listening, responding, idle
+    assert states == [0, 64, 127, 0]
+
+
+@both
+def test_the_state_controller_goes_to_idle_on_a_stop_in_the_middle_of_a_response(tb):
+    d, inp, out = make(tb, {"state_cc": 85})
+    d.start()
+    try:
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 1 and d.sender.responding, 4)
+    finally:
+        d.stop()  # as livegen run does on SIGTERM or SIGINT, and on an error
+    states = [m[2] for _, m in out.messages() if m[:2] == bytes((0xBF, 85))]
+    assert states == [0, 64, 127, 0]
 
 
 @both

@@ -1,4 +1,5 @@
-"""SIGTERM or SIGINT at any moment closes every note livegen sent, and livegen exits 0.
+"""SIGTERM or SIGINT at any moment closes every note livegen sent, sets its state controller
+to idle, and livegen exits 0.
 
 `livegen run` in its own process on a private JACK server, a player port in the test
 sending notes through JACK (passed through to livegen's output: ``jam.thru = both``),
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.jack, pytest.mark.slow]
 BEAT_S = 0.25  # 240 bpm
 SEED = int(os.environ.get("LIVEGEN_SIGNAL_SEED") or time.time_ns() % 1_000_000)
 RESPONSE_CHANNEL = 1  # the responses' (the player plays on 0)
+STATE_CC = 85  # livegen's state controller: 0 idle, 64 listening, 127 responding
 WAIT_S = 60.0  # a state that must come comes well within this, on a busy machine too
 
 
@@ -44,7 +46,7 @@ def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
     lg = Livegen(env, f"models.lstm={model}", "audio.enabled=false", "midi.backend=jack",
                  "jam.tempo_bpm=240", "jam.beats_per_bar=2", "jam.silence_beats=1", "jam.response_bars=2",
-                 "jam.thru=both", f"jam.out_channel={RESPONSE_CHANNEL + 1}", "jam.state_cc=-1", "jam.seed=5", "jam.temperature=1.0")
+                 "jam.thru=both", f"jam.out_channel={RESPONSE_CHANNEL + 1}", f"jam.state_cc={STATE_CC}", "jam.seed=5", "jam.temperature=1.0")
     recorder = player = None
     try:
         lg.wait_line(r"clock: beat 0 at monotonic", timeout=WAIT_S)
@@ -99,3 +101,8 @@ def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig
     assert any(note_on_off(m) for _, m in got), seed
     assert not left_sounding(got), f"{left_sounding(got)} ({seed})"
     assert any("every note closed" in line for line in lg.lines), seed
+    # the DAW is told livegen is idle, whatever it was doing (it used to go on showing "responding")
+    states = [m[2] for _, m in got if len(m) == 3 and m[0] & 0xF0 == 0xB0 and m[1] == STATE_CC]
+    assert states and states[-1] == 0, (states, seed)
+    if stage != "holding":
+        assert 64 in states, (states, seed)  # it had been listening (and responding) before

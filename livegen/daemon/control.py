@@ -16,7 +16,7 @@ It drains the input port's queue (filled by rtmidi's callback with
   livegen responds cancels the response (``on_new_phrase = interrupt``).
 
 It reports the state (idle, listening, responding) with a controller when it
-changes. At most ``batch`` messages are handled between timing checks, so a
+changes, and idle when it starts and on every way out (a stop on a signal, an error). At most ``batch`` messages are handled between timing checks, so a
 flood of input delays neither the clock nor phrase ends; nothing here blocks.
 """
 
@@ -111,6 +111,15 @@ class Control(threading.Thread):
     def run(self) -> None:
         if self.jam.realtime:
             self.realtime_refused = make_realtime(CONTROL_PRIORITY)
+        self._send_state()  # idle: a DAW still showing an earlier run's state (a crash, a lost server) is told
+        try:
+            self._loop()
+        finally:  # every way out (stop on a signal or an error, a bug here): the DAW is told idle
+            if self.state != "idle":
+                self.state = "idle"
+                self._send_state()
+
+    def _loop(self) -> None:
         queue = self.inp.queue
         while not self.stopping.is_set():
             self.wake.wait(0.005)
@@ -243,6 +252,9 @@ class Control(threading.Thread):
                  else "listening" if self.detector.listening else "idle")
         if state != self.state:
             self.state = state
-            if self.jam.state_cc >= 0:
-                ch = self.jam.state_channel - 1
-                self.sender.now(bytes((0xB0 | ch, self.jam.state_cc, STATE_VALUES[state])))
+            self._send_state()
+
+    def _send_state(self) -> None:
+        if self.jam.state_cc >= 0:
+            ch = self.jam.state_channel - 1
+            self.sender.now(bytes((0xB0 | ch, self.jam.state_cc, STATE_VALUES[self.state])))
