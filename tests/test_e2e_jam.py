@@ -118,6 +118,7 @@ def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_o
             m = lg.wait_line(r"response: .*\(beat ([\d.]+)\), first note at beat ([\d.]+)", start=n_lines)
             start, first = float(m.group(1)), float(m.group(2))
             assert start % 4 == 0
+            assert first == start  # the phrase began on the player's beat 2: its answer's first note is on the bar line
             want = t0 + first * 60e9 / 100
             assert wait_for(lambda: ons_after(recorder.snapshot(), want - 500_000_000) > 0)
             t, msg = first_on(recorder.snapshot(), want - 500_000_000)

@@ -43,11 +43,14 @@ def out_paths(out: Path, k: int) -> list[Path]:
 
 
 def run(args, cfg) -> int:
+    import dataclasses
+
     import numpy as np
 
     from livegen.core import controls as ctl
     from livegen.core import sampling
     from livegen.core import tokens as tk
+    from livegen.core.phrase import off_the_beat
     from livegen.daemon.control import steering_of
     from livegen.daemon.schedule import response_bars
     from livegen.errors import ConfigError, DataError
@@ -88,6 +91,9 @@ def run(args, cfg) -> int:
         raise DataError(f"{args.clip}: no notes in the last {keep:g} beats before its end (beat {clip_end:g}); "
                         f"livegen continues what was played last")
     played = clip_end - origin - min(n.start for n in prompt)  # as a phrase: first note to the end
+    # the continuation's first note on its bar line, unless the clip's phrase began off the beat
+    options = dataclasses.replace(options, first_note_at_start=not off_the_beat(min(n.start for n in content.notes
+                                                                                   if n.start >= origin)))
     tokens = tk.encode_phrase(prompt, start - origin)
     bars = args.bars or response_bars(played, bpb, cfg.jam.response_bars, cfg.jam.max_response_bars)
     steering = steering_of(cfg.jam)

@@ -26,6 +26,15 @@ from livegen.core.tokens import NoteMessage
 BACK_JUMP_BEATS = 0.5
 
 
+ON_THE_BEAT = 1 / 8  # a first note this close to a beat is on it (a player's timing is human)
+
+
+def off_the_beat(beat: float) -> bool:
+    """Whether a phrase whose first note came at ``beat`` began off the beat (a pickup): then
+    its answer may begin off its bar line too; else the answer's first note falls on it."""
+    return abs(beat - round(beat)) > ON_THE_BEAT
+
+
 @dataclass(frozen=True)
 class PhraseRules:
     silence_beats: float = 2.0
