@@ -39,10 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from livegen.engine.lstm import FORMAT_VERSION, KIND, OUTPUTS, input_names
 from livegen.fileio import atomic_path
 
-KIND = "livegen.lstm"
-FORMAT_VERSION = "2"  # 2: the controls input and metadata
 TOLERANCE = 2e-4  # max |logit difference|; float32 through 4 layers and a few hundred steps
 
 
@@ -58,10 +57,6 @@ class SingleStep(nn.Module):
         c = controls[0][:, None] if controls else None
         logits, (h, c) = self.model(token[:, None], (h_in, c_in), controls=c)  # (B, 1, V)
         return logits[:, 0], h, c
-
-
-def input_names(dims) -> list[str]:
-    return ["token", *(["controls"] if dims.controls else []), "h_in", "c_in"]
 
 
 def feeds(dims, token, controls, h, c) -> dict:
@@ -84,8 +79,8 @@ def export(model, path: Path, blob: dict) -> None:
                torch.zeros(d.layers, 2, d.hidden), torch.zeros(d.layers, 2, d.hidden))
     with atomic_path(path) as tmp:  # a failed or interrupted export leaves the old file
         torch.onnx.export(
-            step, example, str(tmp), input_names=input_names(d),
-            output_names=["logits", "h_out", "c_out"],
+            step, example, str(tmp), input_names=list(input_names(bool(d.controls))),
+            output_names=list(OUTPUTS),
             dynamic_axes={"token": {0: "batch"}, "controls": {0: "batch"}, "h_in": {1: "batch"},
                           "c_in": {1: "batch"}, "logits": {0: "batch"}, "h_out": {1: "batch"},
                           "c_out": {1: "batch"}} if d.controls else
@@ -94,7 +89,7 @@ def export(model, path: Path, blob: dict) -> None:
             opset_version=17, dynamo=False)
         proto = onnx.load(str(tmp))
         controls = {"names": list(ctl.NAMES), "horizon_beats": ctl.HORIZON_BEATS} if d.controls else {"names": []}
-        meta = {"kind": KIND, "format_version": FORMAT_VERSION, "dims": json.dumps(blob["dims"]),
+        meta = {"kind": KIND, "format_version": str(FORMAT_VERSION), "dims": json.dumps(blob["dims"]),
                 "vocab": json.dumps(blob["vocab"]), "controls": json.dumps(controls),
                 "step": str(blob.get("step", "")), "source": "livegen phrase LSTM (export/lstm.py)"}
         del proto.metadata_props[:]

@@ -9,7 +9,7 @@ import os
 import sys
 
 from livegen import __version__, config
-from livegen.commands import COMMANDS
+from livegen.commands import COMMANDS, RENAMED
 from livegen.errors import LivegenError
 
 log = logging.getLogger("livegen")
@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
         (): parser.add_subparsers(dest="command", metavar="COMMAND", required=True)}
-    for words, module_name in COMMANDS:
+    modules = dict(COMMANDS)
+    for words, module_name in COMMANDS + [(old, modules[new]) for old, new in RENAMED.items()]:
         module = importlib.import_module(module_name)
         for depth in range(1, len(words)):  # intermediate words ("train" in "train lstm")
             prefix = words[:depth]
@@ -51,10 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
                 group = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{' '.join(prefix)} ...")
                 groups[prefix] = group.add_subparsers(dest=f"command_{depth}", metavar="WHAT",
                                                       required=True)
-        sub = groups[words[:-1]].add_parser(words[-1], help=module.HELP, description=module.HELP)
+        if words in RENAMED:  # no help=: an old spelling is not listed
+            sub = groups[words[:-1]].add_parser(words[-1], description=module.HELP)
+            sub.set_defaults(_run=_renamed(module.run, words, RENAMED[words]))
+        else:
+            sub = groups[words[:-1]].add_parser(words[-1], help=module.HELP, description=module.HELP)
+            sub.set_defaults(_run=module.run)
         module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
     return parser
+
+
+def _renamed(run, old: tuple[str, ...], new: tuple[str, ...]):
+    """``run`` under an old command name: one line names the new one."""
+    def run_renamed(args, cfg):
+        log.warning("'livegen %s' is now 'livegen %s' (the old name still works)",
+                    " ".join(old), " ".join(new))
+        return run(args, cfg)
+    return run_renamed
 
 
 def standalone(prog: str, description: str, add_arguments, run, argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from typing import Any
 
 from livegen.core.clock import MAX_BPM, MIN_BPM
 from livegen.errors import ConfigError
+
+log = logging.getLogger("livegen")
 
 PACKAGE_DIR = Path(__file__).resolve().parent  # default paths resolve here: the shipped models
 CONFIG_NAME = "config.toml"
@@ -45,6 +48,8 @@ AUDIO_BACKENDS = ("auto", "jack", "alsa", "pulse", "oss", "coreaudio", "wasapi",
 
 @dataclass(frozen=True)
 class MidiConfig:
+    """The virtual MIDI ports the DAW plays into and livegen plays out of."""
+
     backend: str = _f("auto", "MIDI API for the virtual ports; auto tries JACK, then ALSA, CoreMIDI, WinMM",
                       choices=MIDI_BACKENDS)
     in_port: str = _f("livegen:in", "the virtual input port the DAW sends to, as client:port")
@@ -53,6 +58,8 @@ class MidiConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
+    """The synth's audio output."""
+
     enabled: bool = _f(True, "open an audio output stream at all")
     backend: str = _f("auto", "audio host API; auto prefers JACK, then the system default",
                       choices=AUDIO_BACKENDS)
@@ -67,6 +74,8 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class JamConfig:
+    """The jam partner (``livegen run``): phrases, responses, timing, and control by MIDI CC."""
+
     tempo_bpm: float = _f(120.0, "tempo when no MIDI clock arrives", range=(MIN_BPM, MAX_BPM))
     beats_per_bar: int = _f(4, "beats in a bar; responses start on bar boundaries", range=(1, 32))
     follow_clock: bool = _f(True, "follow the DAW's MIDI clock (0xF8) when one arrives")
@@ -143,6 +152,9 @@ class JamConfig:
 
 @dataclass(frozen=True)
 class SynthConfig:
+    """The neural synth: voices, timbre presets, morphing. Program change n on a channel selects
+    the model's n-th preset for that channel."""
+
     voices: int = _f(16, "polyphony limit of the synth", range=(1, 64))
     temperature: float = _f(1.0, "how much of the model's noise part sounds: 1 = as trained, "
                             "0 = harmonics only", range=(0.0, 2.0))
@@ -167,10 +179,12 @@ class SynthConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
+    """The model files, and where ONNX Runtime runs them."""
+
     lstm: str = _f("models/lstm/lstm.onnx", "the phrase model (ONNX); relative to the config file "
                    "(the default: the shipped model, inside the package)", path=True)
-    wavenet: str = _f("models/wavenet", "folder of the timbre model's ONNX files and presets; without "
-                      "it livegen runs MIDI only", path=True)
+    timbre: str = _f("models/timbre", "folder of the timbre model's ONNX files and presets; without "
+                     "it livegen runs MIDI only", path=True)
     provider: str = _f("auto", "ONNX Runtime provider: auto uses CUDA where present, else the CPU",
                        choices=("auto", "cpu", "cuda"))
 
@@ -193,6 +207,19 @@ class Config:
 
 SECTIONS: dict[str, type] = {"midi": MidiConfig, "audio": AudioConfig, "jam": JamConfig,
             "synth": SynthConfig, "models": ModelsConfig}
+
+
+# keys that were renamed: the old spelling still works and says, in one line, what it is now
+RENAMED = {"models.wavenet": "models.timbre"}
+
+
+def _new_key(section: str, key: str) -> str:
+    """``key``, or its new name if it was renamed (saying so)."""
+    new = RENAMED.get(f"{section}.{key}")
+    if new is None:
+        return key
+    log.warning("%s.%s is now called %s (the old name still works)", section, key, new)
+    return new.partition(".")[2]
 
 
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
@@ -281,6 +308,11 @@ def from_dict(data: dict, *, base_dir: Path | None = None, source: str = "defaul
         fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {}
         for key, value in values.items():
+            old, key = key, _new_key(section, key)
+            if old != key and key in values:
+                errors.append(f"{section}.{old} and {section}.{key} are one key (its old and new "
+                              f"name): give only {section}.{key}")
+                continue
             if key not in fields:
                 errors.append(_unknown("key", f"{section}.{key}", [f"{section}.{k}" for k in fields]))
                 continue
@@ -347,12 +379,57 @@ def load(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> Co
         base_dir, source = p.resolve().parent, str(p)
     for text in overrides:
         section, key, value = parse_override(text)
+        key = _new_key(section, key)  # an old name on the command line overrides the file's new one
         if _is_path(section, key) and isinstance(value, str):
             value = _absolute(value, Path.cwd())  # a path on the command line: from where it was typed
         data.setdefault(section, {})
         if isinstance(data[section], dict):
+            for old in (o for o, new in RENAMED.items() if new == f"{section}.{key}"):
+                data[section].pop(old.partition(".")[2], None)  # it overrides the file's old name too
             data[section][key] = value
     return from_dict(data, base_dir=base_dir, source=source)
+
+
+def toml_value(value) -> str:
+    """``value`` as TOML writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def reference_markdown() -> str:
+    """The configuration reference, ``docs/config.md``, from the fields above: written by
+    ``livegen config --markdown``; ``tests/test_docs.py`` holds the file equal to it."""
+    out = ["# Configuration reference", "",
+           "<!-- Generated from livegen/config.py by `livegen config --markdown > docs/config.md`: "
+           "edit the field there, not this file. -->", "",
+           "livegen reads one TOML file: `--config PATH`, else `./config.toml` if there is one, else "
+           "`$XDG_CONFIG_HOME/livegen/config.toml` (default `~/.config/livegen/config.toml`), else none. "
+           "Every key is optional; a missing key or section takes the default below. "
+           "`--set section.key=value` (repeatable) overrides one key for a run. "
+           "An unknown key, a wrong type, a value out of range, or two controls on one controller "
+           "number stop livegen with one message naming the key, the value and what is allowed.", "",
+           "A relative path in a config file is relative to that file's folder; one given with `--set`, "
+           "to the working folder. The default model paths name the models shipped inside the installed "
+           "package (`livegen/models/`).", "",
+           "`livegen config` prints the configuration in force (after `--config` and `--set`, paths "
+           "resolved); `livegen config --reference` prints this table as text. The repository's "
+           "`config.toml` sets every key to its default, with a comment on each.", ""]
+    for section, cls in SECTIONS.items():
+        out += [f"## [{section}]", "", " ".join((cls.__doc__ or "").split()), "",
+                "| key | default | allowed | what it does |", "|---|---|---|---|"]
+        for sec, key, default, allowed, doc in describe():
+            if sec == section:
+                doc = doc.replace("|", "\\|")
+                out.append(f"| `{key}` | `{toml_value(default)}` | {allowed} | {doc} |")
+        out.append("")
+    if RENAMED:
+        out += ["## Old names", "", "These still work, with one line saying the new name:", ""]
+        out += [f"- `{old}`: now `{new}`" for old, new in RENAMED.items()]
+        out.append("")
+    return "\n".join(out)
 
 
 def describe() -> list[tuple[str, str, Any, str, str]]:
@@ -361,7 +438,8 @@ def describe() -> list[tuple[str, str, Any, str, str]]:
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             m = f.metadata
-            allowed = (" | ".join(m["choices"]) if m["choices"]
-                       else f"{m['range'][0]}..{m['range'][1]}" if m["range"] else _type_name(_TYPES[f.type]))
+            allowed = (", ".join(m["choices"]) if m["choices"]
+                       else f"{m['range'][0]}..{m['range'][1]}" if m["range"]
+                       else "a path" if m["path"] else _type_name(_TYPES[f.type]))
             rows.append((section, f.name, f.default, allowed, m["doc"]))
     return rows

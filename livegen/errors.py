@@ -33,5 +33,13 @@ class OutputError(LivegenError):
 
 
 class EngineError(LivegenError):
-    """A model or the synth failed while running (ONNX Runtime failed a step, a call at a
-    moment it is not allowed)."""
+    """A model failed while running (ONNX Runtime failed a step)."""
+
+
+class NativeError(LivegenError):
+    """A compiled part of livegen (the synth kernel, the JACK process callbacks) cannot be
+    loaded or refuses its input (names the file)."""
+
+
+class SynthError(LivegenError):
+    """The synth was asked something it cannot do now (says what and when it can)."""

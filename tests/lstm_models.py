@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from livegen.core import tokens as tk
+from livegen.engine.lstm import FORMAT_VERSION, KIND
 
 
 def numpy_step_model(path: Path, *, embed: int = 16, hidden: int = 32, layers: int = 2, seed: int = 0,
-                     kind: str = "livegen.lstm", version: int = 2, controls: int = 4,
+                     kind: str = KIND, version: int = FORMAT_VERSION, controls: int = 4,
                      metadata: dict | None = None, logit_bias: np.ndarray | None = None) -> Path:
     """Write a random single-step LSTM with export/lstm.py's names (token, controls,
     h_in, c_in -> logits, h_out, c_out) with onnx.helper. ``metadata`` replaces

@@ -56,7 +56,7 @@ def read_only_folder(tmp_path: Path) -> Path:
     return Path("/sys")
 
 
-NO_MODEL = ("--set", "models.wavenet=/nonexistent/model", "--set", "models.lstm=/nonexistent/lstm.onnx")
+NO_MODEL = ("--set", "models.timbre=/nonexistent/model", "--set", "models.lstm=/nonexistent/lstm.onnx")
 
 
 @pytest.mark.parametrize("command", ["render", "continue", "sample"])

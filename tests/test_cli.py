@@ -18,6 +18,16 @@ def test_help_lists_the_commands(capsys):
     assert "devices" in out and "config" in out
 
 
+def test_an_old_command_name_still_runs_and_says_its_new_name(capsys, caplog, tmp_path):
+    # `eval wavenet` is `eval timbre`: the same options and checks, one line naming the new name
+    assert cli.main(["eval", "wavenet", "--reference", "--data", str(tmp_path / "none.npz")]) == 2
+    assert "'livegen eval wavenet' is now 'livegen eval timbre'" in caplog.text
+    assert "none.npz" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["eval", "--help"])
+    assert "wavenet" not in capsys.readouterr().out  # the old name is not listed
+
+
 def test_devices_without_jack_says_what_is_missing(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "JACK_DEFAULT_SERVER": "livegen-nonexistent",
            "JACK_NO_START_SERVER": "1", "HOME": str(tmp_path)}

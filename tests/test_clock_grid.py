@@ -2,7 +2,7 @@
 (jack_midi_clock) driving ``livegen:in``, the note-ons of livegen's answers land within
 0.5 ms of the master's ticks, on JACK's frame clock, at 48 kHz for periods 256 and 1024.
 
-``livegen bench jam --period N`` measures the same for any period (README figures).
+``livegen bench jam --period N`` measures the same for any period (docs/benchmarks.md).
 """
 
 from __future__ import annotations

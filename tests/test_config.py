@@ -29,7 +29,7 @@ def test_repository_config_documents_the_defaults():
             assert getattr(cfg, section) == getattr(defaults, section), section
     # its model paths are relative to itself and name the shipped models, as the defaults do
     assert cfg.models.provider == defaults.models.provider
-    for key in ("lstm", "wavenet"):
+    for key in ("lstm", "timbre"):
         mine, default = cfg.path(getattr(cfg.models, key)), defaults.path(getattr(defaults.models, key))
         assert mine == default == config.PACKAGE_DIR / getattr(defaults.models, key), key
         assert mine.exists(), mine
@@ -68,8 +68,22 @@ def test_the_config_file_is_found_in_the_folder_then_in_xdg_config_home(tmp_path
 def test_a_relative_path_in_set_is_from_the_working_folder(tmp_path, monkeypatch):
     (tmp_path / "cfg").mkdir()
     monkeypatch.chdir(tmp_path)
-    cfg = config.load(write(tmp_path / "cfg", "[jam]\n"), ["models.wavenet=mine/w"])
-    assert cfg.path(cfg.models.wavenet) == tmp_path / "mine" / "w"  # not cfg/mine/w
+    cfg = config.load(write(tmp_path / "cfg", "[jam]\n"), ["models.timbre=mine/w"])
+    assert cfg.path(cfg.models.timbre) == tmp_path / "mine" / "w"  # not cfg/mine/w
+
+
+def test_the_old_name_models_wavenet_still_works_and_says_its_new_name(tmp_path, caplog):
+    # the repository's config.toml sets models.timbre: --set models.wavenet overrides it
+    cfg = config.load(REPO_CONFIG, [f"models.wavenet={tmp_path / 'w'}"])
+    assert cfg.path(cfg.models.timbre) == tmp_path / "w"
+    assert "models.wavenet is now called models.timbre" in caplog.text
+    (tmp_path / "cfg").mkdir()
+    cfg = config.load(write(tmp_path / "cfg", '[models]\nwavenet = "mine"\n'))
+    assert cfg.path(cfg.models.timbre) == tmp_path / "cfg" / "mine"
+    cfg = config.load(tmp_path / "cfg" / "config.toml", ["models.timbre=/x", "models.wavenet=/y"])
+    assert cfg.models.timbre == "/y"  # the last --set wins, whatever the file's spelling
+    with pytest.raises(ConfigError, match="models.wavenet and models.timbre are one key"):
+        config.from_dict({"models": {"wavenet": "a", "timbre": "b"}})
 
 
 def test_colliding_controllers_are_refused_by_the_loader_naming_both_keys(tmp_path, capsys):
@@ -172,9 +186,5 @@ def test_config_command_shows_what_is_in_force(capsys):
     assert "[jam]\ntempo_bpm = 96.0" in out
     assert cli.main(["config", "--reference"]) == 0
     assert "synth.voices = 16  [1..64]" in capsys.readouterr().out
-
-
-def test_readme_documents_every_key():
-    readme = (ROOT / "README.md").read_text()
-    for section, key, *_ in config.describe():
-        assert f"| `{section}.{key}` |" in readme, f"{section}.{key} missing from README's table"
+    assert cli.main(["config", "--markdown"]) == 0  # docs/config.md (tests/test_docs.py)
+    assert capsys.readouterr().out == config.reference_markdown()

@@ -43,13 +43,13 @@ def test_status_screen_and_log_lines():
 def test_run_and_demo_with_a_bad_timbre_model_stop_before_any_port_opens(tmp_path, capsys):
     """A corrupt synth model is an error at start-up, naming the file (not MIDI only)."""
     import shutil
-    bad = tmp_path / "wavenet"
-    shutil.copytree(config.PACKAGE_DIR / "models" / "wavenet", bad,
+    bad = tmp_path / "timbre"
+    shutil.copytree(config.PACKAGE_DIR / "models" / "timbre", bad,
                     ignore=shutil.ignore_patterns("*.pt", "*.png", "eval", "resume"))
     (bad / "decoder_step.onnx").write_bytes(b"\x08\x01garbage")
     lstm = config.PACKAGE_DIR / "models" / "lstm" / "lstm.onnx"
     for command in (["run", "--log"], ["demo", "--out", str(tmp_path)]):
-        assert cli.main(["--set", f"models.lstm={lstm}", "--set", f"models.wavenet={bad}",
+        assert cli.main(["--set", f"models.lstm={lstm}", "--set", f"models.timbre={bad}",
                          "--set", "midi.backend=jack", *command]) == 2
         err = capsys.readouterr().err
         assert "decoder_step.onnx" in err and "Traceback" not in err, err
@@ -57,9 +57,9 @@ def test_run_and_demo_with_a_bad_timbre_model_stop_before_any_port_opens(tmp_pat
 
 def test_without_a_timbre_model_folder_livegen_runs_midi_only_and_says_so(tmp_path):
     from livegen.daemon.harness import load_models
-    cfg = config.load(None, [f"models.wavenet={tmp_path / 'no-model'}"])
+    cfg = config.load(None, [f"models.timbre={tmp_path / 'no-model'}"])
     models = load_models(cfg)
     assert models.lstm is not None and models.synth is None
-    assert models.why_no_synth == f"no timbre model folder {str(tmp_path / 'no-model')!r} (models.wavenet)"
+    assert models.why_no_synth == f"no timbre model folder {str(tmp_path / 'no-model')!r} (models.timbre)"
     off = load_models(config.load(None, ["audio.enabled=false"]))
     assert off.synth is None and off.why_no_synth == "audio.enabled = false"

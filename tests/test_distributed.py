@@ -225,10 +225,10 @@ def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports
     (the model's weights) and 4e-6 (the instruments' codes); the two-process run ended 1.8e-5
     and 3.5e-6 from the one-process run, and a run on rank 0's rows alone (--batch 2) 1e-2
     and 3e-3."""
-    from tests.test_wavenet_data import synthetic_noteset
+    from tests.test_timbre_data import synthetic_noteset
 
     synthetic_noteset(pitches=(55, 57, 60, 62, 64)).save(tmp_path / "notes.npz")
-    data = ["train", "wavenet", "--data", str(tmp_path / "notes.npz"), *TIMBRE]
+    data = ["train", "timbre", "--data", str(tmp_path / "notes.npz"), *TIMBRE]
     one = python("-m", "livegen", *data, "--out", str(tmp_path / "one"), "--steps", "6", cwd=tmp_path)
     assert one.returncode == 0, one.stdout
     assert one.stdout.splitlines()[:2] == ["distributed: no, one process on cpu", "global batch: 4 notes per step"]
@@ -246,13 +246,13 @@ def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports
     assert (a["step"], b["step"]) == (6, 6)
     assert (a["options"]["world_size"], b["options"]["world_size"]) == (1, 2)
     assert torch.load(out / "best.pt", weights_only=True)["options"]["world_size"] == 2
-    from livegen.train.wavenet.model import Dims, TimbreModel
+    from livegen.train.timbre.model import Dims, TimbreModel
 
     torch.manual_seed(0)
     start = TimbreModel(Dims.from_dict(a["dims"])).state_dict()  # the weights both began from (seed 0)
     assert max_difference(a["state_dict"], start) > 1e-3
     assert max_difference(a["state_dict"], b["state_dict"]) < 1e-4
     assert max_difference(a["z_table"], b["z_table"]) < 1e-4
-    exported = python("-m", "export.wavenet", str(out / "best.pt"), str(tmp_path / "timbre"), cwd=ROOT)
+    exported = python("-m", "export.timbre", str(out / "best.pt"), str(tmp_path / "timbre"), cwd=ROOT)
     assert exported.returncode == 0, exported.stdout
     assert all((tmp_path / "timbre" / f).exists() for f in ("encoder.onnx", "decoder_step.onnx", "presets.json"))

@@ -28,24 +28,24 @@ pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wavenet_folder(tmp_path) -> tuple[Path, bool]:
-    shipped = ROOT / "livegen" / "models" / "wavenet"
+def timbre_folder(tmp_path) -> tuple[Path, bool]:
+    shipped = ROOT / "livegen" / "models" / "timbre"
     if (shipped / "presets.json").is_file():
         return shipped, True
     pytest.importorskip("torch")  # the [train] extra: without it there is no model to export
-    from export import wavenet  # a broken first-party import fails, it is not skipped
-    from tests.test_export_wavenet import SIZES, make
-    wavenet.export(make(SIZES["tiny"], seed=4), tmp_path)
+    from export import timbre as export_timbre  # a broken first-party import fails, it is not skipped
+    from tests.test_export_timbre import SIZES, make
+    export_timbre.export(make(SIZES["tiny"], seed=4), tmp_path)
     (tmp_path / "presets.json").write_text(json.dumps({"a": [0.5] * 4}))
     return tmp_path, False
 
 
 def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
-    folder, _ = wavenet_folder(tmp_path / "wavenet")
+    folder, _ = timbre_folder(tmp_path / "timbre")
     shipped = ROOT / "livegen" / "models" / "lstm" / "lstm.onnx"  # a random test LSTM may answer with rests
     model = shipped if shipped.exists() else step_model(tmp_path / "lstm.onnx", embed=32, hidden=64, layers=2)
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
-    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={folder}", *SYNTH_JAM)
+    lg = Livegen(env, f"models.lstm={model}", f"models.timbre={folder}", *SYNTH_JAM)
     rec = None
     try:
         lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=30)

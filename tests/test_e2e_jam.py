@@ -82,13 +82,13 @@ def test_livegen_answers_on_bar_lines_follows_midi_clock_and_closes_every_note_o
                                                                                           tmp_path):
     env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
     # no timbre model folder: MIDI only, said in the first line
-    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={tmp_path / 'none'}", "midi.backend=jack",
+    lg = Livegen(env, f"models.lstm={model}", f"models.timbre={tmp_path / 'none'}", "midi.backend=jack",
                  "jam.tempo_bpm=180", "jam.beats_per_bar=4", "jam.silence_beats=1", "jam.response_bars=2",
                  "jam.seed=3", "jam.state_cc=-1", "jam.temperature=1.0")
     recorder = None
     try:
         anchor = int(lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns").group(1))
-        lg.wait_line(r"listening on .*; MIDI only: no timbre model folder '.*none' \(models.wavenet\)$")
+        lg.wait_line(r"listening on .*; MIDI only: no timbre model folder '.*none' \(models.timbre\)$")
         wait_for_port("jack", "livegen-out:out", output=True)
         recorder = MidiRecorder("jack", "e2e-recorder", "livegen-out:out")
 

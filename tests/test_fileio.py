@@ -38,7 +38,7 @@ def test_an_interrupted_midi_write_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 def test_presets_round_trip_and_refuse_mixed_lengths(tmp_path):
-    from livegen.engine.timbre_files import load_presets, save_presets
+    from livegen.engine.timbre import load_presets, save_presets
     from livegen.errors import ModelFileError
 
     path = tmp_path / "presets.json"

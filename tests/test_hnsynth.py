@@ -80,7 +80,7 @@ def test_noise_is_shaped_by_its_bands_and_stationary():
 @pytest.mark.parametrize("rate", [44100, 48000])
 def test_numpy_synthesiser_equals_the_trainers_torch_twin(rate):
     torch = pytest.importorskip("torch")
-    from livegen.train.wavenet.model import Dims, Synthesis, controls
+    from livegen.train.timbre.model import Dims, Synthesis, controls
     d = Dims()
     syn, fs = Synthesis(d, rate), hnsynth.FrameSynth(d.synth, rate)
     B, F = 3, 24

@@ -164,7 +164,7 @@ def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path):
     assert "onnxruntime-gpu" in satisfied and "cffi" in satisfied and "onnxruntime" not in satisfied, satisfied
     livegen = venv / "bin" / "livegen"
     shown = _run([str(livegen), "config"], cwd=empty, env=env).stdout
-    assert f'wavenet = "{site / "livegen" / "models" / "wavenet"}"' in shown, shown
+    assert f'timbre = "{site / "livegen" / "models" / "timbre"}"' in shown, shown
     proc = _run([str(livegen), "render", "one.mid", "one.wav"], cwd=empty, env=env)
     assert "rendered 1 notes" in proc.stdout, proc.stdout + proc.stderr
     with wave.open(str(empty / "one.wav")) as w:

@@ -28,12 +28,12 @@ pytestmark = [pytest.mark.jack, pytest.mark.slow]
 PORTS = ("livegen:in", "livegen-out:out", "livegen-synth:out_0")
 
 
-def wavenet_folder(tmp_path) -> Path:
-    shipped = ROOT / "livegen" / "models" / "wavenet"
+def timbre_folder(tmp_path) -> Path:
+    shipped = ROOT / "livegen" / "models" / "timbre"
     if (shipped / "presets.json").is_file():
         return shipped
     from tests import test_e2e_audio  # needs torch, to export a tiny model
-    return test_e2e_audio.wavenet_folder(tmp_path)[0]
+    return test_e2e_audio.timbre_folder(tmp_path)[0]
 
 
 def left_behind(name: str) -> list[str]:
@@ -65,7 +65,7 @@ def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # n
     name = f"lgrestart-{os.getpid()}"
     server = start_server(name, tmp_path)
     env = {**server.env(), "PYTHONPATH": str(ROOT)}
-    lg = Livegen(env, f"models.lstm={model}", f"models.wavenet={wavenet_folder(tmp_path)}", *SYNTH_JAM)
+    lg = Livegen(env, f"models.lstm={model}", f"models.timbre={timbre_folder(tmp_path)}", *SYNTH_JAM)
     recorder = None
     try:
         lg.wait_line(r"clock: beat 0 at monotonic")
@@ -127,7 +127,7 @@ def test_sigint_while_waiting_for_the_server_exits_at_once(tmp_path, model, audi
     name = f"lgwait-{audio}-{os.getpid()}"
     server = start_server(name, tmp_path)
     env = {**server.env(), "PYTHONPATH": str(ROOT)}
-    sound = ([f"models.wavenet={wavenet_folder(tmp_path)}", "audio.backend=jack"] if audio == "synth"
+    sound = ([f"models.timbre={timbre_folder(tmp_path)}", "audio.backend=jack"] if audio == "synth"
              else ["audio.enabled=false"])
     lg = Livegen(env, f"models.lstm={model}", "midi.backend=jack", *sound)
     try:

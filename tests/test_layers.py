@@ -1,4 +1,5 @@
-"""Imports go one way: a pure core, device I/O apart, ONNX Runtime apart, torch only in training."""
+"""Imports go one way: a pure core, device I/O apart, ONNX Runtime apart, torch only in training,
+and livegen's own packages in layers (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,92 @@ def test_the_rules_see_a_core_module_that_reaches_outside(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from livegen import config\n    import livegen.daemon.sender\n")
     assert modules_imported(bad) == {"livegen", "livegen.daemon.sender"}
+
+
+# livegen's own packages, lowest first: the parts of livegen each may import besides itself and
+# the package root (``livegen.__version__``). A part is a subpackage (``io``), a top-level module
+# (``config``), or ``export``; ``io.quiet`` (keeping C libraries off fd 2) is process plumbing
+# that the engine uses for CUDA's messages too.
+LEAVES = {"errors", "fileio", "realtime"}
+MAY_IMPORT = {
+    "root": set(),
+    "errors": set(), "fileio": set(), "realtime": set(),
+    "core": set(),  # and numpy and the standard library only (the test above)
+    "config": {"core", "errors"},
+    "io": {"core"} | LEAVES,
+    "engine": {"core", "io.quiet"} | LEAVES,
+    "synth": {"core", "io", "engine"} | LEAVES,
+    "daemon": {"core", "io", "engine", "synth"} | LEAVES,
+    "commands": {"core", "io", "engine", "synth", "daemon", "config"} | LEAVES,
+    "cli": {"commands", "config"} | LEAVES,
+    "__main__": {"cli"},
+    "train": {"core", "io", "engine", "synth", "config", "cli"} | LEAVES,  # cli: the standalone entry
+    "export": {"core", "engine", "synth", "train"} | LEAVES,  # synth: the export checks the kernel
+}
+# Known exceptions, each with the work that removes it.
+KNOWN = {
+    # issue 21: the timbre engineer moves pitch tracking below synth/
+    ("livegen/synth/encoding.py", "train"),
+}
+
+
+def part_of_module(name: str) -> str | None:
+    """The part a module name belongs to (None: not livegen's)."""
+    parts = name.split(".")
+    if parts[0] == "export":
+        return "export"
+    if parts[0] != "livegen" or len(parts) == 1:
+        return None
+    if parts[1].startswith("__"):  # from livegen import __version__
+        return "root"
+    return "io.quiet" if parts[1:3] == ["io", "quiet"] else parts[1]
+
+
+def part_of_file(rel: str) -> str:
+    parts = rel.removesuffix(".py").split("/")
+    return "export" if parts[0] == "export" else "root" if parts[1] == "__init__" else parts[1]
+
+
+def livegen_imports(path: Path) -> set[str]:
+    """The modules of livegen and export that ``path`` imports (``from livegen import config``
+    is ``livegen.config``), inside functions too."""
+    names = modules_imported(path)
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module in ("livegen", "export"):
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {n for n in names if part_of_module(n) is not None}
+
+
+def layer_violations(root: Path, paths) -> list[str]:
+    """One line for each import of a part that the importing part may not import."""
+    bad = []
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        mine = part_of_file(rel)
+        assert mine in MAY_IMPORT, f"{rel}: part {mine!r} is in no layer: add it to MAY_IMPORT"
+        for name in sorted(livegen_imports(path)):
+            theirs = part_of_module(name)
+            allowed = MAY_IMPORT[mine] | {mine, "root"}
+            if not (theirs in allowed or (theirs == "io.quiet" and "io" in allowed) or (rel, theirs) in KNOWN):
+                bad.append(f"{rel} ({mine}) imports {name} ({theirs}); {mine} may import "
+                           f"{', '.join(sorted(MAY_IMPORT[mine])) or 'nothing of livegen'}")
+    return bad
+
+
+def test_livegen_packages_import_only_the_layers_below():
+    bad = layer_violations(ROOT, sources())
+    assert not bad, "\n".join(bad)
+
+
+def test_the_layer_rules_see_an_import_upward(tmp_path):
+    for folder, code in (("core", "from livegen.io import midi\n"), ("io", "import livegen.engine.lstm\n"),
+                         ("synth", "def f():\n    from livegen.train import pitch\n"),
+                         ("engine", "from livegen import daemon\n"), ("daemon", "from livegen import cli\n")):
+        (tmp_path / "livegen" / folder).mkdir(parents=True)
+        path = tmp_path / "livegen" / folder / "bad.py"
+        path.write_text(code)
+        bad = layer_violations(tmp_path, [path])
+        assert len(bad) == 1 and bad[0].startswith(f"livegen/{folder}/bad.py ({folder}) imports"), bad
 
 
 def test_device_and_ml_libraries_stay_in_their_layer():

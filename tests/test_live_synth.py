@@ -11,22 +11,22 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from livegen.config import AudioConfig  # noqa: E402
-from livegen.engine.timbre_files import TimbreFiles as WaveNetFiles  # noqa: E402
+from livegen.engine.timbre import TimbreEngine  # noqa: E402
 from livegen.io.jackrec import AudioRecorder  # noqa: E402
 from livegen.synth.live import LiveSynth  # noqa: E402
 from livegen.synth.synth import Synth  # noqa: E402
-from tests.test_export_wavenet import SIZES, make  # noqa: E402
+from tests.test_export_timbre import SIZES, make  # noqa: E402
 
 pytestmark = [pytest.mark.jack, pytest.mark.train]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from export import wavenet
+    from export import timbre as export_timbre
     out = tmp_path_factory.mktemp("live")
-    wavenet.export(make(SIZES["tiny"], seed=4), out)
+    export_timbre.export(make(SIZES["tiny"], seed=4), out)
     (out / "presets.json").write_text(json.dumps({"a": [0.5] * 4}))
-    return WaveNetFiles.load(out, provider="cpu")
+    return TimbreEngine.load(out, provider="cpu")
 
 
 def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, files):

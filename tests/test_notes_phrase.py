@@ -1,4 +1,4 @@
-from livegen.core.notes import OpenNotes, note_on_off
+from livegen.core.notes import OpenNotes, is_note_on, note_on_off
 from livegen.core.clock import NS
 from livegen.core.phrase import PhraseDetector, PhraseRules
 
@@ -8,6 +8,8 @@ def test_note_on_with_velocity_zero_is_off():
     assert note_on_off(bytes([0x93, 60, 1])) == ("on", 3, 60)
     assert note_on_off(bytes([0xB0, 1, 2])) is None
     assert note_on_off(b"\x90") is None
+    assert is_note_on(bytes([0x93, 60, 1])) and not is_note_on(bytes([0x93, 60, 0]))
+    assert not is_note_on(bytes([0x83, 60, 64])) and not is_note_on(bytes([0xB0, 1, 2]))
 
 
 def test_every_note_on_gets_its_note_off_and_all_notes_off_per_channel():

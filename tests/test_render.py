@@ -14,16 +14,16 @@ from livegen import cli  # noqa: E402
 from livegen.core.tokens import Note  # noqa: E402
 from livegen.io.midifile import write_notes  # noqa: E402
 from livegen.synth.offline import note_events, seconds_at  # noqa: E402
-from tests.test_export_wavenet import SIZES, make  # noqa: E402
+from tests.test_export_timbre import SIZES, make  # noqa: E402
 
 pytestmark = pytest.mark.train
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from export import wavenet
+    from export import timbre as export_timbre
     out = tmp_path_factory.mktemp("render")
-    wavenet.export(make(SIZES["tiny"], seed=6), out)
+    export_timbre.export(make(SIZES["tiny"], seed=6), out)
     (out / "presets.json").write_text(json.dumps({"a": [0.3] * 4, "b": [-0.9] * 4}))
     return out
 
@@ -45,7 +45,7 @@ def read_wav(path, rate=48000):
 def test_render_writes_a_deterministic_wav(model_dir, tmp_path, capsys):
     mid = tmp_path / "in.mid"
     write_notes(mid, [Note(0.0, 1.0, 60, 100), Note(0.5, 1.5, 64, 80)], tempos=[(0.0, 120.0)])
-    args = ["--set", f"models.wavenet={model_dir}", "--set", "synth.release_max_s=0.1", "render",
+    args = ["--set", f"models.timbre={model_dir}", "--set", "synth.release_max_s=0.1", "render",
             str(mid)]
     assert cli.main(args + [str(tmp_path / "a.wav"), "--seed", "3"]) == 0
     assert "rendered 2 notes" in capsys.readouterr().out
@@ -65,14 +65,14 @@ def test_render_writes_a_deterministic_wav(model_dir, tmp_path, capsys):
 def test_render_bad_inputs_give_one_clear_line(model_dir, tmp_path, capsys):
     junk = tmp_path / "junk.mid"
     junk.write_bytes(b"not a midi file at all")
-    assert cli.main(["--set", f"models.wavenet={model_dir}", "render", str(junk), str(tmp_path / "o.wav")]) == 2
+    assert cli.main(["--set", f"models.timbre={model_dir}", "render", str(junk), str(tmp_path / "o.wav")]) == 2
     err = capsys.readouterr().err
     assert "junk.mid" in err and "Traceback" not in err
     mid = tmp_path / "in.mid"
     write_notes(mid, [Note(0.0, 1.0, 60, 100)], tempos=[(0.0, 120.0)])
-    assert cli.main(["--set", f"models.wavenet={model_dir}", "render", str(mid), str(tmp_path / "o.wav"),
+    assert cli.main(["--set", f"models.timbre={model_dir}", "render", str(mid), str(tmp_path / "o.wav"),
                      "--preset", "zzz"]) == 2
     assert "no such preset" in capsys.readouterr().err
-    assert cli.main(["--set", f"models.wavenet={tmp_path}/none", "render", str(mid),
+    assert cli.main(["--set", f"models.timbre={tmp_path}/none", "render", str(mid),
                      str(tmp_path / "o.wav")]) == 2
     assert "does not exist" in capsys.readouterr().err

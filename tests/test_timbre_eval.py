@@ -1,4 +1,4 @@
-"""livegen.train.timbre_metrics and livegen.train.wavenet.evaluate: the timbre model's measures.
+"""livegen.train.timbre_metrics and livegen.train.timbre.evaluate: the timbre model's measures.
 
 The measures run on synthetic signals whose answer is known (a harmonic tone, white noise, a
 cut sine) and the evaluation runs end to end on a small set of synthetic "instruments"
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from livegen.train import timbre_metrics as tm
-from livegen.train.wavenet import evaluate as ev
+from livegen.train.timbre import evaluate as ev
 
 SR = 48000
 TOY_SR = 16000  # the evaluation runs at any rate; a low one keeps the end-to-end tests quick
@@ -256,7 +256,7 @@ def test_evaluation_of_a_model_that_ignores_the_preset_fails(notes):
 
 
 def save_note_set(toy: ToyNoteSet, path):
-    from livegen.train.wavenet.data import NoteSet
+    from livegen.train.timbre.data import NoteSet
 
     lengths = np.asarray([len(c) for c in toy.clips], np.int64)
     NoteSet(audio=np.concatenate(toy.clips), start=np.concatenate([[0], np.cumsum(lengths)[:-1]]),
@@ -279,7 +279,7 @@ def test_cli_evaluates_the_real_notes_and_writes_its_tables(tmp_path, capsys):
     save_note_set(a, tmp_path / "a.npz")
     save_note_set(b, tmp_path / "b.npz")
     out = tmp_path / "eval"
-    assert cli.main(["eval", "wavenet", "--reference", "--data", str(tmp_path / "a.npz"),
+    assert cli.main(["eval", "timbre", "--reference", "--data", str(tmp_path / "a.npz"),
                      "--unseen", str(tmp_path / "b.npz"), "--out", str(out)]) == 0
     import json
 
@@ -296,19 +296,19 @@ def test_cli_names_a_note_set_it_cannot_read(tmp_path, capsys):
 
     bad = tmp_path / "notes.npz"
     bad.write_bytes(b"not a note set")
-    assert cli.main(["eval", "wavenet", "--reference", "--data", str(bad), "--unseen", str(bad)]) == 2
+    assert cli.main(["eval", "timbre", "--reference", "--data", str(bad), "--unseen", str(bad)]) == 2
     assert f"cannot read note set {bad}" in capsys.readouterr().err
 
 
 def test_model_renderer_plays_the_shipped_model():
     from pathlib import Path
 
-    folder = Path(ev.__file__).resolve().parents[2] / "models" / "wavenet"
+    folder = Path(ev.__file__).resolve().parents[2] / "models" / "timbre"
     if not (folder / "decoder_step.onnx").exists():
         pytest.skip(f"no shipped timbre model in {folder}")
-    from livegen.engine.timbre_files import TimbreFiles
+    from livegen.engine.timbre import TimbreEngine
 
-    r = ev.ModelRenderer(TimbreFiles.load(folder))
+    r = ev.ModelRenderer(TimbreEngine.load(folder))
     z = r.preset("flute")
     x = r.note(z, 62, 85, 0.3, 0.5)
     assert x.shape == (int(0.5 * r.sample_rate),) and np.abs(x).max() > 1e-3

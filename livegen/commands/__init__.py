@@ -26,9 +26,16 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
     (("eval", "lstm"), "livegen.train.lstm.cli_eval"),
     (("sample", "lstm"), "livegen.train.lstm.cli_sample"),
-    (("dataset", "notes"), "livegen.train.wavenet.cli_dataset"),
-    (("train", "wavenet"), "livegen.train.wavenet.cli_train"),
-    (("eval", "wavenet"), "livegen.train.wavenet.cli_eval"),
-    (("presets", "wavenet"), "livegen.train.wavenet.cli_presets"),
+    (("dataset", "notes"), "livegen.train.timbre.cli_dataset"),
+    (("train", "timbre"), "livegen.train.timbre.cli_train"),
+    (("eval", "timbre"), "livegen.train.timbre.cli_eval"),
+    (("presets", "timbre"), "livegen.train.timbre.cli_presets"),
     (("encode",), "livegen.commands.encode"),
 ]
+
+# old spellings that still work (hidden from --help), saying in one line what they are now
+RENAMED: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("train", "wavenet"): ("train", "timbre"),
+    ("eval", "wavenet"): ("eval", "timbre"),
+    ("presets", "wavenet"): ("presets", "timbre"),
+}

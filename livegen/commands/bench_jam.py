@@ -111,6 +111,7 @@ def run(args, cfg) -> int:
 
     import numpy as np
 
+    from livegen.core.notes import note_on_off
     from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.io import jackclock
 
@@ -222,7 +223,7 @@ def run(args, cfg) -> int:
         print(f"  response messages {what} vs schedule ({len(err)} messages): p50 {_pct(err, 50):+.3f} ms, "
               f"p99 {_pct(err, 99):+.3f} ms, max {err.max():+.3f} ms")
         ch = jam.out_channel - 1
-        arrivals = [t for t, m in recorded if len(m) == 3 and m[0] & 0x0F == ch and m[0] & 0xF0 in (0x80, 0x90)]
+        arrivals = [t for t, m in recorded if (note := note_on_off(m)) and note[1] == ch]
         if len(arrivals) == len(sched):
             port = (np.asarray(arrivals) - np.sort(sched) - lead) / 1e6
             print(f"  ... arrived at the recorder port vs schedule: p50 {_pct(port, 50):+.3f} ms, "
@@ -240,7 +241,7 @@ def run(args, cfg) -> int:
     if len(inside):
         print(f"  pass-through inside livegen (callback -> send, {len(inside)} messages): "
               f"p50 {_pct(inside, 50):.3f} ms, p99 {_pct(inside, 99):.3f} ms, max {inside.max():.3f} ms")
-    thru = [t for t, m in recorded if len(m) == 3 and m[0] & 0x0F == 0 and m[0] & 0xF0 in (0x80, 0x90)]
+    thru = [t for t, m in recorded if (note := note_on_off(m)) and note[1] == 0]
     if len(thru) == len(sent):
         lat = [(a - s[0]) / 1e6 for a, s in zip(thru, sent)]
         print(f"  pass-through port to port (player -> livegen -> recorder, through JACK twice): "

@@ -32,6 +32,7 @@ def run(args, cfg) -> int:
     import numpy as np
 
     from livegen.commands.bench_synth import cpu_name
+    from livegen.core.notes import note_on_off
     from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.io.jackmidi import JackMidiInput
     from livegen.io.jackrec import AudioRecorder
@@ -69,7 +70,7 @@ def run(args, cfg) -> int:
                 for p in pitches:
                     rig.player.send(bytes((0x90, p, 100)))
                 time.sleep(0.3)
-                ons = [f for f, m in notes.snapshot() if m[0] == 0x90 and m[1] == pitches[0]]
+                ons = [f for f, m in notes.snapshot() if note_on_off(m) == ("on", 0, pitches[0])]
                 first = rec.first_sound_frame(ons[-1], args.threshold) if ons else None
                 if first is not None and round_ > 0:
                     latencies.append((first - ons[-1]) * 1e3 / rate)

@@ -48,7 +48,7 @@ def rss_mb(pid: int) -> float | None:
 
 def run(args, cfg) -> int:
     from livegen.commands.bench_synth import cpu_name
-    from livegen.core.notes import left_sounding
+    from livegen.core.notes import is_note_on, left_sounding
     from livegen.commands.soak_performance import performance
     from livegen.daemon.harness import jack_server
     from livegen.io.midiclient import MidiRecorder, open_player, wait_for_port
@@ -103,7 +103,7 @@ def run(args, cfg) -> int:
     moved = sum(1 for ln in lines if "bar(s) late" in ln)
     responses = sum(1 for ln in lines if re.search(r"livegen: (response|variation|loop): ", ln))
     stuck = left_sounding(received)
-    notes_out = sum(1 for _, m in received if m[0] & 0xF0 == 0x90 and len(m) > 2 and m[2])
+    notes_out = sum(1 for _, m in received if is_note_on(m))
     third = max(1, len(memory) // 3)
     grow = (sorted(memory[-third:])[third // 2] - sorted(memory[:third])[third // 2]) if memory else float("nan")
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores; JACK: {where}")

@@ -61,7 +61,7 @@ def measure(files, voices: int, seconds: float, rate: int, block: int, cfg) -> d
 
 
 def run(args, cfg) -> int:
-    from livegen.engine.timbre_files import TimbreFiles
+    from livegen.engine.timbre import TimbreEngine
     from livegen.errors import ConfigError
     voices = [int(v) for v in args.voices.split(",")]
     providers = [p.strip() for p in args.providers.split(",")]
@@ -74,7 +74,7 @@ def run(args, cfg) -> int:
     print("| provider | voices | real-time factor | CPU s per audio s | decoder step alone (RTF) |")
     print("|---|---|---|---|---|")
     for p in providers:
-        files = TimbreFiles.load(cfg.path(cfg.models.wavenet), p, cfg.synth.threads)
+        files = TimbreEngine.load(cfg.path(cfg.models.timbre), p, cfg.synth.threads)
         for v in voices:
             m = measure(files, v, args.seconds, args.rate, args.block, cfg)
             print(f"| {p} | {v} | {m['rtf']:.3f} | {m['cpu']:.3f} | {m['decoder_rtf']:.3f} |", flush=True)

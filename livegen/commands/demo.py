@@ -78,7 +78,7 @@ def run(args, cfg) -> int:
     import numpy as np
 
     from livegen.daemon.harness import Rig, jack_server, load_models
-    from livegen.core.notes import pitch_name
+    from livegen.core.notes import note_on_off, pitch_name
     from livegen.daemon.status import bar_beat
     from livegen.errors import OutputError
     from livegen.fileio import check_output
@@ -160,15 +160,15 @@ def run(args, cfg) -> int:
     say(f"  timing: LSTM primed while the phrase was played; after the phrase ended its first beat was "
         f"scheduled in {r.ready_ms:.1f} ms, all {r.bars} bar(s) ({r.tokens} tokens) in {r.generate_ms:.1f} ms")
     ch = jam.out_channel - 1
-    resp_in = [(t, m) for t, m in recorded if len(m) == 3 and m[0] == 0x90 | ch and m[2] > 0]
+    resp_in = [(t, m) for t, m in recorded if (note := note_on_off(m)) and note[:2] == ("on", ch)]
     errs = d.sender.onsets.errors_ns() / 1e6
     first = d.sender.onsets.scheduled[0] if d.sender.onsets.n else None  # as the sender scheduled it
     if r.notes and resp_in and first is not None:
         say(f"  first response note due at {bar_beat(r.start_beat + r.notes[0].start, bpb)}: "
             f"sent {errs[0]:+.3f} ms vs schedule (all {len(errs)} messages: max {abs(errs).max():.3f} ms), "
             f"arrived at {cfg.midi.out_port} {(resp_in[0][0] - first) / 1e6:+.1f} ms (through JACK)")
-    thru_in = [t for t, m in recorded if len(m) == 3 and m[0] & 0x0F == 0 and m[0] & 0xF0 in (0x80, 0x90)]
-    thru_sent = [t for t, m in sent if m[0] & 0xF0 in (0x80, 0x90)]
+    thru_in = [t for t, m in recorded if (note := note_on_off(m)) and note[1] == 0]
+    thru_sent = [t for t, m in sent if note_on_off(m)]
     if thru_in and len(thru_in) == len(thru_sent):
         lat = [(a - b) / 1e6 for a, b in zip(thru_in, thru_sent)]
         inside = d.sender.thru_latency.errors_ns() / 1e6

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="preset name (default: the file's stem)")
     parser.add_argument("--presets", type=Path, default=None,
                         help="presets file to add the preset to (default: presets.json of the "
-                             "model folder, models.wavenet)")
+                             "model folder, models.timbre)")
     parser.add_argument("--print-only", action="store_true", help="print z, write nothing")
     parser.add_argument("--refine", type=int, default=48, metavar="N",
                         help="then move z by N trial renders of the recording's own notes, starting "
@@ -27,11 +27,11 @@ def run(args, cfg) -> int:
 
     import numpy as np
 
-    from livegen.engine.timbre_files import TimbreFiles, load_presets, save_presets
+    from livegen.engine.timbre import TimbreEngine, load_presets, save_presets
     from livegen.io.wavfile import read_wav
     from livegen.synth.encoding import encode_audio
 
-    files = TimbreFiles.load(cfg.path(cfg.models.wavenet), cfg.models.provider)
+    files = TimbreEngine.load(cfg.path(cfg.models.timbre), cfg.models.provider)
     x, sr = read_wav(args.wav, files.sample_rate)
     peak = float(np.abs(x).max())
     if peak > 1.0:

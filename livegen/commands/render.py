@@ -50,5 +50,5 @@ def run(args, cfg) -> int:
     write_wav(args.wav, audio, synth.sample_rate)
     seconds = len(audio) / synth.sample_rate
     print(f"rendered {len(content.notes)} notes, {seconds:.2f} s of audio in {took:.2f} s "
-          f"(real-time factor {took / max(seconds, 1e-9):.2f}, {synth.engine_name} engine) -> {args.wav}")
+          f"(real-time factor {took / max(seconds, 1e-9):.2f}, {synth.kernel_name} kernel) -> {args.wav}")
     return 0

@@ -10,27 +10,25 @@ HELP = "print the configuration in force (after --config and --set), or --refere
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--reference", action="store_true",
-                        help="print every key with its default, what is allowed and what it does")
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--reference", action="store_true",
+                      help="print every key with its default, what is allowed and what it does")
+    what.add_argument("--markdown", action="store_true",
+                      help="print that reference as docs/config.md (livegen config --markdown > docs/config.md)")
 
 
 def run(args, cfg: config.Config) -> int:
     if args.reference:
         for section, key, default, allowed, doc in config.describe():
-            print(f"{section}.{key} = {_toml_value(default)}  [{allowed}]  {doc}")
+            print(f"{section}.{key} = {config.toml_value(default)}  [{allowed}]  {doc}")
+        return 0
+    if args.markdown:
+        print(config.reference_markdown(), end="")
         return 0
     print(f"# from {cfg.source}; paths as resolved")
     for section, cls in config.SECTIONS.items():
         print(f"\n[{section}]")
         for f in dataclasses.fields(cls):
             value = getattr(getattr(cfg, section), f.name)
-            print(f"{f.name} = {_toml_value(str(cfg.path(value)) if f.metadata['path'] else value)}")
+            print(f"{f.name} = {config.toml_value(str(cfg.path(value)) if f.metadata['path'] else value)}")
     return 0

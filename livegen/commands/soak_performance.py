@@ -15,6 +15,8 @@ import heapq
 import random
 from typing import Iterator
 
+from livegen.core.notes import note_on_off
+
 SCALE = (0, 2, 4, 5, 7, 9, 11)
 
 
@@ -26,7 +28,8 @@ def performance(seconds: float, seed: int = 0, bpm: float = 120.0, morph_cc: int
 
     def at(t: float, msg) -> None:
         nonlocal order
-        if msg[0] & 0xF0 == 0x80:
+        note = note_on_off(bytes(msg))
+        if note and note[0] == "off":
             t = min(t, seconds)  # a note-off is never lost to the end of the performance
         if 0 <= t <= seconds:
             heapq.heappush(events, (t, order, bytes(msg)))

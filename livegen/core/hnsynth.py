@@ -1,7 +1,7 @@
 """Harmonic-plus-noise synthesis driven by frame-rate controls, and the note features.
 
 Pure numpy: the realtime synth renders with it, and the trainer (torch) reproduces the same
-math on whole crops (``livegen.train.wavenet.model.synthesize``); a test holds the two equal.
+math on whole crops (``livegen.train.timbre.model.synthesize``); a test holds the two equal.
 
 A voice is described once per *frame* (``SynthDims.frame_s``, 4 ms) by controls:
 
@@ -177,13 +177,17 @@ class FrameSynth:
         self.sample_rate = int(sample_rate)
         self.hop = dims.hop(sample_rate)
         self.bands = band_matrix(dims, sample_rate)  # (B, bins)
-        self.window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(2 * self.hop) / (2 * self.hop))
-                              ).astype(np.float32)
+        self.window = self.window_of(self.hop)
         self.alpha = (np.arange(self.hop) / self.hop).astype(np.float32)  # (hop,)
         self._phasors = np.exp(2j * np.pi * np.arange(PHASES) / PHASES).astype(np.complex64)
         s = np.arange(self.hop, dtype=np.float64)
         self._lin = s / self.sample_rate  # phase ramp of the previous f0
         self._quad = s * (s - 1) / (2.0 * self.hop * self.sample_rate)  # of the f0 change
+
+    @staticmethod
+    def window_of(hop: int) -> np.ndarray:
+        """The noise grain's sqrt-Hann window, (2 hop,) float32."""
+        return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(2 * hop) / (2 * hop))).astype(np.float32)
 
     def tables(self, amps: np.ndarray) -> np.ndarray:
         """(J, K) harmonic amplitudes -> (J, TABLE + 1) one cycle of sum_k a_k sin(2 pi k x)."""

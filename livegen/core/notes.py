@@ -32,6 +32,12 @@ def note_on_off(msg: bytes) -> tuple[str, int, int] | None:
     return None
 
 
+def is_note_on(msg: bytes) -> bool:
+    """Whether ``msg`` starts a note (a note-on at velocity > 0), on any channel."""
+    note = note_on_off(msg)
+    return note is not None and note[0] == "on"
+
+
 def left_sounding(messages) -> dict[tuple[int, int], int]:
     """(channel, pitch) -> count of notes a stream of (time, message) leaves sounding.
 

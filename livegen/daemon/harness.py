@@ -50,11 +50,11 @@ def load_models(cfg) -> Models:
     """The config's LSTM and synth. A missing or bad LSTM, or a bad timbre model, raises
     (ModelFileError naming the file); audio off or no timbre model folder: MIDI only."""
     lstm = LstmRuntime(cfg.path(cfg.models.lstm), cfg.models.provider, cfg.jam.lstm_threads)
-    folder = cfg.path(cfg.models.wavenet)
+    folder = cfg.path(cfg.models.timbre)
     if not cfg.audio.enabled:
         return Models(lstm, None, "audio.enabled = false")
     if not folder.exists():
-        return Models(lstm, None, f"no timbre model folder {str(folder)!r} (models.wavenet)")
+        return Models(lstm, None, f"no timbre model folder {str(folder)!r} (models.timbre)")
     return Models(lstm, load_synth(cfg), "")
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from livegen.core.clock import next_bar
 from livegen.core.controls import FOLLOW, Steering
+from livegen.core.notes import is_note_on
 
 
 # -- bars --------------------------------------------------------------------------
@@ -60,8 +61,7 @@ class Schedule:
         return len(self._heap)
 
     def add(self, beat: float, msg: bytes, tag: str) -> None:
-        is_on = 1 if (msg[0] & 0xF0 == 0x90 and len(msg) > 2 and msg[2] > 0) else 0
-        heapq.heappush(self._heap, (beat, is_on, next(self._seq), msg, tag))
+        heapq.heappush(self._heap, (beat, int(is_note_on(msg)), next(self._seq), msg, tag))
 
     def peek(self) -> tuple[float, bytes, str] | None:
         if not self._heap:

@@ -7,7 +7,7 @@ its fixed names:
   trained with controls, livegen.core.controls), ``h_in`` and ``c_in`` (float32,
   (layers, 1, hidden));
 - outputs ``logits`` ((1, vocab_size)), ``h_out`` and ``c_out``;
-- metadata ``kind`` (one of :data:`KINDS`), ``format_version``
+- metadata ``kind`` (:data:`KIND`), ``format_version``
   (:data:`FORMAT_VERSION`), ``dims``, ``vocab`` (must equal
   :data:`livegen.core.tokens.VOCAB_SPEC`) and ``controls`` (their names, which
   must be :data:`livegen.core.controls.NAMES`), as JSON.
@@ -45,10 +45,15 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
                  if hasattr(state, n))
 
 
-KINDS = ("livegen.lstm",)
-FORMAT_VERSION = 2
-INPUTS = ("token", "h_in", "c_in")
+# the step graph's format, which export/lstm.py writes
+KIND = "livegen.lstm"
+FORMAT_VERSION = 2  # 2: the controls input and metadata
 OUTPUTS = ("logits", "h_out", "c_out")
+
+
+def input_names(controls: bool) -> tuple[str, ...]:
+    """The step graph's inputs; ``controls`` only in a model that has them."""
+    return ("token", *(("controls",) if controls else ()), "h_in", "c_in")
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,9 @@ class LstmRuntime:
         meta = self.session.get_modelmeta().custom_metadata_map
         how = "export it with this livegen's export/lstm.py"
         kind = meta.get("kind", "")
-        if kind not in KINDS:
+        if kind != KIND:
             raise ModelFileError(f"{path}: not a livegen LSTM step model (metadata kind {kind!r}; "
-                                 f"expected {KINDS[0]!r}): {how}")
+                                 f"expected {KIND!r}): {how}")
         try:
             version = int(meta.get("format_version", "-1"))
         except ValueError:
@@ -116,7 +121,7 @@ class LstmRuntime:
         if names not in ((), ctl.NAMES) or not all(k in dims for k in ("vocab_size", "layers", "hidden")):
             raise ModelFileError(f"{path}: LSTM controls {names!r} or dims {dims!r} are not what this livegen "
                                  f"runs (controls {ctl.NAMES}): {how}")
-        want_in = ("token", *(("controls",) if names else ()), "h_in", "c_in")
+        want_in = input_names(bool(names))
         got_in = tuple(a.name for a in self.session.get_inputs())
         got_out = tuple(o.name for o in self.session.get_outputs())
         if got_in != want_in or got_out != OUTPUTS:

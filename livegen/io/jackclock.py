@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from livegen.core.notes import note_on_off
 from livegen.errors import DeviceError
 from livegen.io.jackmidi import jack_module
 from livegen.io.quiet import captured_stderr
@@ -87,7 +88,8 @@ def grid_errors(messages: list[tuple[int, bytes]], channel: int) -> np.ndarray:
     the clock's ticks among them), its distance in frames to the nearest tick (signed:
     positive = after it). Empty when there are no ticks or no such notes."""
     ticks = np.array([t for t, m in messages if m == b"\xf8"], np.int64)
-    onsets = np.array([t for t, m in messages if len(m) == 3 and m[0] == 0x90 | channel and m[2]], np.int64)
+    onsets = np.array([t for t, m in messages if (note := note_on_off(m)) and note[:2] == ("on", channel)],
+                      np.int64)
     if not len(ticks) or not len(onsets):
         return np.zeros(0, np.int64)
     i = np.clip(np.searchsorted(ticks, onsets), 1, len(ticks) - 1) if len(ticks) > 1 else np.zeros(

@@ -6,10 +6,10 @@ from __future__ import annotations
 def synth_from_config(cfg, sample_rate: int | None = None, seed: int = 0):
     """A :class:`~livegen.synth.synth.Synth` for the model and settings in ``cfg``, rendering at
     ``sample_rate`` (None: the model's own rate)."""
-    from livegen.engine.timbre_files import TimbreFiles
+    from livegen.engine.timbre import TimbreEngine
     from livegen.synth.synth import Synth
     s = cfg.synth
-    files = TimbreFiles.load(cfg.path(cfg.models.wavenet), cfg.models.provider, s.threads)
+    files = TimbreEngine.load(cfg.path(cfg.models.timbre), cfg.models.provider, s.threads)
     return Synth(files, sample_rate=sample_rate, voices=s.voices, temperature=s.temperature,
                  preset=s.preset, channel_presets=s.channel_presets, morph_cc=s.morph_cc,
                  morph_preset=s.morph_preset, gain=s.gain, release_max_s=s.release_max_s, seed=seed)

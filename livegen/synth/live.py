@@ -160,7 +160,7 @@ class LiveSynth:
         """A snapshot for status displays (read from any thread; values may be a block old)."""
         lat = sorted(self.latencies_ms)
         return {"voices": self.voices, "load": round(self.load, 3), "underruns": self.underruns,
-                "engine": self.synth.engine_name, "rate": self.rate, "audio_lost": self.output.lost,
+                "kernel": self.synth.kernel_name, "rate": self.rate, "audio_lost": self.output.lost,
                 "audio_backend": self.output.backend,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
                 "inbox_dropped": self.inbox.dropped, "period": self.period,

@@ -18,7 +18,7 @@ process (rank) runs the same trainer, and this module is what they share:
   read it.
 - Rank 0 alone writes files and logs (:func:`log_stream` is quiet elsewhere).
 
-Called by the trainers' commands (``livegen train lstm|wavenet``) only.
+Called by the trainers' commands (``livegen train lstm|timbre``) only.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every function takes mono float audio ``x`` (T,) at ``sample_rate`` whose sample 0 is the
 note-on, with the note's nominal f0 (Hz) and how long the key was held (samples) where the
-measure needs them. ``livegen.train.wavenet.evaluate`` runs them on real and rendered notes.
+measure needs them. ``livegen.train.timbre.evaluate`` runs them on real and rendered notes.
 
 - :func:`hnr_db`: harmonic-to-noise ratio of the steady part.
 - :func:`note_features` and :class:`Classifier`: pitch-normalised timbre features and a

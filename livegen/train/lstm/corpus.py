@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livegen import fileio
 from livegen.errors import DataError
 
 #: Bump when the extraction changes, so old caches are rebuilt, not reused.
@@ -285,17 +286,16 @@ def save_pieces(path: Path, pieces: list[PieceNotes]) -> None:
     """Write pieces as one npz (atomically: a half-written cache is never read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(p.pitch) for p in pieces], np.int64)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        names=np.array(json.dumps([p.name for p in pieces])),
-        lengths=lengths,
-        start=np.concatenate([p.start for p in pieces]) if pieces else np.zeros(0),
-        end=np.concatenate([p.end for p in pieces]) if pieces else np.zeros(0),
-        pitch=np.concatenate([p.pitch for p in pieces]) if pieces else np.zeros(0, np.int16),
-        velocity=np.concatenate([p.velocity for p in pieces]) if pieces else np.zeros(0, np.int16),
-    )
-    os.replace(tmp, path)
+    with fileio.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            names=np.array(json.dumps([p.name for p in pieces])),
+            lengths=lengths,
+            start=np.concatenate([p.start for p in pieces]) if pieces else np.zeros(0),
+            end=np.concatenate([p.end for p in pieces]) if pieces else np.zeros(0),
+            pitch=np.concatenate([p.pitch for p in pieces]) if pieces else np.zeros(0, np.int16),
+            velocity=np.concatenate([p.velocity for p in pieces]) if pieces else np.zeros(0, np.int16),
+        )
 
 
 def load_pieces(path: Path) -> list[PieceNotes]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livegen import fileio
 from livegen.core import controls as ctl
 from livegen.core import tokens as tk
 from livegen.train.lstm.corpus import PieceNotes, is_held_out
@@ -85,10 +86,10 @@ def build(pieces: list[PieceNotes], held_out_percent: int = 10, cache_dir: Path 
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"stats": vars(stats), "train_names": data.train.names, "held_names": data.held_out.names}
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, train=data.train.tokens, train_starts=data.train.piece_starts,
-                 held=data.held_out.tokens, held_starts=data.held_out.piece_starts, meta=np.array(json.dumps(meta)))
-        tmp.replace(path)
+        with fileio.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, train=data.train.tokens, train_starts=data.train.piece_starts,
+                     held=data.held_out.tokens, held_starts=data.held_out.piece_starts,
+                     meta=np.array(json.dumps(meta)))
     print(f"tokens: train {len(data.train.tokens)} from {data.train.num_pieces} pieces, held-out "
           f"{len(data.held_out.tokens)} from {data.held_out.num_pieces} pieces; {stats}", file=log, flush=True)
     return data

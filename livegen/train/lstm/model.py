@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from livegen import fileio
 from livegen.core import tokens as tk
 from livegen.errors import ModelFileError
 from livegen.train.lstm.settings import ModelDims
@@ -70,9 +71,8 @@ def save_checkpoint(path: Path, model: PhraseLSTM, *, config: dict, extra: dict 
         "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},  # CPU: loads anywhere
         **(extra or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    with fileio.atomic_path(path) as tmp:
+        torch.save(blob, tmp)
 
 
 def read_checkpoint(path: Path) -> dict:

@@ -108,10 +108,9 @@ def plot_curves(history: dict, path: Path, title: str = "") -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with fileio.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def train(cfg: TrainConfig, data: TokenData, out_dir: Path, *, resume: bool = False,

@@ -1,6 +1,6 @@
 """Timbre presets: name -> z, the mean code of an instrument's training notes.
 
-File format (``presets.json``, read by livegen.engine.timbre_files): a JSON object mapping
+File format (``presets.json``, read by livegen.engine.timbre): a JSON object mapping
 each name to a list of z_dim numbers. Presets are listed with the 8 shipped instruments first
 (program change n picks the n-th preset).
 """
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from livegen.synth.encoding import encoder_input
-from livegen.train.wavenet.data import GM_NAMES, PRESET_PROGRAMS
+from livegen.train.timbre.data import GM_NAMES, PRESET_PROGRAMS
 
 
 @torch.no_grad()

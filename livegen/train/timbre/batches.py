@@ -21,7 +21,7 @@ import numpy as np
 
 from livegen.core import hnsynth
 from livegen.synth.encoding import encoder_input
-from livegen.train.wavenet.data import NoteSet
+from livegen.train.timbre.data import NoteSet
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from livegen.core import hnsynth
 from livegen.errors import DataError
 from livegen.io.wavfile import read_wav, write_wav
-from livegen.train.wavenet import data as wdata
+from livegen.train.timbre import data as wdata
 
 SR = 48000
 
@@ -41,8 +41,8 @@ def test_measure_f0_finds_the_fundamental():
 
 def test_batches_are_a_function_of_the_step_and_follow_the_shift():
     pytest.importorskip("torch")
-    from livegen.train.wavenet.batches import NoteBatcher
-    from tests.test_export_wavenet import SIZES
+    from livegen.train.timbre.batches import NoteBatcher
+    from tests.test_export_timbre import SIZES
     ns = synthetic_noteset()
     d = SIZES["tiny"]
     b = NoteBatcher(ns, np.arange(len(ns)), d, crop_frames=8, max_shift=0.4, seed=3)

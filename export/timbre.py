@@ -1,6 +1,6 @@
 """Export a trained timbre model checkpoint to the ONNX files the synth runs.
 
-    python -m export.wavenet CHECKPOINT OUTDIR [--presets PRESETS.json]
+    python -m export.timbre CHECKPOINT OUTDIR [--presets PRESETS.json]
 
 writes into OUTDIR:
 
@@ -8,6 +8,7 @@ writes into OUTDIR:
 - ``decoder_step.onnx``: one frame for V voices: ``cond`` (V, Z + note features) and ``past``
   (V, L, C) each layer's input d_l frames ago -> ``amp`` (V, 1), ``dist`` (V, K), ``dev`` (V,)
   cents, ``noise`` (V, N), ``cur`` (V, L, C) each layer's input now;
+- ``decoder.npz``: the decoder's weights for the synth's native kernel (with the same metadata);
 - ``presets.json`` (copied from --presets, or the checkpoint's presets) if there are any.
 
 Every file carries metadata (kind, format_version, dims). The files are written into a
@@ -31,11 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from livegen.engine.timbre_files import FORMAT_VERSION, KINDS, TimbreFiles, load_presets, save_presets
-from livegen.train.wavenet.model import controls
+from livegen.engine.timbre import (FORMAT_VERSION, KINDS, WEIGHTS_FILE, TimbreEngine, load_presets, save_decoder_weights,
+                                   save_presets)
+from livegen.train.timbre.model import controls
 
 TOLERANCE = 1e-4  # max abs difference, ONNX Runtime vs torch
-FILES = ("encoder.onnx", "decoder_step.onnx", "presets.json")
+KERNEL_TOLERANCE = 1e-4  # max abs difference over the peak, native kernel vs reference synth
+FILES = ("encoder.onnx", "decoder_step.onnx", "decoder.npz", "presets.json")
 
 
 class DecoderStep(nn.Module):
@@ -79,13 +82,15 @@ def export(model, outdir: Path) -> None:
             outdir / "decoder_step.onnx", ["cond", "past"], ["amp", "dist", "dev", "noise", "cur"],
             {k: {0: "voices"} for k in ("cond", "past", "amp", "dist", "dev", "noise", "cur")},
             metadata(d, "decoder_step"))
+    state = {k: v.detach().cpu().numpy() for k, v in model.decoder.state_dict().items()}
+    save_decoder_weights(outdir / WEIGHTS_FILE, state, d.to_dict(), metadata(d, "decoder_step"))
 
 
 @torch.no_grad()
 def verify(model, outdir: Path, frames: int = 300, seed: int = 0) -> list[str]:
     """Differences beyond TOLERANCE between the files in ``outdir`` and the torch model."""
     d = model.dims
-    files = TimbreFiles.load(outdir, provider="cpu")
+    files = TimbreEngine.load(outdir, provider="cpu")
     g = torch.Generator().manual_seed(seed)
     bad = []
 
@@ -107,12 +112,35 @@ def verify(model, outdir: Path, frames: int = 300, seed: int = 0) -> list[str]:
         for k, name in enumerate(("amp", "dist", "dev", "noise")):
             check(f"{frames} streamed frames, {V} voices: {name}",
                   np.stack([x[k] for x in got], axis=1), want[k])
+    bad += verify_kernel(files)
     return bad
+
+
+def verify_kernel(files, seconds: float = 1.0) -> list[str]:
+    """The native kernel's synth against the reference (ONNX Runtime and numpy) on a chord with
+    a release, at the model's rate: differences beyond KERNEL_TOLERANCE of the peak."""
+    from livegen.synth.offline import render_events
+    from livegen.synth.synth import Synth
+    sr = files.sample_rate
+    events = [(0, bytes([0x90, 48, 100])), (0, bytes([0x90, 64, 70])), (int(0.3 * sr), bytes([0x90, 71, 110])),
+              (int(seconds * sr), bytes([0x80, 48, 0])), (int(seconds * sr), bytes([0x80, 64, 0])),
+              (int(seconds * sr), bytes([0x80, 71, 0]))]
+    name = next(iter(files.presets), None)
+    if name is None:  # no presets: a neutral code on every channel
+        files = type(files)(files.folder, files.dims, files.encoder, files.decoder,
+                            {"zero": np.zeros(files.dims["z_dim"], np.float32)})
+    audio = [render_events(Synth(files, voices=4, seed=1, release_max_s=0.3, kernel=e), events)
+             for e in ("reference", "native")]
+    n = min(len(a) for a in audio)
+    peak = max(float(np.abs(audio[0]).max()), 1e-9)
+    err = float(np.abs(audio[0][:n] - audio[1][:n]).max()) / peak
+    print(f"native kernel vs reference, {n} samples: max |difference| {err:.2e} of the peak")
+    return [] if err <= KERNEL_TOLERANCE else [f"native kernel: {err:.2e} > {KERNEL_TOLERANCE} of the peak"]
 
 
 def main(argv: list[str] | None = None) -> int:
     from livegen.errors import LivegenError
-    from livegen.train.wavenet.model import load_checkpoint
+    from livegen.train.timbre.model import load_checkpoint
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path)
@@ -124,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         presets = load_presets(a.presets, model.dims.z_dim) if a.presets else \
             {k: np.asarray(v, np.float32) for k, v in (ck.get("presets") or {}).items()}
     except LivegenError as err:
-        print(f"export.wavenet: {err}", file=sys.stderr)
+        print(f"export.timbre: {err}", file=sys.stderr)
         return 1
     a.outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=a.outdir, prefix=".export-") as td:
@@ -134,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             save_presets(tmp / "presets.json", presets)
         bad = verify(model, tmp)
         if bad:
-            print("export.wavenet: the exported files differ from the checkpoint; "
+            print("export.timbre: the exported files differ from the checkpoint; "
                   f"{a.outdir} is unchanged:\n  " + "\n  ".join(bad), file=sys.stderr)
             return 1
         for name in FILES:

@@ -1,4 +1,4 @@
-"""``livegen presets wavenet``: one timbre preset per training instrument (the mean of its notes' z)."""
+"""``livegen presets timbre``: one timbre preset per training instrument (the mean of its notes' z)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ HELP = ("write presets.json (instrument name -> z) from a checkpoint: the codes 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/wavenet/model.pt"),
+    parser.add_argument("--checkpoint", type=Path, default=Path("livegen/models/timbre/model.pt"),
                         help="model checkpoint (default %(default)s)")
     parser.add_argument("--data", type=Path, default=None, help="note set .npz (default: the rendered default set)")
     parser.add_argument("--out", type=Path, default=None, help="presets file (default: presets.json beside the checkpoint)")
@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args, cfg) -> int:
-    from livegen.engine.timbre_files import save_presets
-    from livegen.train.wavenet.model import load_checkpoint, save_checkpoint
+    from livegen.engine.timbre import save_presets
+    from livegen.train.timbre.model import load_checkpoint, save_checkpoint
 
     if args.from_run:
         model, ck = load_checkpoint(args.from_run)
@@ -35,8 +35,8 @@ def run(args, cfg) -> int:
     if ck.get("presets") and not args.from_encoder:
         presets = ck["presets"]  # the codes the decoder was trained with
     else:
-        from livegen.train.wavenet import data as wdata
-        from livegen.train.wavenet.presets import instrument_presets
+        from livegen.train.timbre import data as wdata
+        from livegen.train.timbre.presets import instrument_presets
         ns = wdata.NoteSet.load(args.data) if args.data else wdata.load_or_render(wdata.RenderSpec())[0]
         presets = instrument_presets(model, ns)
     out = args.out or args.checkpoint.parent / "presets.json"

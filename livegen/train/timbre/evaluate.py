@@ -1,4 +1,4 @@
-"""``livegen eval wavenet``: the timbre model's notes against FluidR3's real notes.
+"""``livegen eval timbre``: the timbre model's notes against FluidR3's real notes.
 
 Every rendered note is rendered the way the synth plays it: the preset's z, the nominal
 pitch, velocity 85, the real clip's hold time and length. It is measured against the real

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from livegen.cli import seed
 
-HELP = "render the WaveNet's single-note data set with fluidsynth (cached), or import a folder of WAVs"
+HELP = "render the timbre model's single-note data set with fluidsynth (cached), or import a folder of WAVs"
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -21,7 +21,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from livegen.train.wavenet.data import DEFAULT_SOUNDFONT, RenderSpec
+    from livegen.train.timbre.data import DEFAULT_SOUNDFONT, RenderSpec
 
     s = RenderSpec()
     parser.add_argument("--soundfont", default=DEFAULT_SOUNDFONT, help=f"SF2 file (default {DEFAULT_SOUNDFONT})")
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_spec(args):
     from livegen.errors import ConfigError
-    from livegen.train.wavenet.data import RenderSpec
+    from livegen.train.timbre.data import RenderSpec
 
     for p in args.programs:
         if not 0 <= p <= 127:
@@ -57,7 +57,7 @@ def check_spec(args):
 
 
 def run(args, cfg) -> int:
-    from livegen.train.wavenet import data
+    from livegen.train.timbre import data
 
     if args.wav_folder is not None:
         ns = data.load_wav_folder(args.wav_folder, progress=not args.no_progress)

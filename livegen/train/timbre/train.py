@@ -1,8 +1,8 @@
 """Training loop of the timbre model: multi-resolution STFT loss on note crops, resumable.
 
 Run as a module for background training:
-    nohup python -m livegen.train.wavenet.train --out RUN > RUN.log 2>&1 &
-(``livegen train wavenet`` runs the same function.) Each step draws its global batch from a
+    nohup python -m livegen.train.timbre.train --out RUN > RUN.log 2>&1 &
+(``livegen train timbre`` runs the same function.) Each step draws its global batch from a
 generator seeded by (seed, step) (:meth:`NoteBatcher.draw`), so a resumed run draws what an
 uninterrupted one would have.
 
@@ -26,11 +26,11 @@ import torch
 from livegen.train import distributed
 from livegen.train.distributed import Dist
 from livegen.train.pitch import cents, note_pitch
-from livegen.train.wavenet import data as wdata
-from livegen.train.wavenet.batches import Batch, NoteBatcher
-from livegen.train.wavenet.model import (Dims, SpectralLoss, Synthesis, TimbreModel, controls,
+from livegen.train.timbre import data as wdata
+from livegen.train.timbre.batches import Batch, NoteBatcher
+from livegen.train.timbre.model import (Dims, SpectralLoss, Synthesis, TimbreModel, controls,
                                          model_from_checkpoint, read_checkpoint, save_checkpoint)
-from livegen.train.wavenet.options import TrainOptions
+from livegen.train.timbre.options import TrainOptions
 
 
 def lr_at(step: int, o: TrainOptions) -> float:
@@ -126,7 +126,7 @@ def in_tune_rate(model, ns, batcher, clips, seed: int) -> dict:
 @torch.no_grad()
 def presets_of(table: TimbreTable, names: list[str]) -> dict[str, list[float]]:
     """The learned codes as presets (the 8 shipped instruments first)."""
-    from livegen.train.wavenet.presets import preset_order
+    from livegen.train.timbre.presets import preset_order
     z = table(torch.arange(len(names), device=table.weight.device)).cpu().numpy()
     return {n: [float(v) for v in z[names.index(n)]] for n in preset_order(names)}
 
@@ -278,7 +278,7 @@ def train(o: TrainOptions, progress: bool = True, dist: Dist | None = None) -> P
     return out / "best.pt"
 
 
-if __name__ == "__main__":  # the same options and torchrun set-up as livegen train wavenet
-    from livegen.train.wavenet import cli_train
+if __name__ == "__main__":  # the same options and torchrun set-up as livegen train timbre
+    from livegen.train.timbre import cli_train
 
     sys.exit(cli_train.main())

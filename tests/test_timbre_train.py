@@ -11,10 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from livegen.cli import main  # noqa: E402
-from livegen.train.wavenet.model import load_checkpoint  # noqa: E402
-from livegen.train.wavenet.options import TrainOptions  # noqa: E402
-from livegen.train.wavenet.train import train  # noqa: E402
-from tests.test_wavenet_data import synthetic_noteset  # noqa: E402
+from livegen.train.timbre.model import load_checkpoint  # noqa: E402
+from livegen.train.timbre.options import TrainOptions  # noqa: E402
+from livegen.train.timbre.train import train  # noqa: E402
+from tests.test_timbre_data import synthetic_noteset  # noqa: E402
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 
@@ -55,17 +55,17 @@ def test_training_resumes_to_what_an_uninterrupted_run_gives(run, tmp_path):
 
 def test_presets_export_encode_and_render_commands(run, tmp_path, capsys):
     from livegen.io.wavfile import write_wav
-    from tests.test_wavenet_data import harmonic_note
+    from tests.test_timbre_data import harmonic_note
     d, o, best = run
     ck = tmp_path / "model.pt"
-    assert main(["presets", "wavenet", "--from-run", str(best), "--checkpoint", str(ck),
+    assert main(["presets", "timbre", "--from-run", str(best), "--checkpoint", str(ck),
                  "--data", o.data]) == 0
     presets = json.loads((tmp_path / "presets.json").read_text())
     assert list(presets) == ["inst0", "inst1"] and len(presets["inst0"]) == 4
-    from export import wavenet
-    assert wavenet.main([str(ck), str(tmp_path / "m"), "--presets", str(tmp_path / "presets.json")]) == 0
+    from export import timbre as export_timbre
+    assert export_timbre.main([str(ck), str(tmp_path / "m"), "--presets", str(tmp_path / "presets.json")]) == 0
     write_wav(tmp_path / "mine.wav", harmonic_note(300.0, 30000), 44100)
-    model = ["--set", f"models.wavenet={tmp_path / 'm'}"]
+    model = ["--set", f"models.timbre={tmp_path / 'm'}"]
     assert main(model + ["encode", str(tmp_path / "mine.wav"), "--name", "mine", "--refine", "3"]) == 0
     assert list(json.loads((tmp_path / "m" / "presets.json").read_text())) == ["inst0", "inst1", "mine"]
     capsys.readouterr()

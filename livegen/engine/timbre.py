@@ -1,18 +1,21 @@
-"""The timbre model's files: two ONNX graphs and the presets, checked on load.
+"""The timbre model's run-time engine: its two ONNX graphs and the presets, checked on load.
 
-A model folder (``models.wavenet`` in config.toml) holds ``encoder.onnx`` and
-``decoder_step.onnx`` (written by ``python -m export.wavenet``) and ``presets.json`` (timbre
+A model folder (``models.timbre`` in config.toml) holds ``encoder.onnx`` and
+``decoder_step.onnx`` (written by ``python -m export.timbre``) and ``presets.json`` (timbre
 name -> z). Each ONNX file says what it is in its metadata; a file of another kind or format
 version is refused, naming the file and what it is.
 
 - ``encoder.onnx``: ``mel`` (B, enc_frames, n_mels) log-mel frames of a note
   (:func:`livegen.synth.encoding.encoder_input`) -> ``z`` (B, Z).
+- ``decoder.npz``: the decoder's weights, which the synth's native kernel runs
+  (:mod:`livegen.synth.native`); ``decoder_step.onnx`` is the same decoder for ONNX Runtime,
+  the reference the kernel is tested against.
 - ``decoder_step.onnx``: one frame for V voices. ``cond`` (V, Z + note features), ``past``
   (V, L, C) each layer's input d_l frames ago -> ``amp`` (V, 1), ``dist`` (V, K), ``dev`` (V,)
   cents, ``noise`` (V, N) band gains, and ``cur`` (V, L, C) each layer's input now.
 
 The decoder step keeps no state: the caller owns :class:`DecoderRing` (every voice's past layer
-inputs, one ring per layer) and passes it through :meth:`TimbreFiles.step`.
+inputs, one ring per layer) and passes it through :meth:`TimbreEngine.step`.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def read_metadata(session, path: Path, kind: str) -> dict:
                              f"{got if got else 'not set'!r}, expected {KINDS[kind]!r})")
     if meta.get("format_version") != str(FORMAT_VERSION):
         raise ModelFileError(f"{path}: format version {meta.get('format_version')!r}; this livegen "
-                             f"reads version {FORMAT_VERSION}: re-export it with python -m export.wavenet")
+                             f"reads version {FORMAT_VERSION}: re-export it with python -m export.timbre")
     try:
         return json.loads(meta["dims"])
     except (KeyError, ValueError) as err:
@@ -65,7 +68,7 @@ class DecoderRing:
 
 
 @dataclass
-class TimbreFiles:
+class TimbreEngine:
     folder: Path
     dims: dict
     encoder: object
@@ -73,12 +76,12 @@ class TimbreFiles:
     presets: dict[str, np.ndarray]
 
     @classmethod
-    def load(cls, folder: str | Path, provider: str = "auto", threads: int = 1) -> "TimbreFiles":
+    def load(cls, folder: str | Path, provider: str = "auto", threads: int = 1) -> "TimbreEngine":
         from livegen.engine.ort import open_session
         folder = Path(folder)
         if not folder.is_dir():
             raise ModelFileError(f"timbre model folder {str(folder)!r} does not exist "
-                                 "(models.wavenet in config.toml)")
+                                 "(models.timbre in config.toml)")
         sessions, dims = {}, None
         for kind in KINDS:
             path = folder / f"{kind}.onnx"
@@ -125,6 +128,10 @@ class TimbreFiles:
         ring.frame[voices] += 1
         return amp, dist, dev, noise
 
+    def decoder_weights(self) -> dict[str, np.ndarray]:
+        """The decoder's parameters (``decoder.npz``, torch names) for the native kernel."""
+        return load_decoder_weights(self.folder / WEIGHTS_FILE, self.dims, KINDS["decoder_step"], FORMAT_VERSION)
+
     # -- the encoder ----------------------------------------------------------------------
     def encode(self, mel: np.ndarray) -> np.ndarray:
         """mel (B, enc_frames, n_mels) -> z (B, Z)."""
@@ -165,3 +172,44 @@ def save_presets(path: Path, presets: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fileio.write_text(path, json.dumps({k: [round(float(v), 6) for v in z] for k, z in presets.items()},
                                        indent=1) + "\n")
+
+
+# ------------------------------------------------------------------------------------------
+# the decoder's weights for the native kernel
+
+WEIGHTS_FILE = "decoder.npz"  # written by the export script beside the ONNX files
+
+
+def save_decoder_weights(path: Path, state: dict[str, np.ndarray], dims: dict, meta: dict[str, str]) -> None:
+    """decoder.npz: the decoder's parameters (torch names, float32) and the export's metadata."""
+    arrays = {k: np.asarray(v, np.float32) for k, v in state.items()}
+    arrays.update({f"meta.{k}": np.asarray(v) for k, v in meta.items()})
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def load_decoder_weights(path: Path, dims: dict, kind: str, format_version: int) -> dict[str, np.ndarray]:
+    """The decoder's parameters from decoder.npz, checked against the model's dims."""
+    if not path.exists():
+        raise ModelFileError(f"{path}: missing: the native synth reads the decoder's weights from it; "
+                             "re-export the model with python -m export.timbre")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"{path}: not a readable weights file ({err})") from err
+    got = str(data.get("meta.kind", ""))
+    if got != kind or str(data.get("meta.format_version", "")) != str(format_version):
+        raise ModelFileError(f"{path}: not a livegen decoder weights file of format {format_version} "
+                             f"(kind {got!r}); re-export the model with python -m export.timbre")
+    if json.loads(str(data["meta.dims"])) != dims:
+        raise ModelFileError(f"{path}: its dims differ from the ONNX files beside it: they come from "
+                             "different exports")
+    state = {k: v for k, v in data.items() if not k.startswith("meta.")}
+    L = len(dims["dilations"])
+    layers = ["inp", "cond", "skip", "h1", "h2"] + [f"gate.{l}" for l in range(L)] + [f"res.{l}" for l in range(L - 1)]
+    for name in layers:
+        for part in ("weight", "bias"):
+            if f"{name}.{part}" not in state:
+                raise ModelFileError(f"{path}: has no {name}.{part}")
+    return state

@@ -1,4 +1,4 @@
-"""``livegen train wavenet``: train the timbre model (torch imported inside ``run``).
+"""``livegen train timbre``: train the timbre model (torch imported inside ``run``).
 
 Under ``torchrun`` it trains data-parallel (``livegen.train.distributed``): ``--batch`` is the
 global batch, split evenly over the processes.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "train the WaveNet autoencoder on the note set (resumes from OUT/last.pt if present)"
+HELP = "train the timbre model on the note set (resumes from OUT/last.pt if present)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from livegen.train.wavenet.options import build_parser
+    from livegen.train.timbre.options import build_parser
 
     build_parser(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args, cfg) -> int:
     from livegen.train import distributed
-    from livegen.train.wavenet.options import options_from_args
-    from livegen.train.wavenet.train import train
+    from livegen.train.timbre.options import options_from_args
+    from livegen.train.timbre.train import train
 
     dist = distributed.setup(args.device)
     try:
@@ -36,6 +36,6 @@ def run(args, cfg) -> int:
 
 
 def main(argv=None) -> int:
-    """Standalone entry (``python -m livegen.train.wavenet.train``), same options."""
+    """Standalone entry (``python -m livegen.train.timbre.train``), same options."""
     from livegen.cli import standalone
-    return standalone("livegen train wavenet", HELP, add_arguments, run, argv)
+    return standalone("livegen train timbre", HELP, add_arguments, run, argv)

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from livegen import fileio
 from livegen.core import hnsynth
 
 FORMAT_VERSION = 2
@@ -268,13 +269,11 @@ class SpectralLoss:
 
 
 def save_checkpoint(path, model: TimbreModel, **extra) -> None:
-    import os
     payload = {"kind": KIND, "format_version": FORMAT_VERSION, "dims": model.dims.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},  # loads anywhere
                **extra}
-    tmp = str(path) + ".tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with fileio.atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[TimbreModel, dict]:
@@ -298,7 +297,7 @@ def read_checkpoint(path, map_location="cpu") -> dict:
         raise ModelFileError(f"cannot read checkpoint {path}: {err}") from err
     if not isinstance(ck, dict) or ck.get("kind") != KIND:
         what = ck.get("kind") if isinstance(ck, dict) else type(ck).__name__
-        old = " (the sample-level WaveNet of livegen 0.1: retrain with livegen train wavenet)" \
+        old = " (the sample-level WaveNet of livegen 0.1: retrain with livegen train timbre)" \
             if what == "livegen-wavenet" else ""
         raise ModelFileError(f"{path}: not a livegen harmonic-plus-noise timbre checkpoint "
                              f"(its kind is {what!r}{old})")

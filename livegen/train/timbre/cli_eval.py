@@ -1,7 +1,7 @@
-"""``livegen eval wavenet``: the timbre model's notes against FluidR3's real notes.
+"""``livegen eval timbre``: the timbre model's notes against FluidR3's real notes.
 
 Pitch, instrument recognition, HNR, right vs wrong preset, encode-unseen, DC offset, clicks,
-morphing and the energy above 8 kHz (``livegen.train.wavenet.evaluate``); ``--reference``
+morphing and the energy above 8 kHz (``livegen.train.timbre.evaluate``); ``--reference``
 measures the real notes themselves (the reference level) instead of a model.
 """
 
@@ -17,11 +17,11 @@ HELP = ("evaluate the timbre model on held-out pitches: recognition, pitch, HNR,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from livegen.train.wavenet.evaluate import EvalOptions
+    from livegen.train.timbre.evaluate import EvalOptions
 
     o = EvalOptions()
     parser.add_argument("--model", type=Path, default=None,
-                        help="model folder (default: the config's models.wavenet)")
+                        help="model folder (default: the config's models.timbre)")
     parser.add_argument("--reference", action="store_true",
                         help="measure the real notes themselves instead of a model (the reference level)")
     parser.add_argument("--data", type=Path, default=None,
@@ -44,8 +44,8 @@ def load_real_notes(data: Path | None, unseen: Path | None):
     """The real notes: the preset instruments, and the unseen ones brought to their level."""
     import numpy as np
 
-    from livegen.train.wavenet import data as wdata
-    from livegen.train.wavenet.evaluate import PRESET_NAMES, RealNotes
+    from livegen.train.timbre import data as wdata
+    from livegen.train.timbre.evaluate import PRESET_NAMES, RealNotes
 
     main = wdata.NoteSet.load(data) if data else wdata.load_or_render(wdata.RenderSpec())[0]
     keep = [k for k, n in enumerate(main.names) if n in PRESET_NAMES]
@@ -66,7 +66,7 @@ def run(args, cfg) -> int:
 
     from livegen import fileio
     from livegen.errors import ConfigError
-    from livegen.train.wavenet.evaluate import EvalOptions, ModelRenderer, RealRenderer, evaluate, results_markdown
+    from livegen.train.timbre.evaluate import EvalOptions, ModelRenderer, RealRenderer, evaluate, results_markdown
 
     temperature = cfg.synth.temperature if args.temperature is None else args.temperature
     if not 0.0 <= temperature <= 2.0:
@@ -80,10 +80,10 @@ def run(args, cfg) -> int:
         renderer = RealRenderer(notes)
         source = "the real notes (reference level)"
     else:
-        from livegen.engine.timbre_files import TimbreFiles
+        from livegen.engine.timbre import TimbreEngine
 
-        folder = args.model or Path(cfg.models.wavenet)
-        renderer = ModelRenderer(TimbreFiles.load(folder), temperature=temperature, seed=args.seed,
+        folder = args.model or Path(cfg.models.timbre)
+        renderer = ModelRenderer(TimbreEngine.load(folder), temperature=temperature, seed=args.seed,
                                  refine_steps=args.refine)
         source = (f"model {folder}, temperature {temperature}, seed {args.seed}, "
                   f"encode-unseen refine steps {args.refine}")
@@ -93,7 +93,7 @@ def run(args, cfg) -> int:
     md = f"{source}\n\n" + results_markdown(res)
     print(md)
     if args.out:
-        from livegen.train.wavenet.figures import plot_spectrograms
+        from livegen.train.timbre.figures import plot_spectrograms
 
         args.out.mkdir(parents=True, exist_ok=True)
         fileio.write_text(args.out / "results.json", json.dumps(res, indent=1))

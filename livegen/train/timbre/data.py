@@ -95,11 +95,10 @@ class NoteSet:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, audio=self.audio, start=self.start, length=self.length, hold=self.hold,
-                 pitch=self.pitch, f0=self.f0, velocity=self.velocity, instrument=self.instrument,
-                 heldout=self.heldout, names=np.asarray(self.names), sample_rate=self.sample_rate)
-        os.replace(tmp, path)
+        with fileio.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, audio=self.audio, start=self.start, length=self.length, hold=self.hold,
+                     pitch=self.pitch, f0=self.f0, velocity=self.velocity, instrument=self.instrument,
+                     heldout=self.heldout, names=np.asarray(self.names), sample_rate=self.sample_rate)
 
     @classmethod
     def load(cls, path: Path) -> "NoteSet":

@@ -1,4 +1,4 @@
-"""export.wavenet on tiny untrained timbre models: ONNX files, metadata, streaming parity,
+"""export.timbre on tiny untrained timbre models: ONNX files, metadata, streaming parity,
 refusals of files of another kind. Other tests build their model folders with ``make``."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from export import wavenet as export_wavenet  # noqa: E402
-from livegen.engine.timbre_files import TimbreFiles  # noqa: E402
+from export import timbre as export_timbre  # noqa: E402
+from livegen.engine.timbre import TimbreEngine  # noqa: E402
 from livegen.errors import ModelFileError  # noqa: E402
-from livegen.train.wavenet.model import Dims, TimbreModel, controls, save_checkpoint  # noqa: E402
+from livegen.train.timbre.model import Dims, TimbreModel, controls, save_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.train
 
@@ -41,7 +41,7 @@ def make(dims, seed=0):
 
 def folder(tmp_path, dims=SIZES["tiny"], seed=0, presets=None):
     """A model folder (ONNX files and presets) of an untrained model."""
-    export_wavenet.export(make(dims, seed), tmp_path)
+    export_timbre.export(make(dims, seed), tmp_path)
     z = presets or {"a": [0.3] * dims.z_dim, "b": [-0.3] * dims.z_dim}
     (tmp_path / "presets.json").write_text(json.dumps(z))
     return tmp_path
@@ -51,14 +51,14 @@ def folder(tmp_path, dims=SIZES["tiny"], seed=0, presets=None):
 def exported(request, tmp_path_factory):
     model = make(SIZES[request.param])
     out = tmp_path_factory.mktemp(request.param)
-    export_wavenet.export(model, out)
+    export_timbre.export(model, out)
     return model, out
 
 
 def test_export_verifies_and_carries_metadata(exported):
     model, out = exported
-    assert export_wavenet.verify(model, out, frames=60) == []
-    files = TimbreFiles.load(out, "cpu")
+    assert export_timbre.verify(model, out, frames=60) == []
+    files = TimbreEngine.load(out, "cpu")
     assert files.dims == model.dims.to_dict()
     assert files.presets == {}
 
@@ -84,7 +84,7 @@ def test_streamed_frames_equal_the_whole_sequence_in_torch(exported):
 def test_a_broken_export_is_caught_by_the_check(exported, tmp_path):
     model, out = exported
     other = make(model.dims, seed=99)
-    bad = export_wavenet.verify(other, out, frames=20)
+    bad = export_timbre.verify(other, out, frames=20)
     assert bad and all("difference" not in b or ">" in b for b in bad)
 
 
@@ -93,13 +93,13 @@ def test_checkpoint_to_files_by_the_script_and_a_mismatch_leaves_the_old_files(t
     ck = tmp_path / "m.pt"
     save_checkpoint(ck, model, presets={"x": [0.1] * 4})
     out = tmp_path / "out"
-    assert export_wavenet.main([str(ck), str(out)]) == 0
-    files = TimbreFiles.load(out, "cpu")
+    assert export_timbre.main([str(ck), str(out)]) == 0
+    files = TimbreEngine.load(out, "cpu")
     assert list(files.presets) == ["x"]
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    monkeypatch.setattr(export_wavenet, "verify", lambda *a, **k: ["forced mismatch"])
+    monkeypatch.setattr(export_timbre, "verify", lambda *a, **k: ["forced mismatch"])
     save_checkpoint(ck, make(SIZES["tiny"], seed=2))
-    assert export_wavenet.main([str(ck), str(out)]) == 1
+    assert export_timbre.main([str(ck), str(out)]) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing half-written
     assert not [p for p in out.iterdir() if p.name.startswith(".export")]
 
@@ -110,12 +110,12 @@ def test_wrong_kind_corrupt_and_old_files_are_named(exported, tmp_path):
     shutil.copytree(out, bad)
     shutil.copy(bad / "encoder.onnx", bad / "decoder_step.onnx")
     with pytest.raises(ModelFileError, match="decoder_step.onnx: not a livegen decoder_step model"):
-        TimbreFiles.load(bad, "cpu")
+        TimbreEngine.load(bad, "cpu")
     (bad / "decoder_step.onnx").write_bytes(b"not onnx")
     with pytest.raises(ModelFileError, match="decoder_step.onnx"):
-        TimbreFiles.load(bad, "cpu")
+        TimbreEngine.load(bad, "cpu")
     with pytest.raises(ModelFileError, match="does not exist"):
-        TimbreFiles.load(tmp_path / "none", "cpu")
+        TimbreEngine.load(tmp_path / "none", "cpu")
 
 
 def test_a_model_of_the_old_sample_level_kind_is_refused_by_name(exported, tmp_path):
@@ -129,7 +129,7 @@ def test_a_model_of_the_old_sample_level_kind_is_refused_by_name(exported, tmp_p
             p.value = "livegen.wavenet.encoder"
     onnx.save(m, str(old / "encoder.onnx"))
     with pytest.raises(ModelFileError, match="encoder.onnx: a timbre model of the old sample-level"):
-        TimbreFiles.load(old, "cpu")
+        TimbreEngine.load(old, "cpu")
 
 
 def test_bad_presets_are_refused(exported, tmp_path):
@@ -138,11 +138,11 @@ def test_bad_presets_are_refused(exported, tmp_path):
     shutil.copytree(out, bad)
     (bad / "presets.json").write_text(json.dumps({"a": [1.0, 2.0]}))
     with pytest.raises(ModelFileError, match="preset 'a' must be a list of"):
-        TimbreFiles.load(bad, "cpu")
+        TimbreEngine.load(bad, "cpu")
 
 
 def test_checkpoint_of_another_kind_is_refused(tmp_path):
-    from livegen.train.wavenet.model import load_checkpoint
+    from livegen.train.timbre.model import load_checkpoint
     torch.save({"kind": "livegen-wavenet", "format_version": 1}, tmp_path / "old.pt")
     with pytest.raises(ModelFileError, match="sample-level WaveNet"):
         load_checkpoint(tmp_path / "old.pt")
