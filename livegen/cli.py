@@ -15,20 +15,6 @@ from livegen.errors import LivegenError
 log = logging.getLogger("livegen")
 
 
-SEED_MAX = 2**31 - 1
-
-
-def seed(text: str) -> int:
-    """argparse type of every ``--seed``: an integer in 0..2**31-1 (numpy takes no negative seed)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{text!r}: a seed is a whole number in range 0..{SEED_MAX}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livegen",

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from livegen.cli import seed
+from livegen.config import seed_option
 
 HELP = "drive livegen run with a generated performance for a while; check stuck notes, memory, lateness"
 
@@ -28,7 +28,7 @@ LATE_DROPPED = 0  # response messages dropped for being too late: none
 
 def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="how long (default 600)")
-    parser.add_argument("--seed", type=seed, default=0, help="seed of the performance (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="seed of the performance (default 0)")
     parser.add_argument("--bpm", type=float, default=120.0, help="tempo of its MIDI clock (default 120)")
     parser.add_argument("--stop-after", type=float, default=4.0, metavar="S",
                         help="seconds between the performance's end and SIGINT (default 4: the last "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from livegen.cli import seed
+from livegen.config import seed_option
 
 HELP = "continue a MIDI clip with the jam partner's model and write K variations"
 
@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
                              "prompt took, up to jam.max_response_bars)")
     parser.add_argument("--variations", type=int, default=1, metavar="K", help="continuations to write (default 1)")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default jam.temperature)")
-    parser.add_argument("--seed", type=seed, default=None,
+    parser.add_argument("--seed", type=seed_option, default=None,
                         help="seed of the first variation (the others follow it; default: a fresh one, printed)")
     parser.add_argument("--only-continuation", action="store_true",
                         help="write the continuation alone (at its place after the clip), not the clip before it")

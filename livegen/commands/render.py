@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from livegen.cli import seed
+from livegen.config import seed_option
 
 HELP = "render a MIDI file to a WAV through the timbre synth (deterministic for a seed)"
 
@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--preset", default=None, help="timbre preset (default: synth.preset)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="noise share: 1 = as trained, 0 = harmonics only (default: synth.temperature)")
-    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="random seed (default 0)")
     parser.add_argument("--rate", type=int, default=None,
                         help="sample rate of the WAV in Hz, 8000..192000 (default: the model's, 48000)")
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from livegen import fileio
-from livegen.cli import seed
+from livegen.config import seed_option
 
 HELP = "evaluate a phrase LSTM checkpoint on the held-out split against n-gram baselines"
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forbid copying runs of this many prompt tokens in the steered runs (default 8)")
     parser.add_argument("--no-safety-net", action="store_true",
                         help="leave out the rows of the LSTM without its sampling safety net")
-    parser.add_argument("--seed", type=seed, default=0, help="seed of prompt choice and sampling (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="seed of prompt choice and sampling (default 0)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures as JSON")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from livegen.cli import seed
+from livegen.config import seed_option
 
 HELP = "continue the phrase in a MIDI file with a phrase LSTM checkpoint and write a MIDI file"
 
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="nats taken from out-of-key note-ons, key estimated from the prompt; 0 = off (default 3)")
     parser.add_argument("--no-copy", type=int, default=8,
                         help="forbid copying runs of this many prompt tokens; 0 = off (default 8)")
-    parser.add_argument("--seed", type=seed, default=None, help="seed (default: a fresh one, printed)")
+    parser.add_argument("--seed", type=seed_option, default=None, help="seed (default: a fresh one, printed)")
     parser.add_argument("--only-continuation", action="store_true", help="write the continuation alone")
 
 

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from livegen.cli import seed
+from livegen.config import seed_option
 
 HELP = "train the phrase LSTM on the music21 corpus and/or a folder of MIDI files"
 
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=d.dropout, help=f"dropout (default {d.dropout})")
     parser.add_argument("--no-controls", action="store_true",
                         help="train without the texture/register/density controls (livegen.core.controls)")
-    parser.add_argument("--seed", type=seed, default=t.seed, help="seed of weights and batches (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=t.seed, help="seed of weights and batches (default 0)")
     parser.add_argument("--threads", type=int, default=t.threads, help="torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),

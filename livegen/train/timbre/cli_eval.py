@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from livegen.cli import seed
+from livegen.config import seed_option
 
 HELP = ("evaluate the timbre model on held-out pitches: recognition, pitch, HNR, right vs wrong preset, "
         "encode-unseen, DC, clicks, morphing, energy above 8 kHz")
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: rendered once and cached)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="synth temperature (default: the config's synth.temperature)")
-    parser.add_argument("--seed", type=seed, default=0, help="synth seed (default %(default)s)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="synth seed (default %(default)s)")
     parser.add_argument("--refine", type=int, default=0, metavar="N",
                         help="encode-unseen: after the encoder, N steps of livegen encode's analysis by "
                              "synthesis (default %(default)s: the encoder alone; each step renders 4 notes)")
