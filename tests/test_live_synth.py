@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from livegen.config import AudioConfig
+from livegen.engine.timbre import TimbreEngine
+from livegen.io.jackrec import AudioRecorder
+from livegen.synth.live import LiveSynth
+from livegen.synth.synth import Synth
+from tests import timbre_fixture
 
-from livegen.config import AudioConfig  # noqa: E402
-from livegen.engine.timbre import TimbreEngine  # noqa: E402
-from livegen.io.jackrec import AudioRecorder  # noqa: E402
-from livegen.synth.live import LiveSynth  # noqa: E402
-from livegen.synth.synth import Synth  # noqa: E402
-from tests.test_export_timbre import SIZES, make  # noqa: E402
-
-pytestmark = [pytest.mark.jack, pytest.mark.train]
+pytestmark = pytest.mark.jack
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from export import timbre as export_timbre
-    out = tmp_path_factory.mktemp("live")
-    export_timbre.export(make(SIZES["tiny"], seed=4), out)
-    (out / "presets.json").write_text(json.dumps({"a": [0.5] * 4}))
+    out = timbre_fixture.copy_to(tmp_path_factory.mktemp("live"), {"a": [0.5] * 4})
     return TimbreEngine.load(out, provider="cpu")
 
 
