@@ -149,3 +149,70 @@ def test_sigint_while_waiting_for_the_server_exits_at_once(tmp_path, model, audi
     assert any("stopped while waiting for the JACK server" in line for line in lg.lines), lg.lines
     assert not any("Traceback" in line for line in lg.lines), lg.lines
     assert left_behind(name) == []
+
+
+# A JACK client of its own process (the test's must stay clear of a server that dies) that
+# kills the server by its PID the moment a port of that name registers.
+KILL_WHEN_PORT_APPEARS = """
+import os, signal, sys, threading
+import jack
+server_pid, port = int(sys.argv[1]), sys.argv[2]
+client = jack.Client("lgkiller", no_start_server=True)
+done = threading.Event()
+def registered(p, register):
+    if register and p.name == port and not done.is_set():
+        os.kill(server_pid, signal.SIGKILL)
+        done.set()
+client.set_port_registration_callback(registered, only_available=False)
+client.activate()
+print("ready", flush=True)
+done.wait(300)
+print("killed" if done.is_set() else "never saw the port", flush=True)
+os._exit(0)  # its server is gone: closing the client could hang
+"""
+
+
+@pytest.mark.parametrize("moment", ["livegen:in", "livegen-out:out", "listening"])
+def test_a_server_killed_at_a_moment_of_start_up_is_waited_for_like_a_later_loss(tmp_path, model, moment):  # noqa: F811
+    """Seen by an outside campaign: the server killed just after livegen-out:out appeared made
+    livegen abort (PortAudio's assertion, exit 134). At any moment of start-up, livegen says
+    the server is lost, waits for it, and comes back when it returns, as after a later loss."""
+    name = f"lgstartup-{os.getpid()}"
+    server = start_server(name, tmp_path)
+    env = {**server.env(), "PYTHONPATH": str(ROOT)}
+    killer = None
+    if moment != "listening":
+        killer = subprocess.Popen([sys.executable, "-c", KILL_WHEN_PORT_APPEARS, str(server.pid), moment],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert killer.stdout.readline().strip() == "ready", killer.stderr.read()
+    lg = Livegen(env, f"models.lstm={model}", "midi.backend=jack", "audio.enabled=false")
+    restarted = False
+    try:
+        if killer is None:
+            lg.wait_line(r"listening on ")
+            server.process.kill()
+        else:
+            out, err = killer.communicate(timeout=120)
+            assert "killed" in out, out + err
+        server.process.wait(60)
+        lg.wait_line(r"JACK server '.+' lost", timeout=20)
+        lg.wait_line(r"JACK server lost: waiting for it")
+        assert lg.proc.poll() is None, "\n".join(lg.lines)
+        server = start_server(name, tmp_path)  # the same name again (it frees the killed one's place)
+        restarted = True
+        lg.wait_line(r"restarted after the JACK server came back \(1 time\)")
+        n = next(i for i, line in enumerate(lg.lines) if "restarted after the JACK server" in line)
+        lg.wait_line(r"listening on ", start=n)
+        lg.proc.send_signal(signal.SIGINT)
+        assert lg.proc.wait(60) == 0, "\n".join(lg.lines)
+    finally:
+        for proc in (killer, lg.proc):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if not restarted and server.process.poll() is not None:
+            server = start_server(name, tmp_path)  # a killed server's place in JACK's registry (8 in
+            # all, for every server on the machine) is freed only by a server of its name
+        server.stop()
+    print(f"{moment}: " + " | ".join(line for line in lg.lines if "lost" in line))
+    assert not any("Traceback" in line or "Assertion" in line for line in lg.lines), lg.lines

@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 from livegen.errors import DeviceError
+from livegen.io import jackwatch
 from livegen.io.ports import InputPort, OutputPort
 from livegen.io.quiet import captured_stderr
 
@@ -138,6 +139,12 @@ def c_pointer(obj):
     return ffi.cast("void *", int(jack._ffi.cast("uintptr_t", obj._ptr)))
 
 
+def abandon(client) -> None:
+    """Never close this JACK-Client Client (its server is gone): its ``close``, which runs on
+    garbage collection too, is a no-op from now on. Clears the ``_ptr`` c_pointer reads."""
+    client._ptr = jack_module()._ffi.NULL
+
+
 def _name_taken(client_name: str) -> bool:
     """A client of this name is on the server (JACK2 answers a taken exact name with the
     same status as a missing server: ask a client of another name)."""
@@ -225,6 +232,10 @@ class _JackPort:
                         self.client.connect(self.jport, other)
                 except jack.JackError as err:
                     raise DeviceError(f"cannot connect {full_name!r} to {other!r}: {err}") from err
+        except jack.JackError as err:  # the server went while the port opened (activate, callbacks)
+            self._close_client()
+            raise DeviceError(f"cannot open {self.kind} {full_name!r}: JACK refused it ({err}); "
+                              f"is the JACK server still running?") from err
         except BaseException:
             self._close_client()
             raise
@@ -272,6 +283,13 @@ class _JackPort:
     def _close_client(self) -> None:
         client = getattr(self, "client", None)
         if client is None:
+            return
+        if self.lost or jackwatch.server_identity(jackwatch.server_name()) is None:
+            # its server is gone: libjack crashed the process (a segmentation fault) closing a
+            # client whose server died while it opened. The client and its ring are left to the
+            # process, which re-executes itself or exits (livegen.daemon.jackrestart)
+            abandon(client)
+            self.client = None
             return
         with captured_stderr():  # libjack's "Server is not running" when its server died
             if not self.lost:
