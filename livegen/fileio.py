@@ -54,14 +54,35 @@ def check_output(path: str | os.PathLike) -> Path:
         raise OutputError(f"{path}: cannot write it: {folder} is a file, not a folder")
     if not folder.is_dir():
         raise OutputError(f"{path}: cannot write it: the folder {folder} does not exist (create it first)")
-    try:  # a real write, as the command's own will be (permissions, ACLs, a read-only mount)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    _probe(folder, path)
+    return path
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """Makes the folder ``path`` (and its parents) that a command writes into, before its work,
+    or raises :class:`OutputError`: a file is in the way, or the folder takes no new files."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file; give a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot make that folder ({err.strerror or err}); "
+                          f"choose a folder you can write to") from err
+    _probe(path, path)
+    return path
+
+
+def _probe(folder: Path, path: Path) -> None:
+    """A real write into ``folder``, as the command's own will be (permissions, ACLs, a
+    read-only mount); ``path`` is what the message names."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".livegen-", suffix=".probe", dir=folder)
     except OSError as err:
         raise OutputError(f"{path}: cannot write into the folder {folder} ({err.strerror or err}); "
                           f"choose a folder you can write to") from err
     os.close(fd)
     os.unlink(probe)
-    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

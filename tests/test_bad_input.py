@@ -90,9 +90,9 @@ def test_continue_checks_every_variation_path(tmp_path, clip):
 
 
 def test_demo_refuses_an_output_folder_it_cannot_use(tmp_path, clip):
-    one_error(livegen("demo", "--out", str(clip), cwd=tmp_path), f"--out {clip}: is a file")
+    one_error(livegen("demo", "--out", str(clip), cwd=tmp_path), f"{clip}: is a file; give a folder")
     ro = read_only_folder(tmp_path)
-    one_error(livegen("demo", "--out", str(ro / "new"), cwd=tmp_path), f"--out {ro / 'new'}: cannot make that folder")
+    one_error(livegen("demo", "--out", str(ro / "new"), cwd=tmp_path), f"{ro / 'new'}: cannot make that folder")
 
 
 @pytest.mark.parametrize("argv", [
@@ -116,3 +116,18 @@ def test_render_and_continue_agree_on_a_file_with_no_notes(tmp_path):
         one_error(livegen("continue", str(path), "e.mid", cwd=tmp_path), f"livegen: error: {path}: ",
                   "holds no notes to continue (drums on channel 10 are left out)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["drums.mid", "empty.mid"]
+
+
+def test_training_commands_check_their_output_paths_before_the_work(tmp_path, clip):
+    pytest.importorskip("torch", reason="the training commands are the [train] extra's")
+    ro = read_only_folder(tmp_path)
+    cases = [
+        (["train", "lstm", "--out", str(clip)], f"{clip}: is a file; give a folder"),
+        (["train", "lstm", "--out", str(ro / "run")], f"{ro / 'run'}: cannot make that folder"),
+        (["eval", "timbre", "--out", str(clip)], f"{clip}: is a file; give a folder"),
+        (["dataset", "notes", "--out", str(tmp_path / "nodir" / "n.npz")], "the folder"),
+        (["presets", "timbre", "--checkpoint", "/nonexistent/model.pt", "--out", str(tmp_path)], "is a folder"),
+        (["eval", "lstm", "/nonexistent/model.pt", "--json", str(tmp_path / "nodir" / "e.json")], "does not exist"),
+    ]
+    for argv, message in cases:
+        one_error(livegen(*argv, cwd=tmp_path), message)

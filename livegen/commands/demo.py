@@ -73,26 +73,17 @@ def run(args, cfg) -> int:
     import statistics
     import threading
     import time
-    from pathlib import Path
 
     import numpy as np
 
     from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.core.notes import note_on_off, pitch_name
     from livegen.daemon.status import bar_beat
-    from livegen.errors import OutputError
-    from livegen.fileio import check_output
+    from livegen.fileio import check_output, output_folder
     from livegen.io.midirecord import write_tracks
 
     logging.getLogger("livegen").setLevel(logging.WARNING)  # the demo prints its own story
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"--out {out_dir}: is a file; give the folder demo.mid and demo.wav go into")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"--out {out_dir}: cannot make that folder ({err.strerror or err}); "
-                          f"give a folder you can write to") from err
+    out_dir = output_folder(args.out)
     for name in ("demo.mid", "demo.wav"):
         check_output(out_dir / name)
     bpm = args.bpm or cfg.jam.tempo_bpm

@@ -110,6 +110,7 @@ def load_data(args, log=sys.stderr):
 
 def run(args, cfg=None) -> int:
     from livegen.errors import ConfigError
+    from livegen.fileio import output_folder
     from livegen.train import distributed
     from livegen.train.lstm.settings import ModelDims, TrainConfig
     from livegen.train.lstm.train import train
@@ -121,6 +122,7 @@ def run(args, cfg=None) -> int:
         raise ConfigError(f"--dropout must be in range 0..1, got {args.dropout}")
     if not 0 <= args.transpose <= 24:
         raise ConfigError(f"--transpose must be in range 0..24, got {args.transpose}")
+    output_folder(args.out)  # before the data and the training
     from livegen.core.controls import NUM_CONTROLS
 
     dims = ModelDims(hidden=args.hidden, layers=args.layers, embed=args.embed, dropout=args.dropout,

@@ -57,8 +57,11 @@ def check_spec(args):
 
 
 def run(args, cfg) -> int:
+    from livegen.fileio import check_output
     from livegen.train.timbre import data
 
+    if args.out:
+        check_output(args.out)
     if args.wav_folder is not None:
         ns = data.load_wav_folder(args.wav_folder, progress=not args.no_progress)
         out = args.out or data.cache_dir() / f"wavs-{args.wav_folder.resolve().name}.npz"

@@ -75,6 +75,8 @@ def run(args, cfg) -> int:
         raise ConfigError(f"--refine {args.refine}: allowed 0 or more")
     if not 1 <= args.velocity <= 127:
         raise ConfigError(f"--velocity {args.velocity}: allowed 1..127")
+    if args.out:
+        fileio.output_folder(args.out)  # before the evaluation's minutes
     notes = load_real_notes(args.data, args.unseen)
     if args.reference:
         renderer = RealRenderer(notes)
