@@ -55,7 +55,8 @@ typedef struct {
     cpx *scratch;   /* FFT_GROUP x the largest factor */
 } fft_plan;
 
-typedef struct { const float *w; const float *b; int in, out; } dense; /* w: (in, out) */
+/* a layer: w (in, out) and b (out), out padded to whole blocks of OB with zeros */
+typedef struct { float *w; float *b; int in, out; } dense;
 
 struct lg_synth {
     lg_dims d;
@@ -113,7 +114,7 @@ static float *alloc_f(size_t n) {  /* zeroed, 64-byte aligned, rounded up to who
 static inline float fast_exp(float x) {
     x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
     float t = x * 1.44269504088896341f;
-    float n = floorf(t + 0.5f);
+    float n = (t + 12582912.0f) - 12582912.0f;  /* round to nearest (1.5 * 2^23): no libm call */
     float f = (t - n) * 0.693147180559945309f;
     float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 + f * (1.0f / 120
               + f * (1.0f / 720 + f * (1.0f / 5040)))))));
@@ -123,21 +124,44 @@ static inline float fast_exp(float x) {
 
 static inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 
+/* the same e^x on 8 lanes, written with vector types so that every instruction set runs it
+   lane-parallel (no libm, no branches) */
+typedef int32_t vi __attribute__((vector_size(32)));
+static inline vf vclamp(vf x, float lo, float hi) {
+    const vf vlo = x * 0.0f + lo, vhi = x * 0.0f + hi;
+    vi below = x < vlo, above = x > vhi;
+    vi r = ((vi)x & ~below & ~above) | ((vi)vlo & below) | ((vi)vhi & above);
+    return (vf)r;
+}
+static inline vf vexp(vf x) {
+    x = vclamp(x, -87.0f, 87.0f);
+    const vf t = x * 1.44269504088896341f;
+    const vf n = (t + 12582912.0f) - 12582912.0f;
+    const vf f = (t - n) * 0.693147180559945309f;
+    const vf p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 + f * (1.0f / 120
+                 + f * (1.0f / 720 + f * (1.0f / 5040)))))));
+    const vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+    return p * (vf)e;
+}
+static inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
+static inline vf vtanh(vf x) { return 1.0f - 2.0f / (vexp(2.0f * x) + 1.0f); }
+
 static inline float fast_tanh(float x) {  /* absolute error about 1e-7 */
     return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f);
 }
 
-/* Y[j, o] = b[o] + sum_i X[j, i] W[i, o] for j < J (J a multiple of JB), rows ldx / ldy apart.
-   Blocks of JB voices x OB outputs are held in registers while the inputs stream by, so each
-   weight row is loaded once per JB voices. */
+/* Y[j, o] = b[o] + sum_i X[j, i] W[i, o] for j < J, rows ldx / ldy apart; O (the padded
+   width) is a multiple of OB. Blocks of JB voices x OB outputs are held in registers while the
+   inputs stream by, so each weight row is loaded once per JB voices; the voices beyond whole
+   blocks go one at a time. */
 LG_CLONES
 static void gemm(const float *X, int J, int ldx, const dense *L, float *Y, int ldy) {
-    const int I = L->in, O = L->out, Ov = O / OB * OB;
-    for (int o0 = 0; o0 < Ov; o0 += OB) {
+    const int I = L->in, O = L->out, Jb = J / JB * JB;
+    for (int o0 = 0; o0 < O; o0 += OB) {
         vf b0, b1;
         memcpy(&b0, L->b + o0, sizeof b0);
         memcpy(&b1, L->b + o0 + VL, sizeof b1);
-        for (int j0 = 0; j0 < J; j0 += JB) {
+        for (int j0 = 0; j0 < Jb; j0 += JB) {
             vf acc[JB][2];
             for (int jj = 0; jj < JB; jj++) { acc[jj][0] = b0; acc[jj][1] = b1; }
             const float *x0 = X + (size_t)j0 * ldx;
@@ -156,13 +180,30 @@ static void gemm(const float *X, int J, int ldx, const dense *L, float *Y, int l
                 memcpy(Y + (size_t)(j0 + jj) * ldy + o0 + VL, &acc[jj][1], sizeof(vf));
             }
         }
-    }
-    for (int o = Ov; o < O; o++)  /* the outputs beyond whole blocks */
-        for (int j = 0; j < J; j++) {
-            float acc = L->b[o];
-            for (int i = 0; i < I; i++) acc += X[(size_t)j * ldx + i] * L->w[(size_t)i * O + o];
-            Y[(size_t)j * ldy + o] = acc;
+        for (int j = Jb; j < J; j++) {
+            vf a0 = b0, a1 = b1, c0 = b0 * 0.0f, c1 = c0;  /* two chains: the adds overlap */
+            const float *x0 = X + (size_t)j * ldx;
+            int i = 0;
+            for (; i + 1 < I; i += 2) {
+                vf w0, w1, w2, w3;
+                memcpy(&w0, L->w + (size_t)i * O + o0, sizeof w0);
+                memcpy(&w1, L->w + (size_t)i * O + o0 + VL, sizeof w1);
+                memcpy(&w2, L->w + (size_t)(i + 1) * O + o0, sizeof w2);
+                memcpy(&w3, L->w + (size_t)(i + 1) * O + o0 + VL, sizeof w3);
+                a0 += x0[i] * w0; a1 += x0[i] * w1;
+                c0 += x0[i + 1] * w2; c1 += x0[i + 1] * w3;
+            }
+            for (; i < I; i++) {
+                vf w0, w1;
+                memcpy(&w0, L->w + (size_t)i * O + o0, sizeof w0);
+                memcpy(&w1, L->w + (size_t)i * O + o0 + VL, sizeof w1);
+                a0 += x0[i] * w0; a1 += x0[i] * w1;
+            }
+            a0 += c0; a1 += c1;
+            memcpy(Y + (size_t)j * ldy + o0, &a0, sizeof(vf));
+            memcpy(Y + (size_t)j * ldy + o0 + VL, &a1, sizeof(vf));
         }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -203,10 +244,12 @@ static void fft_rec(const fft_plan *p, float *ore, float *oim, const float *ire,
                     int n, int stride, int fi, int twstep, int G) {
     const int r = p->factors[fi], m = n / r, N = p->n;
     const size_t sG = (size_t)G;
+    const int nv = G / VL;  /* vectors per element */
     if (m == 1) {
         for (int q = 0; q < r; q++) {
-            memcpy(ore + q * sG, ire + (size_t)q * stride * sG, sizeof(float) * sG);
-            memcpy(oim + q * sG, iim + (size_t)q * stride * sG, sizeof(float) * sG);
+            const vf *xr = (const vf *)(ire + (size_t)q * stride * sG), *xi = (const vf *)(iim + (size_t)q * stride * sG);
+            vf *yr = (vf *)(ore + q * sG), *yi = (vf *)(oim + q * sG);
+            for (int g = 0; g < nv; g++) { yr[g] = xr[g]; yi[g] = xi[g]; }
         }
     } else {
         for (int q = 0; q < r; q++)
@@ -214,7 +257,6 @@ static void fft_rec(const fft_plan *p, float *ore, float *oim, const float *ire,
                     iim + (size_t)q * stride * sG, m, stride * r, fi + 1, twstep * r, G);
     }
     const cpx *tw = p->tw;
-    const int nv = G / VL;  /* vectors per element */
     if (r == 2) {
         for (int k = 0; k < m; k++) {
             const float wr = tw[k * twstep].re, wi = tw[k * twstep].im;
@@ -244,6 +286,24 @@ static void fft_rec(const fft_plan *p, float *ore, float *oim, const float *ire,
                 r2[g] = s02r - s13r; i2[g] = s02i - s13i;
                 r1[g] = d02r - d13i; i1[g] = d02i + d13r;
                 r3[g] = d02r + d13i; i3[g] = d02i - d13r;
+            }
+        }
+    } else if (r == 3) {
+        const float c = -0.5f, sn = 0.866025403784438647f;  /* e^{2 pi i / 3} */
+        for (int k = 0; k < m; k++) {
+            const cpx w1 = tw[k * twstep], w2 = tw[2 * k * twstep];
+            vf *r0 = (vf *)(ore + k * sG), *i0 = (vf *)(oim + k * sG);
+            vf *r1 = (vf *)(ore + (k + m) * sG), *i1 = (vf *)(oim + (k + m) * sG);
+            vf *r2 = (vf *)(ore + (k + 2 * m) * sG), *i2 = (vf *)(oim + (k + 2 * m) * sG);
+            for (int g = 0; g < nv; g++) {
+                const vf a1r = r1[g] * w1.re - i1[g] * w1.im, a1i = r1[g] * w1.im + i1[g] * w1.re;
+                const vf a2r = r2[g] * w2.re - i2[g] * w2.im, a2i = r2[g] * w2.im + i2[g] * w2.re;
+                const vf sr = a1r + a2r, si = a1i + a2i, dr = a1r - a2r, di = a1i - a2i;
+                const vf mr = r0[g] + c * sr, mi = i0[g] + c * si;
+                r0[g] += sr; i0[g] += si;
+                /* inverse direction: y1 = x0 + w a1 + w^2 a2 with w = e^{+2 pi i / 3} */
+                r1[g] = mr - sn * di; i1[g] = mi + sn * dr;
+                r2[g] = mr + sn * di; i2[g] = mi - sn * dr;
             }
         }
     } else {
@@ -279,8 +339,14 @@ static void ifft_many(fft_plan *p, float *ore, float *oim, const float *ire, con
 
 /* ---------------------------------------------------------------------------------------- */
 
+static void free_dense(dense *l) { free(l->w); free(l->b); }
+
 void lg_free(lg_synth *s) {
     if (!s) return;
+    free_dense(&s->inp); free_dense(&s->condl); free_dense(&s->skip); free_dense(&s->h1);
+    free_dense(&s->h2); free_dense(&s->bandl);
+    for (int l = 0; s->gate && l < s->d.layers; l++) free_dense(&s->gate[l]);
+    for (int l = 0; s->res && l < s->d.layers; l++) free_dense(&s->res[l]);
     free(s->dil); free(s->ring_off); free(s->gate); free(s->res); free(s->weights);
     free(s->bands); free(s->zeros); free(s->window); free(s->alpha); free(s->lin); free(s->quad); free(s->phasor);
     free_fft(&s->table_fft); free_fft(&s->grain_fft);
@@ -301,9 +367,17 @@ size_t lg_weight_count(const lg_dims *d) {
         + C * L * C + C + C * H + H + H * NC + NC;
 }
 
-static const float *take(dense *l, const float *p, int in, int out) {
-    l->in = in; l->out = out; l->w = p; l->b = p + (size_t)in * out;
-    return p + (size_t)in * out + out;
+/* a layer from the flat weights at *p (w (in, out) then b (out)), padded; advances *p */
+static int take(dense *l, const float **p, int in, int out) {
+    const int pad = (out + OB - 1) / OB * OB;
+    l->in = in; l->out = pad;
+    l->w = alloc_f((size_t)in * pad);
+    l->b = alloc_f(pad);
+    if (!l->w || !l->b) return -1;
+    for (int i = 0; i < in; i++) memcpy(l->w + (size_t)i * pad, *p + (size_t)i * out, sizeof(float) * out);
+    memcpy(l->b, *p + (size_t)in * out, sizeof(float) * out);
+    *p += (size_t)in * out + out;
+    return 0;
 }
 
 lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, size_t n_weights,
@@ -336,13 +410,11 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     memcpy(s->weights, weights, sizeof(float) * n_weights);
     const float *p = s->weights;
     const int Cc = s->cond;
-    p = take(&s->inp, p, Cc, C);
-    p = take(&s->condl, p, Cc, 2 * C * L);
-    for (int l = 0; l < L; l++) p = take(&s->gate[l], p, 2 * C, 2 * C);
-    for (int l = 0; l < L - 1; l++) p = take(&s->res[l], p, C, C);
-    p = take(&s->skip, p, C * L, C);
-    p = take(&s->h1, p, C, H);
-    p = take(&s->h2, p, H, NC);
+    int bad = take(&s->inp, &p, Cc, C) | take(&s->condl, &p, Cc, 2 * C * L);
+    for (int l = 0; l < L; l++) bad |= take(&s->gate[l], &p, 2 * C, 2 * C);
+    for (int l = 0; l < L - 1; l++) bad |= take(&s->res[l], &p, C, C);
+    bad |= take(&s->skip, &p, C * L, C) | take(&s->h1, &p, C, H) | take(&s->h2, &p, H, NC);
+    if (bad) goto fail;
 
     const int hop = s->hop, bins = s->bins, sr = d->sample_rate;
     s->bands = alloc_f((size_t)B * bins);
@@ -353,9 +425,12 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->phasor = (cpx *)malloc(sizeof(cpx) * PHASES);
     if (!s->bands || !s->window || !s->alpha || !s->lin || !s->quad || !s->phasor) goto fail;
     memcpy(s->bands, bands, sizeof(float) * (size_t)B * bins);
-    s->zeros = alloc_f(bins);
+    const float *bp = s->bands;
+    s->zeros = alloc_f((size_t)B * bins + bins);  /* the band matrix, then a zero bias */
     if (!s->zeros) goto fail;
-    s->bandl.w = s->bands; s->bandl.b = s->zeros; s->bandl.in = B; s->bandl.out = bins;
+    memcpy(s->zeros, bands, sizeof(float) * (size_t)B * bins);
+    bp = s->zeros;
+    if (take(&s->bandl, &bp, B, bins)) goto fail;
     memcpy(s->window, window, sizeof(float) * 2 * hop);
     for (int i = 0; i < hop; i++) {
         double si = i;
@@ -387,15 +462,15 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->tail = alloc_f((size_t)V * hop);
     const size_t R = s->vpad;
     s->x_cond = alloc_f(R * Cc);
-    s->x_h = alloc_f(R * C);
-    s->x_bias = alloc_f(R * 2 * C * L);
+    s->x_h = alloc_f(R * s->inp.out);  /* rows as wide as the layer's padded output */
+    s->x_bias = alloc_f(R * s->condl.out);
     s->x_gate = alloc_f(R * 2 * C);
-    s->x_a = alloc_f(R * 2 * C);
-    s->x_tmp = alloc_f(R * C);
+    s->x_a = alloc_f(R * s->gate[0].out);
+    s->x_tmp = alloc_f(R * s->inp.out);
     s->x_outs = alloc_f(R * C * L);
-    s->x_s = alloc_f(R * C);
-    s->x_hh = alloc_f(R * H);
-    s->x_raw = alloc_f(R * NC);
+    s->x_s = alloc_f(R * s->skip.out);
+    s->x_hh = alloc_f(R * s->h1.out);
+    s->x_raw = alloc_f(R * s->h2.out);
     s->audio = alloc_f(R * hop);
     const size_t nmax = (size_t)(TABLE > 2 * hop ? TABLE : 2 * hop) * FFT_GROUP;
     s->tab_re = alloc_f(nmax); s->tab_im = alloc_f(nmax);
@@ -404,7 +479,7 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->f0_cur = (double *)calloc(R, sizeof(double));
     s->newtab = alloc_f(TABLE + 1);
     s->x_noise = alloc_f(R * B);
-    s->x_g = alloc_f(R * bins);
+    s->x_g = alloc_f(R * s->bandl.out);
     s->amps = alloc_f(K);
     if (!s->z || !s->chz || !s->ring || !s->ring_frame || !s->channel || !s->f0_note || !s->phase
         || !s->f0_prev || !s->velocity || !s->mask || !s->t_on || !s->t_off || !s->fading || !s->table
@@ -465,10 +540,11 @@ void lg_voice_z(const lg_synth *s, int v, float *z) {
 }
 
 /* the decoder step for the J voices in slots: raw controls into x_raw (J rows of NC) */
+LG_CLONES
 static void decoder(lg_synth *s, const int *slots, int J) {
     const lg_dims *d = &s->d;
     const int C = d->channels, L = d->layers, Z = d->z_dim, Cc = s->cond;
-    const int Jp = (J + JB - 1) / JB * JB;
+    const int Jp = J;  /* every matrix product runs on the voices there are */
     /* conditioning */
     for (int j = 0; j < J; j++) {
         const int v = slots[j];
@@ -491,13 +567,13 @@ static void decoder(lg_synth *s, const int *slots, int J) {
         for (int i = 0; i < d->n_release; i++)
             f[k++] = held ? 0.0f : (float)exp(-(t_off > 0 ? t_off : 0.0) / d->release_taus[i]);
     }
-    for (int j = J; j < Jp; j++) memset(s->x_cond + (size_t)j * Cc, 0, sizeof(float) * Cc);
-    gemm(s->x_cond, Jp, Cc, &s->inp, s->x_h, C);
-    gemm(s->x_cond, Jp, Cc, &s->condl, s->x_bias, 2 * C * L);
+    const int hs = s->inp.out, bs = s->condl.out, as = s->gate[0].out;  /* row strides */
+    gemm(s->x_cond, Jp, Cc, &s->inp, s->x_h, hs);
+    gemm(s->x_cond, Jp, Cc, &s->condl, s->x_bias, bs);
     for (int l = 0; l < L; l++) {
         for (int j = 0; j < Jp; j++) {
             float *g = s->x_gate + (size_t)j * 2 * C;
-            float *h = s->x_h + (size_t)j * C;
+            float *h = s->x_h + (size_t)j * hs;
             if (j < J) {
                 const int v = slots[j];
                 float *row = s->ring + ((size_t)v * s->ring_rows + s->ring_off[l]
@@ -509,26 +585,34 @@ static void decoder(lg_synth *s, const int *slots, int J) {
             }
             memcpy(g + C, h, sizeof(float) * C);
         }
-        gemm(s->x_gate, Jp, 2 * C, &s->gate[l], s->x_a, 2 * C);
+        gemm(s->x_gate, Jp, 2 * C, &s->gate[l], s->x_a, as);
         for (int j = 0; j < Jp; j++) {
-            float *a = s->x_a + (size_t)j * 2 * C;
-            const float *bias = s->x_bias + (size_t)j * 2 * C * L + (size_t)l * 2 * C;
+            float *a = s->x_a + (size_t)j * as;
+            const float *bias = s->x_bias + (size_t)j * bs + (size_t)l * 2 * C;
             float *o = s->x_outs + (size_t)j * C * L + (size_t)l * C;
-            for (int i = 0; i < C; i++)
-                o[i] = fast_tanh(a[i] + bias[i]) * fast_sigmoid(a[C + i] + bias[C + i]);
+            int i = 0;
+            for (; i + VL <= C; i += VL) {
+                vf ta, sa, tb, sb;
+                memcpy(&ta, a + i, sizeof ta); memcpy(&tb, bias + i, sizeof tb);
+                memcpy(&sa, a + C + i, sizeof sa); memcpy(&sb, bias + C + i, sizeof sb);
+                const vf y = vtanh(ta + tb) * vsigmoid(sa + sb);
+                memcpy(o + i, &y, sizeof y);
+            }
+            for (; i < C; i++) o[i] = fast_tanh(a[i] + bias[i]) * fast_sigmoid(a[C + i] + bias[C + i]);
         }
         if (l < L - 1) {
             /* next input = current + res(o): gemm of the outputs block, rows C * L apart */
-            gemm(s->x_outs + (size_t)l * C, Jp, C * L, &s->res[l], s->x_tmp, C);
-            for (size_t i = 0; i < (size_t)Jp * C; i++) s->x_h[i] += s->x_tmp[i];
+            gemm(s->x_outs + (size_t)l * C, Jp, C * L, &s->res[l], s->x_tmp, hs);
+            for (size_t i = 0; i < (size_t)Jp * hs; i++) s->x_h[i] += s->x_tmp[i];
         }
     }
     for (int j = 0; j < J; j++) s->ring_frame[slots[j]] += 1;
-    gemm(s->x_outs, Jp, C * L, &s->skip, s->x_s, C);
-    for (size_t i = 0; i < (size_t)Jp * C; i++) s->x_s[i] = s->x_s[i] > 0 ? s->x_s[i] : 0.0f;
-    gemm(s->x_s, Jp, C, &s->h1, s->x_hh, d->head);
-    for (size_t i = 0; i < (size_t)Jp * d->head; i++) s->x_hh[i] = s->x_hh[i] > 0 ? s->x_hh[i] : 0.0f;
-    gemm(s->x_hh, Jp, d->head, &s->h2, s->x_raw, s->h2.out);
+    const int ss = s->skip.out, s1 = s->h1.out;
+    gemm(s->x_outs, Jp, C * L, &s->skip, s->x_s, ss);
+    for (size_t i = 0; i < (size_t)Jp * ss; i++) s->x_s[i] = s->x_s[i] > 0 ? s->x_s[i] : 0.0f;
+    gemm(s->x_s, Jp, ss, &s->h1, s->x_hh, s1);
+    for (size_t i = 0; i < (size_t)Jp * s1; i++) s->x_hh[i] = s->x_hh[i] > 0 ? s->x_hh[i] : 0.0f;
+    gemm(s->x_hh, Jp, s1, &s->h2, s->x_raw, s->h2.out);
 }
 
 /* DDSP's exp_sigmoid: 2 sigmoid(x)^ln(10) + 1e-7 */
@@ -538,14 +622,21 @@ static inline float exp_sigmoid(float x) {
 
 /* voice j's controls: harmonic amplitudes into column `lane` of the table's spectrum
    (lanes columns), its f0 into f0_cur[j] */
-static void harmonic_controls(lg_synth *s, int j, int v, int lane, int lanes) {
+static inline __attribute__((always_inline)) void harmonic_controls(lg_synth *s, int j, int v, int lane, int lanes) {
     const lg_dims *d = &s->d;
     const int K = d->n_harmonics;
     const float *raw = s->x_raw + (size_t)j * s->h2.out;
     const float amp = exp_sigmoid(raw[0]);
     float mx = raw[1];
     for (int k = 1; k < K; k++) mx = raw[1 + k] > mx ? raw[1 + k] : mx;
-    for (int k = 0; k < K; k++) s->amps[k] = fast_exp(raw[1 + k] - mx);
+    int k0 = 0;
+    for (; k0 + VL <= K; k0 += VL) {
+        vf x;
+        memcpy(&x, raw + 1 + k0, sizeof x);
+        const vf y = vexp(x - mx);
+        memcpy(s->amps + k0, &y, sizeof y);
+    }
+    for (int k = k0; k < K; k++) s->amps[k] = fast_exp(raw[1 + k] - mx);
     float total = 0.0f;
     for (int k = 0; k < K; k++) total += s->amps[k];
     float kept = 0.0f;
@@ -565,7 +656,7 @@ static void harmonic_controls(lg_synth *s, int j, int v, int lane, int lanes) {
 }
 
 /* the harmonic part of voice j: its new table is column `lane` of out_im */
-static void harmonic_part(lg_synth *s, int j, int v, int lane, int lanes, float *out) {
+static inline __attribute__((always_inline)) void harmonic_part(lg_synth *s, int j, int v, int lane, int lanes, float *out) {
     const int hop = s->hop;
     const double sr = s->d.sample_rate;
     float *nt = s->newtab;
@@ -592,9 +683,9 @@ static void harmonic_part(lg_synth *s, int j, int v, int lane, int lanes, float 
 
 /* voice j's noise grain spectrum (random phases) into column `lane` of grain_re/im: the
    one-sided spectrum doubled, so the real part of the inverse FFT is numpy's irfft */
-static void noise_spectrum(lg_synth *s, int j, const float *uniforms, int lane, int lanes) {
+static inline __attribute__((always_inline)) void noise_spectrum(lg_synth *s, int j, const float *uniforms, int lane, int lanes) {
     const int bins = s->bins;
-    const float *g = s->x_g + (size_t)j * bins;
+    const float *g = s->x_g + (size_t)j * s->bandl.out;
     for (int b = 0; b < bins; b++) {
         const cpx ph = s->phasor[(int)(uniforms[b] * PHASES) & (PHASES - 1)];
         const int edge = b == 0 || b == bins - 1;
@@ -604,7 +695,7 @@ static void noise_spectrum(lg_synth *s, int j, const float *uniforms, int lane, 
     }
 }
 
-static void noise_part(lg_synth *s, int v, int lane, int lanes, float *out) {
+static inline __attribute__((always_inline)) void noise_part(lg_synth *s, int v, int lane, int lanes, float *out) {
     const int hop = s->hop;
     float *tail = s->tail + (size_t)v * hop;
     const float scale = s->d.noise_scale, on = 1.0f / sqrtf((float)(2 * hop));
@@ -616,16 +707,16 @@ static void noise_part(lg_synth *s, int v, int lane, int lanes, float *out) {
 }
 
 /* the audio of the J voices (rows of s->audio) from their raw controls, FFT_GROUP at a time */
+LG_CLONES
 static void synthesize(lg_synth *s, const int *slots, int J, const float *uniforms) {
     const int hop = s->hop, bins = s->bins, K = s->d.n_harmonics, B = s->d.noise_bands;
     if (s->d.noise_scale > 0.0f) {  /* every voice's bin gains: band gains x the band matrix */
-        const int Jp = (J + JB - 1) / JB * JB;
-        for (int j = 0; j < Jp; j++) {
+        for (int j = 0; j < J; j++) {
             float *x = s->x_noise + (size_t)j * B;
             const float *raw = s->x_raw + (size_t)j * s->h2.out + 2 + K;
-            for (int n = 0; n < B; n++) x[n] = j < J ? exp_sigmoid(raw[n] - 5.0f) : 0.0f;
+            for (int n = 0; n < B; n++) x[n] = exp_sigmoid(raw[n] - 5.0f);
         }
-        gemm(s->x_noise, Jp, B, &s->bandl, s->x_g, bins);
+        gemm(s->x_noise, J, B, &s->bandl, s->x_g, s->bandl.out);
     }
     for (int g0 = 0; g0 < J; g0 += FFT_GROUP) {
         const int G = J - g0 < FFT_GROUP ? J - g0 : FFT_GROUP;

@@ -18,7 +18,7 @@ ffibuilder.set_source(
     "livegen.synth._hnkernel",
     '#include "hnkernel.h"\n' + (HERE / "hnkernel.c").read_text().replace('#include "hnkernel.h"', ""),
     include_dirs=[str(HERE)],
-    extra_compile_args=["-O3", "-fno-math-errno", "-ffp-contract=fast", "-std=gnu99"],
+    extra_compile_args=["-O3", "-fno-math-errno", "-ffp-contract=fast", "-std=gnu99", "-Wno-psabi"],
     libraries=["m"],
 )
 
