@@ -96,4 +96,4 @@ def test_one_line_phrases_get_one_line_answers_in_their_register(jack_server, mo
         if recorder is not None:
             recorder.close()
         lg.proc.terminate()
-        lg.proc.wait(10)
+        lg.proc.wait(60)

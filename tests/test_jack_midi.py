@@ -88,7 +88,7 @@ def test_a_period_change_while_running_is_one_line_and_no_note_is_left(server, c
             out.send(b"\x90\x3c\x64", t)
             try:
                 subprocess.run([jack_tool("jack_bufsize"), "1024"], check=True, capture_output=True,
-                               env=server.env(), timeout=10)
+                               env=server.env(), timeout=60)
                 out.send(b"\x80\x3c\x00", t + 100_000_000)
                 deadline = time.monotonic() + 60
                 while len(rec.snapshot()) < 2 and time.monotonic() < deadline:
@@ -96,7 +96,7 @@ def test_a_period_change_while_running_is_one_line_and_no_note_is_left(server, c
                 lead_after = out.lead_ns
             finally:  # the session's server: back to its period
                 subprocess.run([jack_tool("jack_bufsize"), str(JACK_PERIOD)], capture_output=True,
-                               env=server.env(), timeout=10)
+                               env=server.env(), timeout=60)
         lines = [r.getMessage() for r in caplog.records if "period changed" in r.getMessage()]
         assert lines and f"from {JACK_PERIOD} to 1024 frames" in lines[0]
         assert lead_after > lead

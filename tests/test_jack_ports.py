@@ -17,7 +17,7 @@ from tests.conftest import JACK_RATE, jack_tool
 
 
 
-def _drain(port, count, timeout=3.0):
+def _drain(port, count, timeout=60.0):
     deadline = time.monotonic() + timeout
     got = []
     while len(got) < count and time.monotonic() < deadline:

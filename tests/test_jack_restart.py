@@ -43,7 +43,7 @@ def left_behind(name: str) -> list[str]:
 
 
 def ports(server) -> list[str]:
-    out = subprocess.run([jack_tool("jack_lsp")], env=server.env(), capture_output=True, text=True, timeout=10)
+    out = subprocess.run([jack_tool("jack_lsp")], env=server.env(), capture_output=True, text=True, timeout=60)
     return out.stdout.split()
 
 
@@ -96,7 +96,7 @@ def test_livegen_comes_back_when_its_jack_server_restarts(tmp_path, model):  # n
                                     cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert recorder.stdout.readline().strip() == "ready", recorder.stderr.read()
         player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", "180"], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, timeout=120)
         assert player.returncode == 0, player.stderr
         first = float(lg.wait_line(r"response: \d+ notes.*first note at beat ([\d.]+)", start=n).group(1))
         # into the response: its first note is due at that beat of the restarted clock (180 bpm)
@@ -137,7 +137,7 @@ def test_sigint_while_waiting_for_the_server_exits_at_once(tmp_path, model, audi
         lg.wait_line(r"JACK server lost: waiting for it")
         t0 = time.monotonic()
         lg.proc.send_signal(signal.SIGINT)
-        assert lg.proc.wait(10) == 0, "\n".join(lg.lines)
+        assert lg.proc.wait(60) == 0, "\n".join(lg.lines)
         took = time.monotonic() - t0
     finally:
         if lg.proc.poll() is None:
@@ -145,7 +145,7 @@ def test_sigint_while_waiting_for_the_server_exits_at_once(tmp_path, model, audi
             lg.proc.wait()
         server.stop()
     print(f"{audio}: exit {took:.2f} s after SIGINT while waiting")
-    assert took < 5.0
+    assert took < 15.0  # at once (a hang would be forever), with room for a busy machine
     assert any("stopped while waiting for the JACK server" in line for line in lg.lines), lg.lines
     assert not any("Traceback" in line for line in lg.lines), lg.lines
     assert left_behind(name) == []
@@ -195,7 +195,7 @@ def test_a_server_killed_at_a_moment_of_start_up_is_waited_for_like_a_later_loss
             out, err = killer.communicate(timeout=120)
             assert "killed" in out, out + err
         server.process.wait(60)
-        lg.wait_line(r"JACK server '.+' lost", timeout=20)
+        lg.wait_line(r"JACK server '.+' lost")
         lg.wait_line(r"JACK server lost: waiting for it")
         assert lg.proc.poll() is None, "\n".join(lg.lines)
         server = start_server(name, tmp_path)  # the same name again (it frees the killed one's place)
