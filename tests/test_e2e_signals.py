@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
+import threading
 import time
 
 import pytest
@@ -106,3 +108,46 @@ def test_a_signal_at_any_moment_closes_every_note(jack_server, model, stage, sig
     assert states and states[-1] == 0, (states, seed)
     if stage != "holding":
         assert 64 in states, (states, seed)  # it had been listening (and responding) before
+
+
+def test_a_song_position_leap_mid_phrase_never_makes_a_phrase_longer_than_its_maximum(jack_server, model):  # noqa: F811
+    """Seen in `livegen run`'s log after a burst of random bytes: "phrase: 2 notes, 3623.47 beats
+    ... ended by max_length" (jam.max_phrase_beats = 32): a Song Position moved the running
+    clock thousands of beats on while a phrase was open."""
+    import re
+    import threading
+
+    env = {**jack_server.env(), "PYTHONPATH": str(ROOT)}
+    lg = Livegen(env, f"models.lstm={model}", "audio.enabled=false", "midi.backend=jack", "jam.silence_beats=1",
+                 "jam.max_phrase_beats=32", "jam.state_cc=-1", "jam.thru=none")
+    player = None
+    ticking = threading.Event()
+    try:
+        lg.wait_line(r"clock: beat 0 at monotonic")
+        player = open_player("jack", "leap-player", "livegen:in")
+
+        def clock() -> None:  # a DAW's transport at 120 bpm
+            player.send(b"\xfa")
+            t = time.monotonic()
+            while not ticking.is_set():
+                player.send(b"\xf8")
+                t += 0.5 / 24
+                time.sleep(max(0.0, t - time.monotonic()))
+
+        ticker = threading.Thread(target=clock, daemon=True)
+        ticker.start()
+        time.sleep(1.0)  # the player's part: a beat or two of clock before the phrase
+        # 3500 beats on (14000 sixteenths), the phrase's notes right after, before the next tick
+        player.send(bytes((0xF2, 14000 & 0x7F, 14000 >> 7)) + bytes((0x90, 67, 100, 0x90, 69, 100)))
+        time.sleep(0.3)
+        player.send(bytes((0x80, 67, 0, 0x80, 69, 0)))
+        line = lg.wait_line(r"phrase: (\d+) notes, ([\d.]+) beats .*ended by (\w+)")
+    finally:
+        ticking.set()
+        if player is not None:
+            player.close()
+        lg.proc.send_signal(signal.SIGINT)
+        lg.proc.wait(60)
+    notes, beats, reason = int(line.group(1)), float(line.group(2)), line.group(3)
+    print(f"phrase: {notes} notes, {beats} beats, ended by {reason}")
+    assert beats <= 32.0, [ln for ln in lg.lines if re.search("phrase:", ln)]
