@@ -4,17 +4,21 @@
 #   ./dev.sh test    the test suite (what CI runs)
 #   ./dev.sh setup   only the set-up
 # Set-up is idempotent: system packages are installed only when missing (as root, or with
-# sudo), the virtual environment .venv is (re)installed only when pyproject.toml changed.
+# sudo), the virtual environment .venv is (re)installed only when pyproject.toml, setup.py or
+# a native part's source (C files and cffi builders under livegen/) changed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# gcc: pip builds livegen's native parts (setup.py) and python-rtmidi.
 # jack-midi-clock: an external MIDI clock master for the clock-grid test and bench jam.
 # libjack-jackd2-dev, libasound2-dev and pkg-config: python-rtmidi is built from source against
-# the system's libjack (see setup_python)
-APT_PACKAGES=(jackd2 jack-midi-clock libportaudio2 fluidsynth fluid-soundfont-gm libjack-jackd2-dev libasound2-dev pkg-config)
+# the system's libjack (see setup_python), and livegen's native JACK callbacks (livegen/io/*.c) against
+# libjack's headers
+APT_PACKAGES=(jackd2 jack-midi-clock libportaudio2 fluidsynth fluid-soundfont-gm libjack-jackd2-dev libasound2-dev pkg-config gcc)
 
 need_apt() {
     command -v jackd >/dev/null && command -v jack_midi_clock >/dev/null && command -v fluidsynth >/dev/null \
+        && command -v gcc >/dev/null \
         && ldconfig -p | grep 'libportaudio\.so\.2' >/dev/null \
         && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && pkg-config --exists jack alsa 2>/dev/null \
         && return 1
@@ -35,7 +39,12 @@ setup_system() {
 
 setup_python() {
     local python=${PYTHON:-python3}
-    local stamp=".venv/.installed-$(cat pyproject.toml dev.sh | sha256sum | cut -c1-16)"
+    # the stamp covers what the install builds from: a change to a native part's C source, header
+    # or cffi builder (*.c, *.h, *_build.py beside the modules; not the generated _*.c)
+    # reinstalls, and so rebuilds the compiled modules
+    local native
+    native=$(find livegen -type f \( -name '*.c' -o -name '*.h' -o -name '*_build.py' \) -not -name '_*' | sort)
+    local stamp=".venv/.installed-$(cat pyproject.toml setup.py dev.sh $native | sha256sum | cut -c1-16)"
     [ -f "$stamp" ] && return 0
     echo "dev.sh: installing livegen and its Python dependencies into .venv" >&2
     [ -x .venv/bin/python ] || "$python" -m venv .venv
@@ -51,7 +60,7 @@ setup_python() {
             "python-rtmidi==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("python-rtmidi"))')" \
             2>&1 | grep -v '^WARNING: Location' || true
     fi
-    .venv/bin/python -c 'import livegen.cli, torch, onnxruntime, rtmidi, sounddevice, music21' \
+    .venv/bin/python -c 'import livegen.cli, livegen.io._jack, torch, onnxruntime, rtmidi, sounddevice, music21' \
         || { echo "dev.sh: the Python install failed" >&2; exit 1; }
     rm -f .venv/.installed-* && touch "$stamp"
 }

@@ -76,13 +76,16 @@ class AudioConfig:
     """The synth's audio output."""
 
     enabled: bool = _f(True, "open an audio output stream at all")
-    backend: str = _f("auto", "audio host API; auto prefers JACK, then the system default",
-                      choices=AUDIO_BACKENDS)
-    device: str = _f("", "output device name (a substring is enough); empty = the host API's default")
-    sample_rate: int = _f(0, "stream rate in Hz; 0 = the device's own rate (JACK: the server's)",
-                          range=(0, 384000))
-    block_size: int = _f(0, "frames per callback; 0 = the backend chooses (JACK: the server period)",
-                         range=(0, 8192))
+    backend: str = _f("auto", "audio host API; auto prefers JACK (while a server runs), then the system "
+                      "default. On JACK livegen plays through a port of its own with a C callback; other "
+                      "hosts through PortAudio", choices=AUDIO_BACKENDS)
+    device: str = _f("", "output device name (a substring is enough); empty = the host API's default. "
+                     "On JACK: the audio inputs to connect to (those whose name holds it); empty = the "
+                     "server's playback ports")
+    sample_rate: int = _f(0, "stream rate in Hz; 0 = the device's own rate (JACK: the server's, the only "
+                          "one allowed)", range=(0, 384000))
+    block_size: int = _f(0, "frames per callback; 0 = the backend chooses (not used on JACK: one callback "
+                         "per server period)", range=(0, 8192))
     client_name: str = _f("livegen-synth", "JACK client name of the audio output (its port is "
                           "<name>:out_0)")
 
@@ -173,11 +176,9 @@ class SynthConfig:
     voices: int = _f(16, "polyphony limit of the synth", range=(1, 64))
     temperature: float = _f(1.0, "how much of the model's noise part sounds: 1 = as trained, "
                             "0 = harmonics only", range=(0.0, 2.0))
-    threads: int = _f(1, "ONNX Runtime threads of the decoder step (one run per 4 ms frame for "
-                         "all voices; 1 is fastest below ~32 voices)", range=(1, 16))
-    block: int = _f(256, "only for a timbre model that cannot render at the device rate: samples "
-                    "rendered per block at the model's rate (a multiple of 64), then resampled",
-                    range=(64, 4096))
+    threads: int = _f(1, "ONNX Runtime threads of the timbre encoder (livegen encode) and of the "
+                         "reference decoder (bench synth); the synth plays through its native "
+                         "kernel on the render thread", range=(1, 16))
     preset: str = _f("", "timbre preset of every channel; empty = the model's first preset")
     channel_presets: str = _f("", "presets for MIDI channels 1, 2, ... separated by commas; "
                                   "an empty entry keeps synth.preset")
@@ -223,6 +224,12 @@ class Config:
 SECTIONS: dict[str, type] = {"midi": MidiConfig, "audio": AudioConfig, "jam": JamConfig,
             "synth": SynthConfig, "models": ModelsConfig}
 
+# keys an older livegen read: a config that sets one loads, with one notice (logged) saying why
+# the key is gone, so an old config.toml keeps working
+REMOVED: dict[str, str] = {
+    "synth.block": "the synth renders at the audio device's rate, one period per callback, and "
+                   "nothing is resampled",
+}
 
 # keys that were renamed: the old spelling still works and says, in one line, what it is now
 RENAMED = {"models.wavenet": "models.timbre"}
@@ -261,8 +268,6 @@ def _check_value(section: str, key: str, value: Any, f: dataclasses.Field) -> tu
         return None, f"{name} = {value!r}: must be one of {', '.join(map(repr, choices))}"
     if rng and not (rng[0] <= value <= rng[1]):
         return None, f"{name} = {value!r}: must be in range {rng[0]}..{rng[1]}"
-    if name == "synth.block" and value % 64:
-        return None, f"{name} = {value!r}: must be a multiple of 64 (the timbre model's frame)"
     if name in ("midi.in_port", "midi.out_port"):
         client, sep, port = value.partition(":")
         if not (sep and client and port):
@@ -323,6 +328,10 @@ def from_dict(data: dict, *, base_dir: Path | None = None, source: str = "defaul
         fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {}
         for key, value in values.items():
+            if f"{section}.{key}" in REMOVED:
+                log.warning("%s: %s.%s is no longer used (%s): remove it", source, section, key,
+                            REMOVED[f"{section}.{key}"])
+                continue
             old, key = key, _new_key(section, key)
             if old != key and key in values:
                 errors.append(f"{section}.{old} and {section}.{key} are one key (its old and new "

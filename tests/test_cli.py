@@ -50,6 +50,7 @@ def test_devices_with_jack_lists_ports_and_the_jack_audio_device(jack_server):
     assert proc.returncode == 0, proc.stderr
     assert "jack: works" in proc.stdout
     assert "midi.backend = 'auto' -> jack" in proc.stdout
-    assert "JACK Audio Connection Kit: system" in proc.stdout
-    assert "audio.backend = 'auto' -> jack" in proc.stdout
+    assert "on JACK: JACK native ports (C process callback)" in proc.stdout
+    assert "JACK Audio Connection Kit: system" in proc.stdout  # what PortAudio sees, listed
+    assert "audio.backend = 'auto' -> JACK native port livegen-synth:out_0 (C process callback)" in proc.stdout
     assert "Cannot connect to server" not in proc.stdout + proc.stderr

@@ -135,6 +135,17 @@ def test_all_mistakes_are_reported_together(tmp_path):
     assert "synth.voices" in str(info.value) and "synth.temperature" in str(info.value)
 
 
+def test_a_removed_key_loads_with_one_notice_naming_it_and_why(tmp_path, caplog):
+    # synth.block: the resampling path it sized is gone; an old config.toml keeps working
+    path = write(tmp_path, "[synth]\nblock = 256\nvoices = 8\n")
+    with caplog.at_level("WARNING", logger="livegen"):
+        cfg = config.load(path, ["synth.block=512"])
+    assert cfg.synth.voices == 8 and not hasattr(cfg.synth, "block")
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and "\n" not in notes[0]  # the override replaced the file's value: one key
+    assert "synth.block is no longer used" in notes[0] and "resampled" in notes[0] and str(path) in notes[0]
+
+
 def test_explicit_missing_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         config.load(tmp_path / "nope.toml")

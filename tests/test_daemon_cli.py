@@ -27,10 +27,16 @@ def test_status_screen_and_log_lines():
                  "texture 1.00, centre 62.0, spread 2.0, density 1.00/beat")
     st = Status("responding", 120.0, "midi", 9.5, 3, 1, 2, r, 0.042,
                 {"thru": 5, "echoes": 2, "input_dropped": 0, "late_dropped": 0, "moved": 1,
-                 "held_closed": 0, "send_errors": 0}, {"voices": 4, "load": 0.31, "underruns": 0})
+                 "held_closed": 0, "send_errors": 0},
+                {"voices": 4, "load": 0.31, "underruns": 0,
+                 "audio_backend": "JACK native port livegen-synth:out_0 (C process callback)"})
     lines = status_lines(st, ports="in a  out b", audio="x", beats_per_bar=4)
     assert "RESPONDING" in lines[0] and "120.0 bpm (midi)" in lines[0] and "bar 3 beat 2.50" in lines[0]
     assert "4 voices, load 0.31, underruns 0" in lines[2]
+    assert "JACK native port livegen-synth:out_0 (C process callback)" in lines[2]  # which audio port plays
+    line = status_line(st, "JACK native (C process callback)")
+    assert line.endswith("(MIDI: JACK native (C process callback); audio: JACK native port "
+                         "livegen-synth:out_0 (C process callback))"), line
     assert "ready in 3.0 ms, generated in 12.5 ms, first note +0.042 ms vs schedule" in lines[4]
     assert "echoes 2" in lines[5]
     assert "responding" in status_line(st)

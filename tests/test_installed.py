@@ -7,8 +7,9 @@ through one ``.pth`` line in the new venv: a ``.pth`` line adds that folder to `
 *after* the venv's own site-packages and does not run the ``.pth`` files in it, so the
 editable install of the checkout (a ``.pth`` hook there) stays out, and ``import livegen``
 finds the wheel's copy (checked). Installing numpy, ONNX Runtime etc. from PyPI instead
-would take minutes and the network; the whole test takes about 15 s here (2 cores), most
-of it compiling the synth's kernel into the venv's own empty cache.
+would take minutes and the network. The wheel is built once for the module (compiling the
+native parts: it must carry them, and a venv that installs it needs no compiler); the
+tests take about 25 s here (2 cores).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# *.so: the checkout's own build of the native parts (pip install -e .): the wheel must build its own
 JUNK = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-                              ".hypothesis", "data", "runs", "*.log")
+                              ".hypothesis", "data", "runs", "*.log", "*.so")
 
 
 def dependency_names() -> list[str]:
@@ -102,11 +104,12 @@ def test_each_platform_gets_an_onnx_runtime_that_has_a_wheel_for_it():
 
 
 def _tracked_package_files() -> list[str]:
-    """Files git tracks under livegen/ that are not Python modules (the package data)."""
+    """Files git tracks under livegen/ that are not Python modules (the package data), nor C
+    sources the build compiles into the native modules (the sdist carries those: MANIFEST.in)."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and the checkout's history to list the package's files")
     out = subprocess.run(["git", "ls-files", "livegen"], cwd=ROOT, capture_output=True, text=True, check=True)
-    return [f for f in out.stdout.split() if not f.endswith(".py")]
+    return [f for f in out.stdout.split() if not f.endswith((".py", ".c", ".h"))]
 
 
 def _run(args, **kw) -> subprocess.CompletedProcess:
@@ -115,29 +118,44 @@ def _run(args, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.mark.slow
-def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path):
-    import mido
-
-    src, dist, venv, home, empty = (tmp_path / n for n in ("src", "dist", "venv", "home", "empty"))
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(venv's python, its site-packages): the wheel built from a copy of the checkout,
+    installed into a fresh venv (the dependencies through one .pth line: see the module)."""
+    tmp = tmp_path_factory.mktemp("installed")
+    src, dist, venv = (tmp / n for n in ("src", "dist", "venv"))
     shutil.copytree(ROOT, src, ignore=JUNK)
     build = [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-q", "-w", str(dist)]
     if importlib.util.find_spec("setuptools") is not None:
         build.append("--no-build-isolation")  # this environment's setuptools: no download
     _run(build)
     wheel = next(dist.glob("livegen-*.whl"))
+    assert not wheel.name.endswith("-none-any.whl"), f"{wheel.name}: a pure wheel, without the native parts"
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [f for f in _tracked_package_files() if f not in names]
     assert not missing, f"not in the wheel (pyproject.toml package-data): {missing}"
+    assert [n for n in names if re.fullmatch(r"livegen/io/_jack\..*so", n)], "the compiled JACK callbacks"
+    assert [n for n in names if re.fullmatch(r"livegen/synth/_hnkernel\..*so", n)], "the compiled synth kernel"
 
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)])
+    # installing the wheel compiles nothing: no compiler is offered
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
+         env={**os.environ, "CC": "/bin/false", "CXX": "/bin/false"})
     purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     site = Path(_run([str(python), "-c", purelib]).stdout.strip())
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "livegen-test-deps.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
+    return python, site
 
+
+@pytest.mark.slow
+def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path, installed):
+    import mido
+
+    python, site = installed
+    venv = python.parent.parent
+    home, empty = tmp_path / "home", tmp_path / "empty"
     empty.mkdir()
     home.mkdir()
     song = mido.MidiFile()
@@ -166,8 +184,51 @@ def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path):
     shown = _run([str(livegen), "config"], cwd=empty, env=env).stdout
     assert f'timbre = "{site / "livegen" / "models" / "timbre"}"' in shown, shown
     proc = _run([str(livegen), "render", "one.mid", "one.wav"], cwd=empty, env=env)
-    assert "rendered 1 notes" in proc.stdout, proc.stdout + proc.stderr
+    assert "rendered 1 notes" in proc.stdout and "native kernel" in proc.stdout, proc.stdout + proc.stderr
+    kernel = _run([str(python), "-c", "from livegen.synth import native; print(native.kernel().__file__)"],
+                  cwd=empty, env=env).stdout.strip()
+    assert Path(kernel).is_relative_to(site), kernel  # the wheel's compiled kernel played it
     with wave.open(str(empty / "one.wav")) as w:
         audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
     assert w.getnframes() > 0.5 * w.getframerate() and np.abs(audio).max() > 0.01  # a note, not silence
     assert sorted(p.name for p in empty.iterdir()) == ["one.mid", "one.wav"]  # nothing else written here
+
+
+PLAY_THROUGH_JACK = """
+import os, sys, time
+import numpy as np
+from livegen.config import AudioConfig
+from livegen.io import jackserver
+from livegen.io.audio import open_output
+from livegen.io.jackrec import AudioRecorder
+from livegen.io.jacknative import module_file
+with jackserver.serving("lginstalled-%d" % os.getpid(), 48000, 256, sys.argv[1]):
+    out = open_output(AudioConfig(backend="jack", client_name="lginstalled"), 1 << 15)
+    out.start()
+    rec = AudioRecorder("lginstalled:out_0", name="lginstalled-rec")
+    signal = np.random.default_rng(0).uniform(0.1, 0.5, 24000).astype(np.float32)
+    out.ring.write(signal)
+    while out.ring.available():
+        time.sleep(0.01)
+    seen = out.callbacks
+    while out.callbacks < seen + 3:
+        time.sleep(0.01)
+    got = rec.audio()
+    rec.close()
+    out.close()
+start = int(np.flatnonzero(got)[0])
+print(module_file())
+print("played", np.array_equal(got[start:start + len(signal)], signal))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.jack
+def test_the_installed_wheel_plays_through_its_own_compiled_jack_port(tmp_path, installed):
+    # the wheel's native parts, loaded from the fresh venv, play a signal out of a JACK port
+    python, site = installed
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    out = _run([str(python), "-c", PLAY_THROUGH_JACK, str(tmp_path / "jackd.log")], cwd=tmp_path, env=env).stdout
+    where, played = out.strip().splitlines()[-2:]
+    assert Path(where).is_relative_to(site) and "_jack" in where, where  # the wheel's module, not the checkout's
+    assert played == "played True", out

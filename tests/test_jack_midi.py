@@ -11,7 +11,8 @@ import pytest
 
 from livegen.errors import DeviceError
 from livegen.io import midi
-from livegen.io.jackmidi import JackMidiInput, c_pointer, jack_module
+from livegen.io.jackmidi import JackMidiInput
+from livegen.io.jacknative import c_pointer, jack_module
 from livegen.io.ports import Recorder
 from livegen.io.midiclient import MidiRecorder
 from livegen.core.notes import left_sounding
@@ -32,7 +33,7 @@ def test_jack_client_still_keeps_its_c_pointer_where_livegen_reads_it(server):
     client = jack.Client("lgptr", no_start_server=True)
     try:
         assert int(jack._ffi.cast("uintptr_t", client._ptr)) != 0
-        assert c_pointer(client) is not None
+        assert c_pointer(client, "jack_client_t *") is not None
     finally:
         client.close()
 

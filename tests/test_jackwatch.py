@@ -41,6 +41,20 @@ def test_the_probe_tells_a_running_server_from_a_stopped_killed_or_restarted_one
     assert jackwatch.socket_path("srv") == str(tmp_path / "jack_srv_0")
 
 
+def test_a_server_lost_while_livegen_started_is_lost_like_a_later_one(tmp_path, monkeypatch):
+    # the identity taken before the ports opened: a server gone by the time the watch starts
+    # (the audio output then failed: MIDI only) is noticed, not taken for an unwatchable one
+    monkeypatch.setattr(jackwatch, "SERVER_DIR", str(tmp_path))
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "srv")
+    server = listen(jackwatch.socket_path("srv"))
+    before = jackwatch.server_identity("srv")
+    server.close()  # killed while the ports and the audio output opened
+    watch = jackrestart.JackWatch("jack", None, before)
+    assert watch.why_not_watched is None
+    assert watch.lost() == "its socket no longer answers"
+    assert jackrestart.JackWatch("jack", None).why_not_watched  # asked only now: nothing to compare with
+
+
 def test_client_files_are_found_by_the_open_descriptors_and_kept_while_a_server_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(jackwatch, "SERVER_DIR", str(tmp_path))
     mine = tmp_path / f"jack_sem.{os.getuid()}_srv_livegen-out"

@@ -26,7 +26,7 @@ def files(tmp_path_factory):
 
 def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, files):
     live = LiveSynth(Synth(files, voices=4, seed=0), AudioConfig(backend="jack",
-                     client_name="lgtest-synth"), block=128)
+                     client_name="lgtest-synth"))
     assert live.rate == 16000
     live.start()
     rec = AudioRecorder("lgtest-synth:out_0", name="lgtest-rec")
@@ -73,7 +73,7 @@ class SlowSynth(Synth):
 def test_when_rendering_falls_behind_voices_are_shed_and_counted(jack_server, files):
     # rendering slower than real time (on any machine): the governor must shed voices
     live = LiveSynth(SlowSynth(files, voices=4, seed=0),
-                     AudioConfig(backend="jack", client_name="lgtest-slow"), block=128)
+                     AudioConfig(backend="jack", client_name="lgtest-slow"))
     live.start()
     try:
         for p in (60, 64, 67, 72):

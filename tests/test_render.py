@@ -67,3 +67,16 @@ def test_render_bad_inputs_give_one_clear_line(model_dir, tmp_path, capsys):
     assert cli.main(["--set", f"models.timbre={tmp_path}/none", "render", str(mid),
                      str(tmp_path / "o.wav")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_long_render_reports_its_progress(model_dir, tmp_path, capsys, monkeypatch):
+    from livegen.commands import render
+    monkeypatch.setattr(render.Progress, "EVERY_S", 0.0)  # a line after every block
+    mid = tmp_path / "long.mid"
+    write_notes(mid, [Note(i * 0.5, i * 0.5 + 0.4, 60 + i % 12, 90) for i in range(12)], tempos=[(0.0, 120.0)])
+    args = ["--set", f"models.timbre={model_dir}", "render", str(mid), str(tmp_path / "long.wav")]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("render: ")]
+    assert len(lines) > 10 and "x real time" in lines[-1] and "s left" in lines[-1]
+    assert lines[-1].split()[1] != "0"  # the position moves on

@@ -283,3 +283,15 @@ def test_the_kernel_equals_the_reference_when_the_limit_drops_and_without_noise(
 def test_the_kernel_names_itself_and_its_instruction_set():
     from livegen.synth import native
     assert native.describe().startswith("native C kernel (")
+
+
+def test_a_kernel_that_cannot_load_is_one_clear_error_naming_its_file(monkeypatch):
+    import sys
+
+    from livegen.errors import NativeError
+    from livegen.synth import native
+    monkeypatch.setattr(native, "_module", None)
+    monkeypatch.setitem(sys.modules, "livegen.synth._hnkernel", None)  # import raises ImportError
+    with pytest.raises(NativeError, match=r"_hnkernel.*cannot be loaded.*reinstall livegen"):
+        native.kernel()
+    assert native.describe().startswith("unavailable: the synth's native kernel")

@@ -83,6 +83,7 @@ def run(args, cfg) -> int:
                 round_ += 1
             status = live.status()
             parts = live.latency_parts()
+            xruns = getattr(rig.out, "xruns", None)  # the server's, as livegen's MIDI output client saw them
         finally:
             for part in (notes, rec):
                 if part is not None:
@@ -91,16 +92,16 @@ def run(args, cfg) -> int:
     lat = np.sort(latencies)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {where}; synth at {synth.sample_rate} Hz, "
-          f"engine {status['engine']}, synth.threads = {cfg.synth.threads}")
+          f"kernel {status['kernel']}, synth.threads = {cfg.synth.threads}")
     print(f"{voices} voices struck, held 1.8 s, released until silent, for {args.seconds:.0f} s: "
           f"{status['underruns'] - underruns_before} underruns ({underruns_before} while starting), "
           f"render load {status['load']:.2f} (render time / audio time, at the end), voices shed "
           f"{status['voices_shed']}, inbox dropped {status['inbox_dropped']}; one render (one "
           f"period) took p99 {status['render_ms_p99']} ms, max {status['render_ms_max']} ms (last 4096)")
-    print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items()
-                                         if k.endswith("_ms"))
-          + ("; rendering at the model's rate and resampling" if parts["resampled"] else
-             "; rendering one period per callback at the device rate, no resampler"))
+    print("  known parts: " + ", ".join(f"{k[:-3].replace('_', ' ')} {v:.2f} ms" for k, v in parts.items())
+          + "; rendering one period per callback at the device rate")
+    print(f"  audio: {status['audio_backend']}; JACK xruns on the server while it ran: "
+          + (f"{xruns}" if xruns is not None else "not counted (MIDI through rtmidi)"))
     if len(lat):
         goal = 2 * period / rate * 1e3 + 5
         print(f"key to sound (note-on at livegen:in -> first sample above {args.threshold:g} at "

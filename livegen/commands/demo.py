@@ -97,8 +97,7 @@ def run(args, cfg) -> int:
         say(f"livegen demo: JACK: {where}")
         rig = Rig(cfg, models)
         try:
-            say(f"  LSTM {rig.model.describe()}; audio: "
-                + ("the timbre synth" if rig.sink is not None else f"none, MIDI only ({rig.why_no_sink})"))
+            say(f"  LSTM {rig.model.describe()}; MIDI: {rig.midi_backend}; audio: {rig.audio}")
             has_sink = rig.sink is not None
             # demo.wav: a synth sink that taps its own output offers start_capture() and
             # stop_capture() -> float32 mono samples at its ``rate`` (livegen.synth.live.LiveSynth)

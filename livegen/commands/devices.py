@@ -6,7 +6,7 @@ from pathlib import Path
 
 from livegen.errors import LivegenError
 
-HELP = "list MIDI backends and ports, audio host APIs and devices, ONNX Runtime providers"
+HELP = "list MIDI backends and ports, audio host APIs and devices, ONNX Runtime providers, the synth kernel"
 
 
 def add_arguments(parser) -> None:
@@ -33,6 +33,12 @@ def _midi(cfg, missing: list[str]) -> None:
         print(f"  {backend}: works")
         print(f"    ports to read from: {', '.join(ins) or 'none'}")
         print(f"    ports to send to:   {', '.join(outs) or 'none'}")
+    from livegen.io.jacknative import unavailable
+    why = unavailable()
+    print("  on JACK: " + (f"rtmidi's JACK backend, every message at the start of a period ({why})" if why
+                           else "JACK native ports (C process callback), each message on its frame"))
+    if why:
+        missing.append(why)
     try:
         print(f"  midi.backend = {cfg.midi.backend!r} -> {midi.choose_backend(cfg.midi.backend)}")
     except LivegenError:
@@ -43,12 +49,23 @@ def _midi(cfg, missing: list[str]) -> None:
 
 def _audio(cfg, missing: list[str]) -> None:
     from livegen.io import audio
-    print("Audio (sounddevice / PortAudio)")
+    from livegen.io.jacknative import unavailable
+    print("Audio")
+    why = unavailable()
+    port = f"{cfg.audio.client_name}:out_0"
+    print("  JACK: " + (f"unusable: {why}" if why else f"livegen's own port {port} (C process callback)"))
+    if why:
+        missing.append(why)
+    print("  PortAudio (sounddevice; Python callback), for the other hosts:")
     for api in audio.host_apis():
-        print(f"  {api['name']}: {', '.join(api['outputs']) or 'no output device'}")
+        print(f"    {api['name']}: {', '.join(api['outputs']) or 'no output device'}")
+    if audio.on_jack(cfg.audio):
+        print(f"  audio.backend = {cfg.audio.backend!r} -> JACK native port {port} (C process callback)"
+              + (": cannot play" if why else ""))
+        return
     try:
         backend, index = audio.choose_device(cfg.audio)
-        print(f"  audio.backend = {cfg.audio.backend!r} -> {backend}, device #{index}")
+        print(f"  audio.backend = {cfg.audio.backend!r} -> PortAudio {backend}, device #{index}")
     except LivegenError as err:
         print(f"  audio.backend = {cfg.audio.backend!r} -> none works")
         missing.append(str(err).splitlines()[0])
@@ -67,9 +84,18 @@ def _onnx(cfg, missing: list[str]) -> None:
         missing.append(str(err))
 
 
+def _synth(cfg, missing: list[str]) -> None:
+    from livegen.synth import native
+    print("Synth")
+    line = native.describe()
+    print(f"  kernel: {line}")
+    if line.startswith("unavailable"):
+        missing.append(f"the synth's {line}")
+
+
 def run(args, cfg) -> int:
     missing: list[str] = []
-    for part in (_midi, _audio, _onnx):
+    for part in (_midi, _audio, _onnx, _synth):
         try:
             part(cfg, missing)
         except LivegenError as err:

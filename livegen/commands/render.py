@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from livegen.config import seed_option
@@ -18,6 +19,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=seed_option, default=0, help="random seed (default 0)")
     parser.add_argument("--rate", type=int, default=None,
                         help="sample rate of the WAV in Hz, 8000..192000 (default: the model's, 48000)")
+
+
+class Progress:
+    """A line on stderr every few seconds of a long render: where it is, how fast, what is left."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, sample_rate: int, t0: float):
+        self.sample_rate, self.t0, self.next = sample_rate, t0, t0 + self.EVERY_S
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now < self.next or done <= 0:
+            return
+        self.next = now + self.EVERY_S
+        speed = done / self.sample_rate / (now - self.t0)
+        left = max(total - done, 0) / self.sample_rate / max(speed, 1e-9)
+        print(f"render: {done / self.sample_rate:.0f} of {total / self.sample_rate:.0f} s "
+              f"({100 * min(done / max(total, 1), 1.0):.0f}%), {speed:.0f}x real time, about "
+              f"{left:.0f} s left", file=sys.stderr, flush=True)
 
 
 def run(args, cfg) -> int:
@@ -45,7 +66,7 @@ def run(args, cfg) -> int:
     synth = synth_from_config(cfg, sample_rate=args.rate, seed=args.seed)
     events = note_events(content.notes, content.tempos, synth.sample_rate, synth.frame)
     t0 = time.perf_counter()
-    audio = render_events(synth, events)
+    audio = render_events(synth, events, progress=Progress(synth.sample_rate, t0))
     took = time.perf_counter() - t0
     write_wav(args.wav, audio, synth.sample_rate)
     seconds = len(audio) / synth.sample_rate

@@ -51,12 +51,12 @@ def run(args, cfg) -> int:
     watch = jackrestart.JackWatch(jam.backend, jam.sink, identity=before)  # a loss from here on is seen
     if watch.why_not_watched:
         log.info("%s", watch.why_not_watched)
-    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.backend})"
+    ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.midi_backend})"
     if restarts:
         ports += f"; restarted {times} after JACK came back"
     jam.start()
     log.info("listening on %s, answering on %s (%s); LSTM %s; %s", cfg.midi.in_port, cfg.midi.out_port,
-             jam.backend, jam.model.describe(), jam.audio)
+             jam.midi_backend, jam.model.describe(), jam.audio)
     log.info("clock: beat 0 at monotonic %d ns, %.1f bpm, %d beats to the bar",
              daemon.started_ns, cfg.jam.tempo_bpm, cfg.jam.beats_per_bar)
     time.sleep(0.05)
@@ -68,7 +68,7 @@ def run(args, cfg) -> int:
         log.info("real-time priority: %s", refused or "livegen's threads run SCHED_FIFO (below JACK's)")
     lost = None
     try:
-        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio)
+        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio, jam.midi_backend)
     finally:
         jam.stop()  # every open note is closed, All Notes Off per channel (lost on a dead server)
         st = daemon.status()
@@ -82,7 +82,7 @@ def run(args, cfg) -> int:
     return _wait_and_come_back(args, watch.server, lost, st, stop, restarts, (jam.inp, jam.out))
 
 
-def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str | None:
+def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_backend: str) -> str | None:
     """The status screen or log lines until a signal (None) or until the JACK server is
     lost (why, logged)."""
     import logging
@@ -114,7 +114,7 @@ def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str) -> str 
             log.info("%s", describe_response(daemon.responses.popleft(), bpb))
         if args.status_every > 0 and time.monotonic() - last_status > args.status_every:
             last_status = time.monotonic()
-            log.info("%s", status_line(daemon.status()))
+            log.info("%s", status_line(daemon.status(), midi_backend))
     return None
 
 

@@ -20,7 +20,7 @@ import secrets
 import time
 
 from livegen.daemon import Daemon
-from livegen.daemon.sink import abandon_sink, load_synth, open_sink
+from livegen.daemon.sink import abandon_sink, load_synth, open_sink, sink_status
 from livegen.engine.lstm import LstmRuntime
 from livegen.io import jackserver, midi
 from livegen.io.midiclient import MidiRecorder, open_player
@@ -79,7 +79,15 @@ class Jam:
     @property
     def audio(self) -> str:
         """What livegen plays audio with, for the first log line."""
-        return "synth" if self.sink is not None else f"MIDI only: {self.why_no_sink}"
+        if self.sink is None:
+            return f"MIDI only: {self.why_no_sink}"
+        backend = (sink_status(self.sink) or {}).get("audio_backend")
+        return f"synth on {backend}" if backend else "synth"
+
+    @property
+    def midi_backend(self) -> str:
+        """What moves the MIDI ports' bytes: JACK native ports, or rtmidi and its API."""
+        return self.inp.implementation
 
     def start(self) -> None:
         self.daemon.start()

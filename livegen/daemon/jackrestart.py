@@ -1,8 +1,8 @@
 """Coming back when the JACK server goes away and returns: ``livegen run`` re-executes itself.
 
-When the server that livegen's ports and audio stream live on goes away (a musician
+When the server that livegen's ports and audio output live on goes away (a musician
 restarts JACK from qjackctl), :class:`JackWatch` notices it on the status loop: the
-audio stream stopped (PortAudio's shutdown callback), or the server's request socket
+audio output was shut down (JACK's shutdown callback), or the server's request socket
 no longer answers or belongs to a new run of the server (:mod:`livegen.io.jackwatch`;
 the only sign in MIDI-only mode, where rtmidi reports nothing). ``livegen run`` then
 stops the daemon's threads, lets go of the audio stream, waits for a server of the
@@ -11,9 +11,8 @@ itself with a fresh run of the same command (:func:`reexec`).
 
 Why re-execute in place rather than reopen the ports, or run under a supervising parent:
 
-- PortAudio cannot be initialised again in a process whose JACK server died under it
-  (it hangs in stop, close and terminate: :func:`livegen.io.audio.abandon_portaudio`),
-  and libjack keeps the dead server's state for the whole process. A new process image
+- libjack keeps the dead server's state for the whole process (and PortAudio, where it
+  served JACK, could not be initialised again: it hung in stop, close and terminate). A new process image
   is the one state known to be clean; ``os.execv`` gives one without a second process.
 - The PID stays the same, so a service manager (systemd, a shell's job control) keeps
   tracking livegen and its signals reach it; a parent would have to forward signals,
@@ -92,7 +91,7 @@ class JackWatch:
 
     def __init__(self, midi_backend: str, sink, identity: tuple[int, int] | None = None):
         synth = sink_status(sink) or {}
-        self.audio_on_jack = synth.get("audio_backend") == "jack"
+        self.audio_on_jack = synth.get("audio_host") == "jack"
         self.server = jackwatch.server_name() if midi_backend == "jack" or self.audio_on_jack else None
         if identity is None and self.server:
             identity = jackwatch.server_identity(self.server)
@@ -112,7 +111,7 @@ class JackWatch:
         if self.server is None:
             return None
         if self.audio_on_jack and (sink_status(self.sink) or {}).get("audio_lost"):
-            return "the audio stream stopped"
+            return "the audio output was shut down"
         return lost_since(self.server, self.identity)
 
 

@@ -36,8 +36,9 @@ def describe_response(r, beats_per_bar: int) -> str:
 def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]:
     synth = st.synth or {}
     if synth:
-        audio = (f"synth: {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
-                 f"underruns {synth.get('underruns', 0)}, inbox dropped {synth.get('inbox_dropped', 0)}")
+        audio = (f"synth ({synth.get('kernel', '?')}): {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
+                 f"underruns {synth.get('underruns', 0)}, inbox dropped {synth.get('inbox_dropped', 0)}; "
+                 f"{synth.get('audio_backend', '?')}")
     last = "none yet"
     if st.last is not None:
         r = st.last
@@ -59,13 +60,18 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
     ]
 
 
-def status_line(st) -> str:
+def status_line(st, midi_backend: str = "") -> str:
+    """One log line; ``midi_backend``: what moves the MIDI ports' bytes (``Jam.midi_backend``)."""
     synth = st.synth or {}
     audio = (f" voices {synth.get('voices')} load {synth.get('load', 0):.2f} underruns {synth.get('underruns')}"
              f" synth inbox dropped {synth.get('inbox_dropped', 0)}" if synth else "")
+    ports = "; ".join(part for part in (f"MIDI: {midi_backend}" if midi_backend else "",
+                                        f"audio: {synth['audio_backend']}" if "audio_backend" in synth else "")
+                      if part)
     return (f"status: {st.state}, {st.bpm:.1f} bpm ({st.clock_source}), phrases {st.phrases}, "
             f"responses {st.responses}, echoes {st.counts['echoes']}, input dropped "
-            f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}")
+            f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}"
+            + (f" ({ports})" if ports else ""))
 
 
 def waiting_lines(server: str, reason: str, waited_s: float, phrases: int, responses: int) -> list[str]:

@@ -1,8 +1,13 @@
-"""Audio output through sounddevice (PortAudio): the only module that touches it.
+"""Audio output: on JACK a port of livegen's own with a C callback, elsewhere PortAudio.
 
-The stream's callback copies frames from an :class:`~livegen.core.ring.AudioRing`
-and counts; it allocates nothing, takes no lock, calls no model and logs
-nothing. The render thread fills the ring.
+:func:`open_output` chooses. Where the host is JACK (``audio.backend = "jack"``, or
+``"auto"`` while a JACK server runs) the output is :class:`~livegen.io.jackaudio.JackAudioOutput`:
+no Python runs on JACK's thread, and PortAudio is not even initialised (it would open a
+JACK client of its own). Other hosts (ALSA, Core Audio, WASAPI, ...) get
+:class:`AudioOutput` through sounddevice (PortAudio); this is the only module that
+touches sounddevice. Its stream's callback copies frames from an
+:class:`~livegen.core.ring.AudioRing` and counts; it allocates nothing, takes no lock,
+calls no model and logs nothing. The render thread fills the ring.
 """
 
 from __future__ import annotations
@@ -112,12 +117,37 @@ def host_apis() -> list[dict]:
     return result
 
 
+def on_jack(audio_cfg) -> bool:
+    """The audio host is JACK: asked for, or ``auto`` while a JACK server runs."""
+    if audio_cfg.backend != "auto":
+        return audio_cfg.backend == "jack"
+    from livegen.io.jacknative import server_running
+    try:
+        return server_running()
+    except DeviceError:  # no JACK-Client or libjack: no JACK here
+        return False
+
+
+def open_output(audio_cfg, capacity: int):
+    """The configured audio output, with a ring of ``capacity`` frames (``output.ring``),
+    not started: JACK's own port where the host is JACK (:func:`on_jack`), else a
+    PortAudio stream. Never PortAudio on JACK: a native part that cannot load is a
+    DeviceError naming its file."""
+    if on_jack(audio_cfg):
+        from livegen.io.jackaudio import JackAudioOutput
+        return JackAudioOutput(audio_cfg, capacity)
+    return AudioOutput(audio_cfg, AudioRing(capacity))
+
+
 def choose_device(audio_cfg) -> tuple[str, int]:
-    """(host API config name, device index) for the config; DeviceError says what exists."""
+    """(host API config name, device index) of PortAudio for the config; DeviceError says
+    what exists. ``auto`` never picks PortAudio's JACK host API (:func:`open_output`
+    serves JACK)."""
     sd = rescan()
     apis = sd.query_hostapis()
     devices = sd.query_devices()
-    wanted = [k for k in HOST_APIS if k != "pulse"] if audio_cfg.backend == "auto" else [audio_cfg.backend]
+    wanted = ([k for k in HOST_APIS if k not in ("pulse", "jack")] if audio_cfg.backend == "auto"
+              else [audio_cfg.backend])
     seen = []
     for key in wanted:
         for api in apis:
@@ -132,17 +162,21 @@ def choose_device(audio_cfg) -> tuple[str, int]:
             if outs:
                 return key, outs[0]
     hint = ("" if seen else f" (PortAudio has none of: {', '.join(wanted)})")
-    jack = "; is a JACK server running? (start one, e.g. jackd -d dummy)" if "jack" in wanted else ""
+    jack = ("; is a JACK server running? (start one, e.g. jackd -d dummy)"
+            if audio_cfg.backend in ("auto", "jack") else "")
     want = f"audio device {audio_cfg.device!r}" if audio_cfg.device else "audio output device"
     raise DeviceError(f"no {want} for audio.backend = {audio_cfg.backend!r}{hint}{jack}"
                       + ("\n  found " + "\n  found ".join(seen) if seen else ""))
 
 
 class AudioOutput:
-    """An output stream fed from a ring buffer. ``underruns`` counts callbacks that found too little.
+    """A PortAudio output stream fed from a ring buffer. ``underruns`` counts callbacks that
+    found too little.
 
     ``period``: frames the latest callback asked for (the device's period: the render
-    thread renders in that cadence, watching ``callbacks``)."""
+    thread renders in that cadence, watching ``callbacks``); 0 before the first. On JACK
+    (tests, comparisons) it still works, but livegen plays through
+    :class:`~livegen.io.jackaudio.JackAudioOutput` there (:func:`open_output`)."""
 
     def __init__(self, audio_cfg, ring: AudioRing):
         sd = _sd()
@@ -165,6 +199,8 @@ class AudioOutput:
                 raise DeviceError(f"cannot open audio output {info['name']!r} at {self.sample_rate} Hz "
                                   f"on {self.backend}: {err}") from err
         log.debug("open audio: %s", "".join(noise).strip())
+        # what plays the audio, for the status screen
+        self.describe = f"PortAudio {self.backend} device #{self.device} {info['name']!r} (Python callback)"
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio's thread
         if self.ring.read_into(outdata) < frames:

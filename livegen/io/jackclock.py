@@ -19,7 +19,7 @@ import numpy as np
 
 from livegen.core.notes import note_on_off
 from livegen.errors import DeviceError
-from livegen.io.jackmidi import jack_module
+from livegen.io.jacknative import jack_module
 from livegen.io.quiet import captured_stderr
 
 TOOL = "jack_midi_clock"

@@ -1,4 +1,5 @@
-/* The process callback of livegen's JACK MIDI ports (livegen/io/jackmidi.py).
+/* The process callback of livegen's JACK MIDI ports (livegen/io/jackmidi.py), built with the
+ * package (livegen/io/jack_build.py) into livegen.io._jack.
  *
  * It runs on JACK's real-time thread and never waits for Python's interpreter lock:
  * it moves MIDI events between the port's buffer and lock-free ring buffers
@@ -14,7 +15,12 @@
  * feed a delay-locked loop of 0.5 Hz bandwidth (F. Adriaensen, "Using a DLL to filter
  * time"), since they jitter with the driver's wake-ups; the offset from
  * CLOCK_MONOTONIC_RAW to CLOCK_MONOTONIC is read in the same cycle.
+ *
+ * Latency: the port reports what it adds (JACK's latency callback, also in C): an input's
+ * events reach livegen's output a period later at the earliest (pass-through); an output
+ * writes timed events on their frame, pass-through up to a period after it arrived.
  */
+#include "lgjack.h"
 #include <jack/jack.h>
 #include <jack/midiport.h>
 #include <jack/ringbuffer.h>
@@ -41,7 +47,7 @@ static int head(jack_ringbuffer_t *ring, record *r) {
            && jack_ringbuffer_read_space(ring) >= sizeof *r + r->size;
 }
 
-typedef struct {
+struct lg_port {
     jack_client_t *client;
     jack_port_t *port;
     int is_input, frames_mode;
@@ -52,7 +58,7 @@ typedef struct {
     uint32_t frame0;
     int locked;
     uint64_t late, overflow, written, dropped;
-} lg_port;
+};
 
 static double ns_of(const struct timespec *ts) { return ts->tv_sec * 1e9 + ts->tv_nsec; }
 
@@ -161,7 +167,18 @@ static int process(jack_nframes_t frames, void *arg) {
     return 0;
 }
 
-/* Set up the process callback of a client (before jack_activate). */
+static void on_latency(jack_latency_callback_mode_t mode, void *arg) {
+    lg_port *p = arg;
+    jack_nframes_t period = jack_get_buffer_size(p->client);
+    jack_latency_range_t range = {0, 0};
+    if (p->is_input && mode == JackPlaybackLatency)
+        range.min = range.max = period;
+    else if (!p->is_input && mode == JackCaptureLatency)
+        range.max = period;
+    jack_port_set_latency_range(p->port, mode, &range);
+}
+
+/* Set up the process and latency callbacks of a client (before jack_activate). */
 lg_port *lg_attach(jack_client_t *client, jack_port_t *port, int is_input, int frames_mode, size_t ring_bytes) {
     lg_port *p = calloc(1, sizeof *p);
     if (p == NULL)
@@ -174,7 +191,8 @@ lg_port *lg_attach(jack_client_t *client, jack_port_t *port, int is_input, int f
     p->ring = jack_ringbuffer_create(ring_bytes);
     p->now = is_input ? NULL : jack_ringbuffer_create(ring_bytes / 4);
     sem_init(&p->ready, 0, 0);
-    if (p->ring == NULL || (!is_input && p->now == NULL) || jack_set_process_callback(client, process, p)) {
+    if (p->ring == NULL || (!is_input && p->now == NULL) || jack_set_process_callback(client, process, p)
+        || jack_set_latency_callback(client, on_latency, p)) {
         if (p->ring)
             jack_ringbuffer_free(p->ring);
         if (p->now)

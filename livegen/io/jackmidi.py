@@ -6,10 +6,10 @@ the next cycle, so its timing depends on the period; these ports do not.
 
 JACK-Client opens the client, registers and connects the port and takes JACK's
 notifications (period changes, xruns, shutdown: Python, on JACK's notification
-thread). The process callback is C (``jackmidi.c``, built with the machine's C
-compiler at first use into the cache folder, like the decoder kernel): a Python
-callback would wait for the interpreter lock on JACK's real-time thread, and a busy
-Python thread then made most cycles overrun (1,252 xruns in 10 s with one, measured).
+thread). The process and latency callbacks are C (``jackmidi.c``, compiled with the
+package into ``livegen.io._jack``: :mod:`livegen.io.jacknative`): a Python callback would
+wait for the interpreter lock on JACK's real-time thread, and a busy Python thread then
+made most cycles overrun (1,252 xruns in 10 s with one, measured).
 
 Time. JACK's frame clock and livegen's monotonic clock are tied once per cycle by a
 delay-locked loop over JACK's cycle start times (``jackmidi.c``). An input event at
@@ -34,174 +34,37 @@ Faults, one log line each: a client or port name the server refuses
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from pathlib import Path
 
 from livegen.errors import DeviceError
-from livegen.io import jackwatch
+from livegen.io.jacknative import c_pointer, close_client, jack_module, native, open_client, refused
 from livegen.io.ports import InputPort, OutputPort
 from livegen.io.quiet import captured_stderr
 
 log = logging.getLogger("livegen.midi")
 
 LEAD_MARGIN_NS = 10_000_000  # the sender's wake-up under load: stalls of several ms were measured
-CAPTURE, PLAYBACK = 0, 1  # jack_latency_callback_mode_t
-
-_CDEF = """
-typedef uint32_t jack_nframes_t;
-typedef struct { jack_nframes_t min; jack_nframes_t max; } jack_latency_range_t;
-typedef void (*JackLatencyCallback)(int mode, void *arg);
-int jack_set_latency_callback(void *client, JackLatencyCallback cb, void *arg);
-void jack_port_set_latency_range(void *port, int mode, jack_latency_range_t *range);
-typedef struct lg_port lg_port;
-lg_port *lg_attach(void *client, void *port, int is_input, int frames_mode, size_t ring_bytes);
-void lg_free(lg_port *p);
-int lg_send(lg_port *p, int64_t t, const unsigned char *data, uint32_t size);
-size_t lg_pending(lg_port *p);
-int lg_wait(lg_port *p, int timeout_ms);
-void lg_wake(lg_port *p);
-uint32_t lg_read(lg_port *p, int64_t *t, unsigned char *data, uint32_t cap);
-void lg_counts(lg_port *p, uint64_t out[4]);
-"""
 UNTIMED = -(1 << 63)
 RING_BYTES = 1 << 18
-SOURCE = Path(__file__).with_name("jackmidi.c")
-_native = None
-
-
-def _build() -> Path:
-    """The process callback's shared library, built into the cache folder once per source."""
-    import hashlib
-    import shutil
-    import subprocess
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if cc is None:
-        raise DeviceError("no C compiler (cc) to build the JACK MIDI process callback")
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "jack"], capture_output=True, text=True)
-    jack_flags = flags.stdout.split() if flags.returncode == 0 else ["-ljack"]
-    cmd = [cc, "-O2", "-fPIC", "-shared", *jack_flags]
-    source = SOURCE.read_text()
-    tag = hashlib.sha256((source + " ".join(cmd)).encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    out = Path(base) / "livegen" / f"jackmidi-{tag}.so"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    proc = subprocess.run([*cmd[:4], "-o", str(tmp), str(SOURCE), *cmd[4:], "-lm"], capture_output=True,
-                          text=True)
-    if proc.returncode:
-        raise DeviceError(f"building the JACK MIDI process callback with {cc} failed (Debian: apt-get "
-                          f"install libjack-jackd2-dev):\n{proc.stderr.strip()[-1500:]}")
-    os.replace(tmp, out)
-    return out
-
-
-def native():
-    """(ffi, libjack, the process callback's library): libjack for what JACK-Client 0.5 does
-    not wrap (port latency ranges)."""
-    global _native
-    if _native is None:
-        import cffi
-        ffi = cffi.FFI()
-        ffi.cdef(_CDEF)
-        _native = ffi, ffi.dlopen("libjack.so.0"), ffi.dlopen(str(_build()))
-    return _native
-
-
-def unavailable() -> str | None:
-    """None if JACK-native ports can open here, else why not (then rtmidi serves JACK)."""
-    try:
-        native()
-    except (DeviceError, OSError, ImportError) as err:
-        return str(err)
-    return None
-
-
-def jack_module():
-    try:
-        import jack
-    except (ImportError, OSError) as err:
-        raise DeviceError(f"JACK MIDI needs JACK-Client and libjack ({err}); Debian: apt-get install "
-                          "jackd2") from err
-    return jack
-
-
-def c_pointer(obj):
-    """The C pointer (jack_client_t* or jack_port_t*) inside a JACK-Client Client or Port,
-    as a ``void *`` of :func:`native`'s ffi. JACK-Client keeps it in ``_ptr`` and has no
-    public accessor: this is the one place that reads it (tests/test_jack_midi.py checks
-    it still works)."""
-    jack = jack_module()
-    ffi = native()[0]
-    return ffi.cast("void *", int(jack._ffi.cast("uintptr_t", obj._ptr)))
-
-
-def abandon(client) -> None:
-    """Never close this JACK-Client Client (its server is gone): its ``close``, which runs on
-    garbage collection too, is a no-op from now on. Clears the ``_ptr`` c_pointer reads."""
-    client._ptr = jack_module()._ffi.NULL
-
-
-def _name_taken(client_name: str) -> bool:
-    """A client of this name is on the server (JACK2 answers a taken exact name with the
-    same status as a missing server: ask a client of another name)."""
-    jack = jack_module()
-    try:
-        with captured_stderr():
-            probe = jack.Client("livegen-name-probe", no_start_server=True)
-    except jack.JackOpenError:
-        return False
-    try:
-        probe.get_uuid_for_client_name(client_name)
-        return True
-    except jack.JackError:
-        return False
-    finally:
-        probe.close()
-
-
-def _refused(what: str, full_name: str, err, status=None) -> DeviceError:
-    server = os.environ.get("JACK_DEFAULT_SERVER", "default")
-    client = full_name.partition(":")[0]
-    if status is not None and (status.name_not_unique or _name_taken(client)):
-        why = (f"the JACK client name {client!r} is taken (is another livegen running? give "
-               "midi.in_port / midi.out_port another client name)")
-    elif status is not None and (status.server_failed or status.server_error):
-        why = f"no JACK server is running (server name {server!r}): start one, e.g. jackd -d dummy"
-    elif status is not None and status.invalid_option:
-        why = f"the JACK server refused the client name {client!r} ({err})"
-    else:
-        why = f"the JACK server refused it ({err})"
-    return DeviceError(f"cannot open {what} {full_name!r} on JACK: {why}")
 
 
 class _JackPort:
-    """The JACK client behind one port: opening, the period, xruns, latency, closing."""
+    """The JACK client behind one port: opening, the period, xruns, closing (its latency: the C side)."""
 
     kind = "MIDI port"
+    implementation = "JACK native (C process callback)"
 
     def _open_client(self, full_name: str, is_input: bool, connect: tuple[str, ...], watch_xruns: bool,
                      frames_mode: bool = False):
         jack = jack_module()
-        self._ffi, self._libjack, self._lib = native()
+        self._ffi, self._lib = native()
         self._port = None
-        self._jack_error = jack.JackError
-        client_name, _, port_name = full_name.partition(":")
-        os.environ.setdefault("JACK_NO_START_SERVER", "1")
-        failed = None
-        with captured_stderr() as noise:
-            try:
-                self.client = jack.Client(client_name, use_exact_name=True, no_start_server=True)
-            except jack.JackOpenError as err:
-                failed = err
-        if failed is not None:
-            raise _refused(self.kind, full_name, failed, getattr(failed, "status", None)) from failed
-        log.debug("open %s: %s", full_name, "".join(noise).strip())
+        port_name = full_name.partition(":")[2]
+        self.client = open_client(self.kind, full_name)
         self.xruns = 0
         self.lost = False
+        failed = None
         try:
             ports = self.client.midi_inports if is_input else self.client.midi_outports
             with captured_stderr():
@@ -210,19 +73,19 @@ class _JackPort:
                 except jack.JackError as err:
                     failed = err
             if failed is not None:
-                raise _refused(self.kind, full_name, failed) from failed
+                raise refused(self.kind, full_name, failed) from failed
             self.rate = self.client.samplerate
             self.period = self.client.blocksize
             self._watch_xruns = watch_xruns
             self._xrun_logged = 0.0
-            self._port = self._lib.lg_attach(c_pointer(self.client), c_pointer(self.jport), is_input,
-                                             frames_mode, RING_BYTES)
+            self._port = self._lib.lg_attach(c_pointer(self.client, "jack_client_t *"),
+                                             c_pointer(self.jport, "jack_port_t *"), is_input, frames_mode,
+                                             RING_BYTES)
             if self._port == self._ffi.NULL:
                 raise DeviceError(f"cannot set up the process callback of {full_name!r} (out of memory?)")
             self.client.set_blocksize_callback(self._on_period)
             self.client.set_xrun_callback(self._on_xrun)
             self.client.set_shutdown_callback(self._on_shutdown)
-            self._set_latency_callback()
             self.client.activate()
             for other in connect:
                 try:
@@ -263,38 +126,13 @@ class _JackPort:
     def _on_shutdown(self, status, reason) -> None:
         self.lost = True
 
-    def _set_latency_callback(self) -> None:
-        ffi, lib = self._ffi, self._libjack
-
-        @ffi.callback("void(int, void *)")
-        def on_latency(mode, _arg):  # JACK's thread: report what this port adds
-            lo, hi = self._latency(mode, self.period)
-            rng = ffi.new("jack_latency_range_t *")
-            rng.min, rng.max = lo, hi
-            lib.jack_port_set_latency_range(self._port_ptr, mode, rng)
-
-        self._port_ptr = c_pointer(self.jport)
-        self._latency_cb = on_latency  # kept alive as long as the client
-        lib.jack_set_latency_callback(c_pointer(self.client), on_latency, ffi.NULL)
-
-    def _latency(self, mode: int, period: int) -> tuple[int, int]:
-        return 0, 0
-
     def _close_client(self) -> None:
         client = getattr(self, "client", None)
         if client is None:
             return
-        if self.lost or jackwatch.server_identity(jackwatch.server_name()) is None:
-            # its server is gone: libjack crashed the process (a segmentation fault) closing a
-            # client whose server died while it opened. The client and its ring are left to the
-            # process, which re-executes itself or exits (livegen.daemon.jackrestart)
-            abandon(client)
-            self.client = None
-            return
-        with captured_stderr():  # libjack's "Server is not running" when its server died
-            if not self.lost:
-                client.deactivate()
-            client.close()
+        self.client = None
+        if not close_client(client, deactivate=not self.lost):
+            return  # its server is gone: the client, and the ring its callback holds, stay
         if self._port is not None and self._port != self._ffi.NULL:
             self._lib.lg_free(self._port)
         self._port = None
@@ -342,9 +180,6 @@ class JackMidiInput(_JackPort, InputPort):
                     break
                 self._deliver(t[0], bytes(ffi.buffer(data, n)))
 
-    def _latency(self, mode: int, period: int) -> tuple[int, int]:
-        # what arrives here reaches livegen's output one period later at the earliest (pass-through)
-        return (period, period) if mode == PLAYBACK else (0, 0)
 
     def _close(self) -> None:
         self._stop.set()
@@ -387,9 +222,6 @@ class JackMidiOutput(_JackPort, OutputPort):
             raise DeviceError(f"{self.name}: {self.pending()} bytes wait for JACK's process callback, "
                               "the ring to it is full (is the JACK server still running?)")
 
-    def _latency(self, mode: int, period: int) -> tuple[int, int]:
-        # timed messages leave on their frame (0); pass-through up to a period after it arrived
-        return (0, period) if mode == CAPTURE else (0, 0)
 
     def pending(self) -> int:
         """Bytes handed over and not yet written by the process callback."""

@@ -163,6 +163,7 @@ class RtmidiInput(InputPort):
 
     def __init__(self, backend: str, full_name: str, maxlen: int | None = 65536, connect: str | None = None):
         super().__init__(full_name, maxlen)
+        self.implementation = f"rtmidi ({backend})"
         self._port = _open_rtmidi(True, backend, full_name, connect)
         self._port.set_callback(self._on_message)
 
@@ -182,6 +183,7 @@ class RtmidiOutput(OutputPort):
 
     def __init__(self, backend: str, full_name: str, connect: str | None = None):
         super().__init__(full_name)
+        self.implementation = f"rtmidi ({backend})"
         self._error = _rtmidi().RtMidiError
         self._port = _open_rtmidi(False, backend, full_name, connect)
 
@@ -206,7 +208,7 @@ def _jack_native(native_jack: bool) -> bool:
     global _told_no_native
     if not native_jack:
         return False
-    from livegen.io.jackmidi import unavailable
+    from livegen.io.jacknative import unavailable
     why = unavailable()
     if why and not _told_no_native:
         _told_no_native = True

@@ -18,7 +18,7 @@ from livegen.io.quiet import captured_stderr
 
 
 def _jack_port_exists(name: str, output: bool) -> bool:
-    from livegen.io.jackmidi import jack_module
+    from livegen.io.jacknative import jack_module
     jack = jack_module()
     with captured_stderr():
         client = jack.Client(f"livegen-wait-{time.monotonic_ns() % 100000}", no_start_server=True)

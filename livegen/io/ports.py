@@ -21,9 +21,11 @@ import collections
 
 
 class Port:
-    """What every port has: a name, ``closed``, and a ``close()`` that runs once."""
+    """What every port has: a name, ``closed``, a ``close()`` that runs once, and the
+    ``implementation`` that moves its bytes (for ``livegen devices`` and the status screen)."""
 
     lead_ns = 0
+    implementation = "in-process"
 
     def __init__(self, name: str):
         self.name = name

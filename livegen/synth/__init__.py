@@ -25,6 +25,6 @@ def open_live(cfg, seed: int = 0, synth=None):
     from livegen.synth.live import LiveSynth
     if synth is None:
         synth = synth_from_config(cfg, seed=seed)
-    live = LiveSynth(synth, cfg.audio, block=cfg.synth.block, realtime=cfg.synth.realtime)
+    live = LiveSynth(synth, cfg.audio, realtime=cfg.synth.realtime)
     live.start()
     return live

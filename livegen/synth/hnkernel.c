@@ -620,9 +620,11 @@ static inline float exp_sigmoid(float x) {
     return 2.0f * powf(fast_sigmoid(x), 2.302585092994046f) + 1e-7f;
 }
 
-/* voice j's controls: harmonic amplitudes into column `lane` of the table's spectrum
-   (lanes columns), its f0 into f0_cur[j] */
-static inline __attribute__((always_inline)) void harmonic_controls(lg_synth *s, int j, int v, int lane, int lanes) {
+/* voice j's controls: harmonic amplitudes into column `lane` of the table's spectrum (lanes
+   columns; the real part for the first voice of a pair, the imaginary for the second), its
+   f0 into f0_cur[j] */
+static inline __attribute__((always_inline)) void harmonic_controls(lg_synth *s, int j, int v, int lane, int lanes,
+                                                                    int second) {
     const lg_dims *d = &s->d;
     const int K = d->n_harmonics;
     const float *raw = s->x_raw + (size_t)j * s->h2.out;
@@ -649,18 +651,29 @@ static inline __attribute__((always_inline)) void harmonic_controls(lg_synth *s,
     }
     const float norm = amp / (kept > 1e-7f ? kept : 1e-7f);
     /* the table is sum_k a_k sin(2 pi k x): the imaginary part of the inverse FFT of a_k */
-    for (int k = 0; k < K; k++) s->tab_re[(size_t)(k + 1) * lanes + lane] = s->amps[k] * norm;
+    float *spec = second ? s->tab_im : s->tab_re;
+    for (int k = 0; k < K; k++) spec[(size_t)(k + 1) * lanes + lane] = s->amps[k] * norm;
     const float dev = d->max_dev_cents * fast_tanh(raw[1 + K]);
     /* the ratio in single precision, as the reference (hnsynth.f0_of on float32 deviations) */
     s->f0_cur[j] = s->f0_note[v] * (double)powf(2.0f, dev / 1200.0f);
 }
 
-/* the harmonic part of voice j: its new table is column `lane` of out_im */
-static inline __attribute__((always_inline)) void harmonic_part(lg_synth *s, int j, int v, int lane, int lanes, float *out) {
+/* the harmonic part of voice j. Two voices share a lane: z = IFFT(A + iB) with A and B real,
+   so a = IFFT(A) has a[N-n] = conj(a[n]) and the tables (imaginary parts) separate:
+   Im a[n] = (Im z[n] - Im z[N-n]) / 2, Im b[n] = (Re z[N-n] - Re z[n]) / 2. */
+static inline __attribute__((always_inline)) void harmonic_part(lg_synth *s, int j, int v, int lane, int lanes,
+                                                                int second, float *out) {
     const int hop = s->hop;
     const double sr = s->d.sample_rate;
     float *nt = s->newtab;
-    for (int i = 0; i < TABLE; i++) nt[i] = s->out_im[(size_t)i * lanes + lane];
+    const float *zr = s->out_re + lane, *zi = s->out_im + lane;
+    if (!second) {
+        nt[0] = 0.0f;
+        for (int i = 1; i < TABLE; i++) nt[i] = 0.5f * (zi[(size_t)i * lanes] - zi[(size_t)(TABLE - i) * lanes]);
+    } else {
+        nt[0] = 0.0f;
+        for (int i = 1; i < TABLE; i++) nt[i] = 0.5f * (zr[(size_t)(TABLE - i) * lanes] - zr[(size_t)i * lanes]);
+    }
     nt[TABLE] = nt[0];
     /* phase with f0 moving linearly from the previous frame's */
     float *old = s->table + (size_t)v * (TABLE + 1);
@@ -681,28 +694,38 @@ static inline __attribute__((always_inline)) void harmonic_part(lg_synth *s, int
     memcpy(old, nt, sizeof(float) * (TABLE + 1));
 }
 
-/* voice j's noise grain spectrum (random phases) into column `lane` of grain_re/im: the
-   one-sided spectrum doubled, so the real part of the inverse FFT is numpy's irfft */
-static inline __attribute__((always_inline)) void noise_spectrum(lg_synth *s, int j, const float *uniforms, int lane, int lanes) {
-    const int bins = s->bins;
+/* voice j's noise grain spectrum (random phases) into column `lane` of grain_re/im, as the
+   full Hermitian spectrum of a real grain. Two voices share a lane: Z = S1 + i S2, so the
+   inverse FFT is grain1 + i grain2 (times sqrt(N)). */
+static inline __attribute__((always_inline)) void noise_spectrum(lg_synth *s, int j, const float *uniforms, int lane,
+                                                                 int lanes, int second) {
+    const int bins = s->bins, N = 2 * s->hop;
     const float *g = s->x_g + (size_t)j * s->bandl.out;
+    float *zr = s->grain_re + lane, *zi = s->grain_im + lane;
     for (int b = 0; b < bins; b++) {
         const cpx ph = s->phasor[(int)(uniforms[b] * PHASES) & (PHASES - 1)];
-        const int edge = b == 0 || b == bins - 1;
-        const float w = edge ? 1.0f : 2.0f;
-        s->grain_re[(size_t)b * lanes + lane] = w * g[b] * ph.re;
-        s->grain_im[(size_t)b * lanes + lane] = edge ? 0.0f : w * g[b] * ph.im;
+        const float a = g[b] * ph.re, c = g[b] * ph.im;  /* S(b) = a + ic */
+        const size_t lo = (size_t)b * lanes, hi = (size_t)((N - b) % N) * lanes;
+        if (b == 0 || b == bins - 1) {  /* DC and Nyquist: their real parts only */
+            if (!second) zr[lo] = a; else zi[lo] = a;
+        } else if (!second) {  /* S1(b) = a + ic, S1(N-b) = a - ic */
+            zr[lo] = a; zi[lo] = c; zr[hi] = a; zi[hi] = -c;
+        } else {  /* plus i S2: (a + ic) i = -c + ia at b, (a - ic) i = c + ia at N-b */
+            zr[lo] -= c; zi[lo] += a; zr[hi] += c; zi[hi] += a;
+        }
     }
 }
 
-static inline __attribute__((always_inline)) void noise_part(lg_synth *s, int v, int lane, int lanes, float *out) {
+static inline __attribute__((always_inline)) void noise_part(lg_synth *s, int v, int lane, int lanes, int second,
+                                                             float *out) {
     const int hop = s->hop;
     float *tail = s->tail + (size_t)v * hop;
+    const float *z = (second ? s->out_im : s->out_re) + lane;
     const float scale = s->d.noise_scale, on = 1.0f / sqrtf((float)(2 * hop));
     for (int i = 0; i < hop; i++) {
-        const float first = s->out_re[(size_t)i * lanes + lane] * on * s->window[i];
+        const float first = z[(size_t)i * lanes] * on * s->window[i];
         out[i] += (tail[i] + first) * scale;
-        tail[i] = s->out_re[(size_t)(hop + i) * lanes + lane] * on * s->window[hop + i];
+        tail[i] = z[(size_t)(hop + i) * lanes] * on * s->window[hop + i];
     }
 }
 
@@ -718,43 +741,38 @@ static void synthesize(lg_synth *s, const int *slots, int J, const float *unifor
         }
         gemm(s->x_noise, J, B, &s->bandl, s->x_g, s->bandl.out);
     }
-    for (int g0 = 0; g0 < J; g0 += FFT_GROUP) {
-        const int G = J - g0 < FFT_GROUP ? J - g0 : FFT_GROUP;
-        const int lanes = G <= 8 ? 8 : FFT_GROUP;
-        if (lanes != s->tab_lanes) {  /* the rows never written (above K, above bins) stay 0 */
+    const int per = 2 * FFT_GROUP;  /* voices per FFT call: two per lane */
+    for (int g0 = 0; g0 < J; g0 += per) {
+        const int G = J - g0 < per ? J - g0 : per;
+        const int lanes = G <= 2 * VL ? VL : FFT_GROUP;
+        if (lanes != s->tab_lanes) {  /* the rows never written (above K) stay 0 */
             const size_t nmax = (size_t)(TABLE > 2 * hop ? TABLE : 2 * hop) * FFT_GROUP;
             memset(s->tab_re, 0, sizeof(float) * nmax);
-            memset(s->grain_re, 0, sizeof(float) * nmax);
-            memset(s->grain_im, 0, sizeof(float) * nmax);
+            memset(s->tab_im, 0, sizeof(float) * nmax);
             s->tab_lanes = lanes;
         }
-        for (int lane = 0; lane < lanes; lane++) {
-            if (lane < G) {
-                harmonic_controls(s, g0 + lane, slots[g0 + lane], lane, lanes);
+        for (int q = 0; q < 2 * lanes; q++) {  /* voice g0 + q: lane q / 2, the pair's q % 2 */
+            if (q < G) {
+                harmonic_controls(s, g0 + q, slots[g0 + q], q / 2, lanes, q % 2);
             } else {
-                for (int k = 0; k < K; k++) s->tab_re[(size_t)(k + 1) * lanes + lane] = 0.0f;
+                float *spec = q % 2 ? s->tab_im : s->tab_re;
+                for (int k = 0; k < K; k++) spec[(size_t)(k + 1) * lanes + q / 2] = 0.0f;
             }
         }
         ifft_many(&s->table_fft, s->out_re, s->out_im, s->tab_re, s->tab_im, lanes);
-        for (int lane = 0; lane < G; lane++)
-            harmonic_part(s, g0 + lane, slots[g0 + lane], lane, lanes, s->audio + (size_t)(g0 + lane) * hop);
+        for (int q = 0; q < G; q++)
+            harmonic_part(s, g0 + q, slots[g0 + q], q / 2, lanes, q % 2, s->audio + (size_t)(g0 + q) * hop);
         if (s->d.noise_scale > 0.0f) {
-            for (int lane = 0; lane < lanes; lane++) {
-                if (lane < G) {
-                    noise_spectrum(s, g0 + lane, uniforms + (size_t)(g0 + lane) * bins, lane, lanes);
-                } else {
-                    for (int b = 0; b < bins; b++) {
-                        s->grain_re[(size_t)b * lanes + lane] = 0.0f;
-                        s->grain_im[(size_t)b * lanes + lane] = 0.0f;
-                    }
-                }
-            }
-            /* bins above the one-sided spectrum stay 0 (never written) */
+            const int N = 2 * hop;
+            memset(s->grain_re, 0, sizeof(float) * (size_t)N * lanes);
+            memset(s->grain_im, 0, sizeof(float) * (size_t)N * lanes);
+            for (int q = 0; q < G; q++)
+                noise_spectrum(s, g0 + q, uniforms + (size_t)(g0 + q) * bins, q / 2, lanes, q % 2);
             ifft_many(&s->grain_fft, s->out_re, s->out_im, s->grain_re, s->grain_im, lanes);
-            for (int lane = 0; lane < G; lane++)
-                noise_part(s, slots[g0 + lane], lane, lanes, s->audio + (size_t)(g0 + lane) * hop);
+            for (int q = 0; q < G; q++)
+                noise_part(s, slots[g0 + q], q / 2, lanes, q % 2, s->audio + (size_t)(g0 + q) * hop);
         } else {
-            for (int lane = 0; lane < G; lane++) memset(s->tail + (size_t)slots[g0 + lane] * hop, 0, sizeof(float) * hop);
+            for (int q = 0; q < G; q++) memset(s->tail + (size_t)slots[g0 + q] * hop, 0, sizeof(float) * hop);
         }
     }
 }

@@ -5,22 +5,18 @@ Threads and what they own:
 - any thread calls :meth:`LiveSynth.send` (appends to an inbox, nothing else);
 - the render thread owns the :class:`~livegen.synth.synth.Synth`: it drains the inbox,
   renders whenever the ring runs low and writes into the ring;
-- PortAudio's callback (in :mod:`livegen.io.audio`) copies from the ring and counts
-  (callbacks, underruns); nothing else. The render thread watches its count.
+- the audio output's callback copies from the ring and counts (callbacks, underruns);
+  nothing else. On JACK it is C (:mod:`livegen.io.jackaudio`), elsewhere PortAudio's
+  (:mod:`livegen.io.audio`); :func:`livegen.io.audio.open_output` chooses. The render
+  thread watches its count.
 
-Two ways to render, chosen by the model's rate:
-
-- **at the device rate** (``synth.sample_rate`` equals the stream's): one device period
-  per render into a ring kept two periods deep; no resampler. Each render starts half a
-  period (at most 2 ms) after the callback it follows (:data:`RENDER_AT`; the thread polls
-  the callback count four times a period), so a note-on that
-  arrived in that cycle (pass-through from ``livegen:in`` arrives within a millisecond
-  of the cycle's start) is in the block the callback after next plays: key to sound is
-  two periods, and a render may take 1.5 periods (at 128 frames; more at longer
-  periods) before the callback finds too little.
-- **at another rate** (a model that cannot render at the device's): ``synth.block``
-  samples per render, resampled (soxr, HQ) to the device rate, into a ring kept one
-  period plus one block deep; the resampler adds its own delay (``latency_parts``).
+The synth renders at the device's rate (``Synth.set_sample_rate``): one device period per
+render into a ring kept two periods deep. Each render starts half a period (at most 2 ms)
+after the callback it follows (:data:`RENDER_AT`; on JACK the C callback wakes the thread
+through a semaphore each cycle, elsewhere it polls the callback count four times a period), so a note-on that arrived in that cycle (pass-through from
+``livegen:in`` arrives within a millisecond of the cycle's start) is in the block the
+callback after next plays: key to sound is two periods, and a render may take 1.5
+periods (at 128 frames; more at longer periods) before the callback finds too little.
 
 The inbox is bounded: past :data:`INBOX_MAX` messages, new ones are dropped and counted
 (``inbox_dropped`` in the status), except note-offs and controller resets, which are
@@ -31,14 +27,12 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 import threading
 import time
 
 import numpy as np
 
 from livegen.core.governor import LoadGovernor
-from livegen.core.ring import AudioRing
 from livegen.synth.synth import Synth
 
 log = logging.getLogger("livegen.synth")
@@ -79,39 +73,22 @@ class Inbox:
         self.queue.append((msg, at_ns))
 
 
-class Resampler:
-    """Streaming resampling from the model's rate to the device's (soxr, HQ)."""
-
-    def __init__(self, rate_in: int, rate_out: int):
-        import soxr
-        self.stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
-        # output frames it holds back (its filter's delay): what a second of input, in 64-sample
-        # chunks, lacks
-        probe = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
-        chunk = np.zeros(64, np.float32)
-        self.delay = rate_out - sum(len(probe.resample_chunk(chunk)) for _ in range(rate_in // 64))
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        return self.stream.resample_chunk(block)
-
-
 class LiveSynth:
-    def __init__(self, synth: Synth, audio_cfg, block: int = 256, realtime: bool = False):
-        from livegen.io.audio import AudioOutput
+    RING_FRAMES = 1 << 16
+
+    def __init__(self, synth: Synth, audio_cfg, realtime: bool = False):
+        from livegen.io.audio import open_output
         self.synth = synth
-        self.block = block  # model samples per render when resampling (config checks the multiple)
         self.realtime = realtime
         self.realtime_refused: str | None = None
         self.inbox = Inbox()
-        self.ring = AudioRing(1 << 16)
-        self.output = AudioOutput(audio_cfg, self.ring)
+        self.output = open_output(audio_cfg, self.RING_FRAMES)
+        self.ring = self.output.ring  # the render thread writes, the output's callback reads
         self.rate = self.output.sample_rate
-        if hasattr(synth, "set_sample_rate"):  # a timbre model that renders at any rate
-            synth.set_sample_rate(self.rate)
-        self.direct = synth.sample_rate == self.rate  # renders at the device rate: no resampler
-        self.resample = None if self.direct else Resampler(synth.sample_rate, self.rate)
-        # the device's period: known from the first callback; until then the configured one
-        self._period_guess = self.output.stream.blocksize or audio_cfg.block_size or 256
+        synth.set_sample_rate(self.rate)
+        # the device's period: known from the first callback (JACK: at opening); until then
+        # the configured one
+        self._period_guess = audio_cfg.block_size or 256
         self.load = 0.0  # render time / audio time, smoothed
         self.governor = LoadGovernor(len(synth.alloc.slots))
         self.latencies_ms: collections.deque = collections.deque(maxlen=256)  # note-on -> DAC
@@ -125,23 +102,13 @@ class LiveSynth:
     def period(self) -> int:
         return self.output.period or self._period_guess
 
-    def plan(self, period: int) -> tuple[int, int]:
-        """(model samples per render, ring target in device frames) for a device period."""
-        if self.direct:
-            return period, 2 * period
-        return self.block, period + math.ceil(self.block * self.rate / self.synth.sample_rate)
-
     def latency_parts(self) -> dict:
         """Where a note-on's time to the port goes, in ms at the device rate (what is known
         ahead; the render thread's wake-up and the thru path come on top)."""
         period = self.period
-        n, target = self.plan(period)
         ms = 1e3 / self.rate
-        block_frames = n if self.direct else n * self.rate / self.synth.sample_rate
-        return {"period_ms": period * ms, "render_block_ms": block_frames * ms,
-                "ring_target_ms": target * ms,
-                "resampler_delay_ms": 0.0 if self.direct else self.resample.delay * ms,
-                "stream_latency_ms": self.output.latency * 1e3, "resampled": not self.direct}
+        return {"period_ms": period * ms, "render_block_ms": period * ms, "ring_target_ms": 2 * period * ms,
+                "stream_latency_ms": self.output.latency * 1e3}
 
     # -- any thread -----------------------------------------------------------------
     def send(self, msg: bytes, at_ns: int | None = None) -> None:
@@ -160,8 +127,8 @@ class LiveSynth:
         """A snapshot for status displays (read from any thread; values may be a block old)."""
         lat = sorted(self.latencies_ms)
         return {"voices": self.voices, "load": round(self.load, 3), "underruns": self.underruns,
-                "kernel": self.synth.kernel_name, "rate": self.rate, "audio_lost": self.output.lost,
-                "audio_backend": self.output.backend,
+                "kernel": self.synth.kernel_description, "rate": self.rate, "audio_lost": self.output.lost,
+                "audio_host": self.output.backend, "audio_backend": self.output.describe,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
                 "inbox_dropped": self.inbox.dropped, "period": self.period,
                 "render_ms_p99": round(float(np.percentile(self.render_ms, 99)), 2) if self.render_ms else None,
@@ -180,9 +147,7 @@ class LiveSynth:
     def start(self) -> None:
         # prime the ring with more silence than it keeps later: the first renders are slow
         # (first runs of ONNX Runtime and the kernel), and the extra drains in a few periods
-        n, target = self.plan(self.period)
-        frames = n if self.direct else n * self.rate // self.synth.sample_rate
-        self.ring.write(np.zeros((target + 4 * frames, 1), np.float32))
+        self.ring.write(np.zeros((6 * self.period, 1), np.float32))
         self.output.start()
         self._thread.start()
 
@@ -196,8 +161,8 @@ class LiveSynth:
         self.output.close()
 
     def abandon(self) -> None:
-        """Stop rendering and let go of the audio stream whose JACK server went away
-        (closing it could hang PortAudio; see :meth:`AudioOutput.abandon`)."""
+        """Stop rendering and let go of the audio output whose JACK server went away, touching
+        nothing (closing could hang; the process execs or exits next)."""
         self._stop_rendering()
         self.output.abandon()
 
@@ -212,8 +177,8 @@ class LiveSynth:
                 log.warning("the audio period changed from %d to %d frames while running: rendering "
                             "for %d from now on", period, self.output.period, self.output.period)
                 period = self.output.period
-            n, target = self.plan(period)
-            block_s = n / self.synth.sample_rate
+            n, target = period, 2 * period
+            block_s = n / self.rate
             now = time.monotonic_ns()
             inbox = self.inbox.queue
             while inbox:
@@ -223,18 +188,20 @@ class LiveSynth:
                     queued = self.ring.available() / self.rate + self.output.latency
                     self.latencies_ms.append((now - at_ns) / 1e6 + (queued + block_s) * 1e3)
             if self.ring.available() >= target:
+                delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
+                wait_cycle = getattr(self.output, "wait_cycle", None)
+                if wait_cycle is not None:  # JACK's C callback wakes this thread each cycle
+                    if wait_cycle(2 * period / self.rate):
+                        self._stop.wait(delay)  # render late in the period: see the module's docstring
+                    continue
                 poll = max(period / self.rate / 4, 0.0005)
                 self._stop.wait(poll)
                 if self.output.callbacks != seen:  # a callback came within the last poll
                     seen = self.output.callbacks
-                    if self.direct:  # render late in the period: see the module's docstring
-                        delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
-                        self._stop.wait(max(0.0, delay - poll / 2))
+                    self._stop.wait(max(0.0, delay - poll / 2))
                 continue
             t0 = time.perf_counter()
             audio = self.synth.render(n)
-            if self.resample is not None:
-                audio = self.resample(audio)
             took = time.perf_counter() - t0
             self.render_ms.append(took * 1e3)
             load = took / block_s

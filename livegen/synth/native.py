@@ -9,6 +9,7 @@ the tests hold it equal to. Owned by the thread that renders.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def kernel():
     global _module
     if _module is None:
         try:
-            from livegen.synth import _hnkernel
+            _hnkernel = importlib.import_module("livegen.synth._hnkernel")
         except ImportError as err:
             where = Path(__file__).with_name("_hnkernel.abi3.so")
             raise NativeError(f"the synth's native kernel {where} cannot be loaded ({err}): "

@@ -35,11 +35,14 @@ def note_events(notes: list[Note], tempos, sample_rate: int, frame: int) -> list
 
 
 def render_events(synth: Synth, events: list[tuple[int, bytes]], tail_s: float = 1.0,
-                  block: int = 256) -> np.ndarray:
-    """Render events (sample, message) from sample 0 until the last note has rung out."""
+                  block: int = 256, progress=None) -> np.ndarray:
+    """Render events (sample, message) from sample 0 until the last note has rung out.
+    ``progress(done, total)`` (samples) is called after every block when given."""
     out, pos, i = [], 0, 0
     end = (events[-1][0] if events else 0) + int(tail_s * synth.sample_rate)
     while pos < end or synth.active_voices:
+        if progress is not None:
+            progress(pos, end)
         while i < len(events) and events[i][0] <= pos:
             synth.handle(events[i][1])
             i += 1

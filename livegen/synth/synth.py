@@ -106,6 +106,12 @@ class Synth:
     def active_voices(self) -> int:
         return len(self.alloc.active())
 
+    @property
+    def kernel_description(self) -> str:
+        """What renders the voices, in words (for the status line and ``livegen devices``)."""
+        from livegen.synth import native
+        return native.describe() if self.kernel_name == "native" else "reference (numpy, ONNX Runtime)"
+
     def voice(self, slot: int) -> dict:
         """A voice's bookkeeping: fading, channel, t_on / t_off (frames), ring_frame, f0, z."""
         return self.kernel.state(slot)
