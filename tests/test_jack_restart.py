@@ -172,7 +172,7 @@ os._exit(0)  # its server is gone: closing the client could hang
 """
 
 
-@pytest.mark.parametrize("moment", ["livegen:in", "livegen-out:out", "listening"])
+@pytest.mark.parametrize("moment", ["livegen:in", "livegen-out:out", "livegen-synth:out_0", "listening"])
 def test_a_server_killed_at_a_moment_of_start_up_is_waited_for_like_a_later_loss(tmp_path, model, moment):  # noqa: F811
     """Seen by an outside campaign: the server killed just after livegen-out:out appeared made
     livegen abort (PortAudio's assertion, exit 134). At any moment of start-up, livegen says
@@ -185,7 +185,9 @@ def test_a_server_killed_at_a_moment_of_start_up_is_waited_for_like_a_later_loss
         killer = subprocess.Popen([sys.executable, "-c", KILL_WHEN_PORT_APPEARS, str(server.pid), moment],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert killer.stdout.readline().strip() == "ready", killer.stderr.read()
-    lg = Livegen(env, f"models.lstm={model}", "midi.backend=jack", "audio.enabled=false")
+    from tests import timbre_fixture
+    timbre = timbre_fixture.copy_to(tmp_path / "timbre")  # the synth plays on JACK too: its port opens last
+    lg = Livegen(env, f"models.lstm={model}", "midi.backend=jack", f"models.timbre={timbre}", "audio.backend=jack")
     restarted = False
     try:
         if killer is None:
@@ -202,7 +204,8 @@ def test_a_server_killed_at_a_moment_of_start_up_is_waited_for_like_a_later_loss
         restarted = True
         lg.wait_line(r"restarted after the JACK server came back \(1 time\)")
         n = next(i for i, line in enumerate(lg.lines) if "restarted after the JACK server" in line)
-        lg.wait_line(r"listening on ", start=n)
+        listening = lg.wait_line(r"listening on .*", start=n).group(0)
+        assert "MIDI only" not in listening, listening  # the synth is back too
         lg.proc.send_signal(signal.SIGINT)
         assert lg.proc.wait(60) == 0, "\n".join(lg.lines)
     finally:
