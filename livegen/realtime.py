@@ -1,9 +1,13 @@
 """Real-time scheduling for the threads that keep time (where the OS permits it).
 
 On Linux, ``os.sched_setscheduler(0, SCHED_FIFO, ...)`` called from a thread
-changes that thread only. The priorities stay below JACK's own (10 by default),
-so livegen never pre-empts the audio server; they lift livegen's threads above
-every ordinary process (a training run, a browser). All of them, not only the
+changes that thread only. The priorities stay below those of JACK's client threads,
+which JACK2 runs at the server's priority less 5 (5 by default; the server runs at 10):
+livegen's own process callbacks (the MIDI ports, the audio port) and every other
+client's must never wait for a Python thread of livegen's (with the sender at 6 and
+the control thread at 5, jackd named livegen's MIDI clients as not finished while
+they were busy). They lift livegen's threads above every ordinary process (a
+training run, a browser). All of them, not only the
 sender: Python threads share one interpreter lock, and an ordinary thread that
 another process pre-empts while it holds the lock keeps the sender waiting (the
 synth's render thread did, up to 43 ms). Without the permission (no
@@ -15,8 +19,8 @@ from __future__ import annotations
 
 import os
 
-SENDER_PRIORITY = 6
-CONTROL_PRIORITY = 5
+SENDER_PRIORITY = 4
+CONTROL_PRIORITY = 3
 # The generator is the lowest real-time priority: it must not be pre-empted by ordinary
 # processes while it holds the interpreter lock the sender is waiting for.
 GENERATOR_PRIORITY = 1
@@ -25,6 +29,11 @@ GENERATOR_PRIORITY = 1
 # the sender waiting for tens of milliseconds (measured: p99 up to +17 ms, max +43 ms late;
 # raised: +0.3 ms), and a busy machine starves the audio (3 underruns a minute, 0 raised).
 RENDER_PRIORITY = 2
+# The JACK MIDI input's reader thread (livegen.io.jackmidi), which moves what the process
+# callback received into the port's queue: an ordinary thread fell behind under a flood on a
+# busy machine, the ring from the callback filled and dropped messages, note-offs among them
+# (notes hung in the synth); it does a few microseconds of work per message.
+READER_PRIORITY = 4
 # Other Python threads of a livegen process (the status loop; the demo's and bench's
 # in-process player) for the same reason, at the lowest real-time priority.
 OTHER_PRIORITY = 1

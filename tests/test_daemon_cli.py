@@ -26,9 +26,10 @@ def test_status_screen_and_log_lines():
     r = Response("response", 8.0, 2, (tk.Note(0.5, 1.0, 60, 80), tk.Note(1.0, 2.0, 64, 80)), 0, 12.5, 40, 1, 0, 0, 3.0,
                  "texture 1.00, centre 62.0, spread 2.0, density 1.00/beat")
     st = Status("responding", 120.0, "midi", 9.5, 3, 1, 2, r, 0.042,
-                {"thru": 5, "echoes": 2, "input_dropped": 0, "late_dropped": 0, "moved": 1,
-                 "held_closed": 0, "send_errors": 0},
-                {"voices": 4, "load": 0.31, "underruns": 0,
+                {"thru": 5, "echoes": 2, "input_dropped": 7, "late_dropped": 0, "moved": 1,
+                 "held_closed": 0, "send_errors": 0, "thru_dropped": 0, "schedule_dropped": 0,
+                 "requests_dropped": 3},
+                {"voices": 4, "load": 0.31, "underruns": 0, "inbox_dropped": 9, "notes_dropped": 2,
                  "audio_backend": "JACK native port livegen-synth:out_0 (C process callback)"})
     lines = status_lines(st, ports="in a  out b", audio="x", beats_per_bar=4)
     assert "RESPONDING" in lines[0] and "120.0 bpm (midi)" in lines[0] and "bar 3 beat 2.50" in lines[0]
@@ -39,7 +40,9 @@ def test_status_screen_and_log_lines():
                          "livegen-synth:out_0 (C process callback))"), line
     assert "ready in 3.0 ms, generated in 12.5 ms, first note +0.042 ms vs schedule" in lines[4]
     assert "echoes 2" in lines[5]
+    assert "input 7  thru 0  schedule 0  generator 3  synth 9  synth notes 2" in lines[6]
     assert "responding" in status_line(st)
+    assert "dropped: input 7, thru 0, schedule 0, generator 3, synth 9, synth notes 2" in status_line(st)
     text = describe_response(r, 4)
     assert "bar 3 beat 1.00 (beat 8), first note at beat 8.5000" in text and "moved 1 bar(s) late" in text
     assert "; as texture 1.00, centre 62.0, spread 2.0, density 1.00/beat: C4 E4" in text

@@ -590,3 +590,35 @@ def test_the_first_note_of_an_answer_falls_on_its_bar_line_unless_the_phrase_beg
     else:  # the model's own rest is kept: the answer begins off its bar line, as the phrase did
         assert abs(phrase.start_beat - 0.5) < 0.01
         assert r.notes[0].start == 3 / tk.TICKS_PER_BEAT and not on_bar_line(tb, t, d), (r.start_beat, r.notes[0])
+
+
+def test_a_full_sender_keeps_every_panic_cancel_and_note_off_and_counts_what_it_drops():
+    """The sender's queues past their bounds (nothing taken yet: the thread has not started):
+    adds and pass-through note-ons are dropped and counted; the panic, the cancel and every
+    pass-through note-off still go out, in order."""
+    from livegen.core.clock import BeatClock
+    from livegen.daemon.sender import Sender
+
+    out = FakeOutput()
+    beat_clock = BeatClock(120.0, time.monotonic_ns())
+    s = Sender(out, lambda: beat_clock.state)
+    for i in range(1100):  # more requests than the inbox holds
+        s.schedule([(1e6 + i, note_on(60))])
+    s.cancel()
+    s.panic()
+    for i in range(2500):  # more pass-through than its queue holds: pairs, so the later note-ons are dropped
+        s.now(note_on(40 + i % 40, 100, 1))
+        s.now(note_off(40 + i % 40, 1))
+    assert s.schedule_dropped == 1100 - 1024
+    assert s.thru_dropped == 2500 - 2048  # the note-ons past the bound; no note-off
+    s.start()
+    try:
+        assert daemon_fakes.wait_for(lambda: not s._now and not s._inbox)
+        assert not s._open_thru  # every pass-through note that went out was ended
+    finally:
+        s.stop()
+    sent = [m for _, m in out.messages()]
+    thru = [m for m in sent if m[0] & 0x0F == 1 and m[0] & 0xF0 in (0x80, 0x90)]
+    assert sum(m[0] & 0xF0 == 0x90 for m in thru) == 2048
+    assert s.counts.cancelled == 1024  # the cancel came: what was scheduled before it is gone
+    assert {m[0] & 0x0F for m in sent if m[0] & 0xF0 == 0xB0 and m[1] == 123} == set(range(16))  # the panic

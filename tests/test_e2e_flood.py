@@ -8,6 +8,7 @@ import time
 import pytest
 
 from livegen import config
+from livegen.core.notes import left_sounding
 from livegen.daemon import Daemon
 from livegen.io import midi
 from livegen.io.midiclient import MidiRecorder, open_player
@@ -64,6 +65,50 @@ def test_a_flood_through_jack_blocks_neither_the_clock_nor_the_answer(jack_serve
         # and the flood was handled, not dropped: the clock (144 ticks) was followed above
         assert handled + inp.dropped == sent
         assert handled >= 0.9 * sent, "the bounded input dropped most of a flood it should handle"
+    finally:
+        d.stop()
+        for port in (player, rec, inp, out):
+            if port is not None:
+                port.close()
+
+
+def test_a_note_flood_through_jack_leaves_no_note_sounding(jack_server):
+    """5,000 note-ons, each with its note-off, in about a second into livegen:in, passed through to
+    livegen-out: whatever the bounded queues dropped (counted), every note-on that came out was ended."""
+    cfg = config.from_dict({"midi": {"backend": "jack", "in_port": "lgnflood:in", "out_port": "lgnflood-out:out"},
+                            # no MIDI loop here: nothing the flood repeats is taken for livegen's echo
+                            "jam": {"state_cc": -1, "thru": "midi", "out_channel": 2, "safety_net": False,
+                                    "loop_window_ms": 0.0}})
+    backend, inp, out = midi.open_ports(cfg.midi)
+    d = Daemon(cfg, inp, out, PatternModel())
+    d.start()
+    rec = MidiRecorder("jack", "lgnflood-rec", "lgnflood-out:out")
+    player = open_player("jack", "lgnflood-player", "lgnflood:in")
+    try:
+        t0 = time.monotonic()
+        for i in range(5000):
+            p = 21 + i % 88
+            player.send(bytes((0x90, p, 100)))
+            player.send(bytes((0x80, p, 0)))
+            if i % 10 == 9:
+                time.sleep(max(0.0, t0 + (i + 1) / 5000 - time.monotonic()))
+        sent = 10000
+        assert wait_for(lambda: d.control.counts.messages + inp.dropped + inp.queue.merged >= sent, 30)
+        assert wait_for(lambda: not d.sender._now, 10)
+
+        def thru():
+            return [(t, m) for t, m in rec.snapshot() if m[0] & 0x0F == 0 and m[0] & 0xF0 in (0x80, 0x90)]
+
+        # every note-on that came out is ended; the flood's last note-off arrived
+        assert wait_for(lambda: thru() and thru()[-1][1][0] & 0xF0 == 0x80 and not left_sounding(thru()), 10)
+        out_msgs = thru()
+        ons = sum(m[0] & 0xF0 == 0x90 for _, m in out_msgs)
+        folded = inp.queue.merged + d.sender._now.merged  # a note-off past a bound, merged with one waiting
+        print(f"note flood: {sent} messages; livegen handled {d.control.counts.messages}, dropped "
+              f"{inp.dropped} at the input, {d.sender.thru_dropped} at the sender, folded {folded}; {ons} "
+              f"note-ons came out")
+        assert d.control.counts.messages + inp.dropped + inp.queue.merged == sent
+        assert len(out_msgs) + inp.dropped + d.sender.thru_dropped + folded == sent  # none lost unsaid
     finally:
         d.stop()
         for port in (player, rec, inp, out):

@@ -86,3 +86,20 @@ def test_when_rendering_falls_behind_voices_are_shed_and_counted(jack_server, fi
         live.close()
     assert status["voice_limit"] == 1 and status["voices_shed"] >= 3
     assert status["underruns"] > 0  # counted, filled with silence
+
+
+def test_a_flood_starts_no_more_notes_per_render_than_voices_and_leaves_none_sounding(jack_server, files):
+    live = LiveSynth(Synth(files, voices=4, seed=0), AudioConfig(backend="jack", client_name="lgtest-flood"))
+    for i in range(200):  # all there before the first render: one render's worth of a flood
+        live.send(bytes([0x90, 40 + i % 40, 100]))
+        live.send(bytes([0x80, 40 + i % 40, 0]))
+    live.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (live.notes_dropped < 196 or live.voices) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = live.status()
+    finally:
+        live.close()
+    assert status["notes_dropped"] == 196 and status["inbox_dropped"] == 0  # 4 started: the voices
+    assert status["voices"] == 0  # every note-off came through: nothing hangs

@@ -180,9 +180,9 @@ class VirtualInbox(Inbox):
         self._vt = vt
         self._ready_event = vt.event()
 
-    def put(self, item, droppable: bool) -> bool:
+    def put(self, item) -> bool:
         with self._vt.cv:
-            put = super().put(item, droppable)  # its lock is never contended: one thread runs at a time
+            put = super().put(item)  # its lock is never contended: one thread runs at a time
             if put:
                 self._ready_event.set()
         return put

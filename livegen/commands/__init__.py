@@ -23,6 +23,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "jam"), "livegen.commands.bench_jam"),
     (("bench", "live"), "livegen.commands.bench_live"),
     (("bench", "soak"), "livegen.commands.bench_soak"),
+    (("bench", "xruns"), "livegen.commands.bench_xruns"),
     (("train", "lstm"), "livegen.train.lstm.cli_train"),
     (("eval", "lstm"), "livegen.train.lstm.cli_eval"),
     (("sample", "lstm"), "livegen.train.lstm.cli_sample"),

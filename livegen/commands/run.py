@@ -17,6 +17,9 @@ def add_arguments(parser) -> None:
                              "when stdout is not a terminal)")
     parser.add_argument("--status-every", type=float, default=30.0, metavar="S",
                         help="in log mode, a status line every S seconds (0 = never; default 30)")
+    parser.add_argument("--status-json", action="store_true",
+                        help="in log mode, each status as one JSON object on a line of its own on stdout "
+                             "(for programs: livegen bench xruns reads it)")
 
 
 def run(args, cfg) -> int:
@@ -85,11 +88,13 @@ def run(args, cfg) -> int:
 def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_backend: str) -> str | None:
     """The status screen or log lines until a signal (None) or until the JACK server is
     lost (why, logged)."""
+    import json
     import logging
     import sys
     import time
 
-    from livegen.daemon.status import describe_phrase, describe_response, status_line, status_lines
+    from livegen.daemon.status import (describe_phrase, describe_response, status_line, status_lines,
+                                       status_record)
 
     log = logging.getLogger("livegen")
     bpb = cfg.jam.beats_per_bar
@@ -114,7 +119,10 @@ def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_ba
             log.info("%s", describe_response(daemon.responses.popleft(), bpb))
         if args.status_every > 0 and time.monotonic() - last_status > args.status_every:
             last_status = time.monotonic()
-            log.info("%s", status_line(daemon.status(), midi_backend))
+            if args.status_json:
+                print(json.dumps(status_record(daemon.status())), flush=True)
+            else:
+                log.info("%s", status_line(daemon.status(), midi_backend))
     return None
 
 

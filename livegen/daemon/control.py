@@ -16,8 +16,14 @@ It drains the input port's queue (filled by rtmidi's callback with
   livegen responds cancels the response (``on_new_phrase = interrupt``).
 
 It reports the state (idle, listening, responding) with a controller when it
-changes, and idle when it starts and on every way out (a stop on a signal, an error). At most ``batch`` messages are handled between timing checks, so a
-flood of input delays neither the clock nor phrase ends; nothing here blocks.
+changes, and idle when it starts and on every way out (a stop on a signal, an error).
+Its work per wake-up is bounded: at most ``batch``
+(:data:`~livegen.core.queues.BATCH`) messages are handled between timing checks, so a
+flood of input delays neither the clock nor phrase ends, and with more waiting the next
+batch comes after a pause of :data:`~livegen.core.queues.BREATH_S`, so a flood takes at most a fixed share of the interpreter and the
+render thread is never starved of it. What waits meanwhile stays in the input port's
+bounded queue (past its bound, dropped and counted, never a note-off: see
+:class:`~livegen.core.queues.BoundedQueue`). Nothing here blocks.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from livegen.core.clock import BeatClock
 from livegen.core.midiparse import MidiParser
 from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.phrase import PhraseDetector, PhraseRules
+from livegen.core.queues import BATCH, BREATH_S
 from livegen.realtime import CONTROL_PRIORITY, make_realtime
 from livegen.daemon.schedule import Controls, EchoFilter, cc_length_bars, cc_temperature
 
@@ -65,7 +72,7 @@ def phrase_rules(jam) -> PhraseRules:
 
 class Control(threading.Thread):
     def __init__(self, inp, sender, generator, beat_clock: BeatClock, jam, *, sink=None,
-                 echo: EchoFilter | None = None, on_phrase=None, clock=time.monotonic_ns, batch: int = 512):
+                 echo: EchoFilter | None = None, on_phrase=None, clock=time.monotonic_ns, batch: int = BATCH):
         super().__init__(name="livegen-control", daemon=True)
         self.inp = inp
         self.sender = sender
@@ -131,8 +138,8 @@ class Control(threading.Thread):
                     self.handle(msg, t)
                 handled += 1
             self.tick(self.clock(), backlog=bool(queue))
-            if queue:  # a flood: the next batch after a breath, so a real-time thread never hogs a core
-                self.stopping.wait(0.0002)
+            if queue:  # a flood: the next batch after a breath, so the others get the interpreter
+                self.stopping.wait(BREATH_S)
                 self.wake.set()
 
     def tick(self, now: int, backlog: bool = False) -> None:

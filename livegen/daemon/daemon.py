@@ -120,6 +120,7 @@ class Daemon:
             "garbage": self.control.parser.counts.garbage + self.control.parser.counts.truncated,
             "echoes": c.echoes, "interrupts": c.interrupts, "panics": c.panics,
             "thru": snd.thru, "sent": snd.sent, "late_dropped": snd.late_dropped,
+            "thru_dropped": self.sender.thru_dropped, "schedule_dropped": self.sender.schedule_dropped,
             "held_closed": snd.held_closed, "send_errors": snd.errors,
             "requests_dropped": g.requests_dropped, "moved": g.moved, "muted": g.muted,
         }

@@ -15,15 +15,18 @@ Requests go into an :class:`Inbox` without blocking. The phrase's notes are
 the only thing it may drop: once one is dropped (the generator fell behind a
 flood), no later note of that phrase is sent, so what was primed is always the
 phrase's beginning and its end primes the rest (its last notes, if the rest is
-long). A phrase's begin and end, a cancel and a stop always go through; a
-generator that finds a long backlog of notes stops priming them one by one.
+long). A phrase's begin and end, a cancel and a stop always go through (a second
+one of a kind while the first still waits behind only such requests, past the
+bound, is folded into it); a generator that finds a long backlog of notes stops
+priming them one by one. Its work per wake-up is bounded as the control thread's:
+after :data:`~livegen.core.queues.BATCH` requests in a row, with more waiting, it
+pauses :data:`~livegen.core.queues.BREATH_S`.
 The model is reached only through ``model.initial_state()`` and
 ``model.step(token, state) -> (logits, state)``.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import threading
@@ -36,6 +39,7 @@ from livegen.core import controls as ctl
 from livegen.core import sampling
 from livegen.core import tokens as tk
 from livegen.core.phrase import Phrase, off_the_beat
+from livegen.core.queues import BATCH, BREATH_S, BoundedQueue
 from livegen.core.sampling import stream_tokens
 from livegen.daemon.prompt import LiveEncoder
 from livegen.daemon.schedule import move_late, response_bars, response_start
@@ -77,25 +81,29 @@ class GeneratorCounts:
     failures: int = 0  # LSTM steps that failed (the phrase or response was dropped)
 
 
-class Inbox:
-    """The generator's requests, never blocking the sender (the control thread).
+def request_key(item):
+    """What the generator's inbox must keep: a phrase's begin and end, a cancel, a stop
+    (one of each kind past the bound: see :class:`~livegen.core.queues.BoundedQueue`);
+    a note or a variation request may be dropped."""
+    return None if item[0] in ("note", "mutate") else item[0]
 
-    ``put(item, droppable)``: a droppable item (a note, a variation request) is refused
-    when ``size`` items wait; the others (begin, end, cancel, stop) are refused only
-    past ``4 * size``, which a machine of phrases cannot reach without the generator
-    being dead. ``get(timeout)`` returns the oldest item or None.
+
+class Inbox:
+    """The generator's requests, never blocking the sender (the control thread): a
+    :class:`~livegen.core.queues.BoundedQueue` of ``size`` droppable items (notes,
+    variation requests), and a Condition to wait on. ``put(item)`` -> False if it was
+    dropped; ``get(timeout)`` returns the oldest item or None.
     """
 
     def __init__(self, size: int):
         self.size = size
-        self._items: collections.deque = collections.deque()
+        self._items = BoundedQueue(size, request_key)
         self._ready = threading.Condition(threading.Lock())
 
-    def put(self, item, droppable: bool) -> bool:
+    def put(self, item) -> bool:
         with self._ready:
-            if len(self._items) >= (self.size if droppable else 4 * self.size):
+            if not self._items.put(item):
                 return False
-            self._items.append(item)
             self._ready.notify()
         return True
 
@@ -156,8 +164,8 @@ class Generator(threading.Thread):
         self._aborted = False  # a response was cut short: what it scheduled must go
 
     # -- other threads (control) -------------------------------------------------------
-    def _put(self, item, droppable: bool = False) -> bool:
-        if self._inbox.put(item, droppable):
+    def _put(self, item) -> bool:
+        if self._inbox.put(item):
             return True
         self.counts.requests_dropped += 1
         return False
@@ -173,14 +181,14 @@ class Generator(threading.Thread):
     def note(self, msg) -> None:
         """A NoteMessage of the phrase being played. After one is dropped, the phrase's
         later notes are not sent either: its end primes them, in order."""
-        if not self._notes_dropped and not self._put(("note", msg), droppable=True):
+        if not self._notes_dropped and not self._put(("note", msg)):
             self._notes_dropped = True
 
     def end(self, phrase: Phrase) -> None:
         self._put(("end", phrase))
 
     def mutate(self) -> None:
-        self._put(("mutate",), droppable=True)
+        self._put(("mutate",))
 
     def cancelled(self) -> None:
         """The response was cancelled (panic, mute, transport stop)."""
@@ -197,11 +205,17 @@ class Generator(threading.Thread):
     def run(self) -> None:
         if self.jam.realtime:
             make_realtime(GENERATOR_PRIORITY)
+        handled = 0  # requests since the thread last waited
         while not self.stopping.is_set():
+            if handled >= BATCH and len(self._inbox):  # a backlog (a flood): a breath first, so the
+                handled = 0  # render thread gets the interpreter
+                self.stopping.wait(BREATH_S)
             item = self._inbox.get(timeout=0.05)
             if item is None:
+                handled = 0
                 self._maybe_loop()
                 continue
+            handled += 1
             kind = item[0]
             try:
                 if kind == "begin":

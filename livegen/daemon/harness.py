@@ -66,7 +66,8 @@ class Jam:
         """``native_jack``: false opens the ports through rtmidi's JACK backend (to compare)."""
         self.cfg = cfg
         self.model = models.lstm
-        self.backend, self.inp, self.out = midi.open_ports(cfg.midi, native_jack=native_jack)
+        self.backend, self.inp, self.out = midi.open_ports(cfg.midi, native_jack=native_jack,
+                                                           realtime=cfg.jam.realtime)
         self.sink, self.why_no_sink = None, models.why_no_synth
         try:
             if models.synth is not None:  # only the audio device may be missing now: MIDI only

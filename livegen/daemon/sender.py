@@ -3,7 +3,11 @@
 Other threads hand it work through :meth:`Sender.now` (a message to send at once:
 pass-through, the state controller), :meth:`Sender.schedule` (a response: (beat,
 message) pairs with a tag), :meth:`Sender.cancel` and :meth:`Sender.panic`; each
-only appends to a bounded deque and sets an Event.
+only puts into a :class:`~livegen.core.queues.BoundedQueue` and sets an Event. Past
+their bounds, pass-through messages and schedule requests are dropped and counted
+(``thru_dropped``, ``schedule_dropped``); note-offs, resets, cancels and panics never
+are. The thread takes at most :data:`BATCH` of each per turn of its loop, so a flood
+of pass-through never keeps a scheduled message waiting.
 
 Beats become times with the clock's snapshot *at send time*, so a tempo change
 moves what is still to come. A port that places messages at their time (JACK,
@@ -22,12 +26,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from livegen.core.notes import OpenNotes, note_on_off
+from livegen.core.queues import BoundedQueue, first_midi_key
 from livegen.realtime import SENDER_PRIORITY, make_realtime
 from livegen.daemon.schedule import EchoFilter, Schedule
 from livegen.errors import DeviceError
@@ -35,6 +39,7 @@ from livegen.errors import DeviceError
 log = logging.getLogger("livegen.sender")
 
 RESPONSE = "response"
+BATCH = 256  # pass-through messages, and requests, handled per turn of the loop
 # what a port raises when its peer or server went away (livegen.io translates its
 # library's errors into DeviceError)
 PORT_GONE = (DeviceError, OSError)
@@ -44,9 +49,7 @@ ECHO_SLACK_NS = 1_000_000
 @dataclass
 class SenderCounts:
     sent: int = 0
-    inbox_dropped: int = 0  # schedule/cancel/panic requests dropped because the inbox was full
     thru: int = 0
-    thru_dropped: int = 0  # pass-through messages dropped because the deque was full
     late_dropped: int = 0  # note-ons that could not be played in time
     late_max_ms: float = 0.0  # how late the latest of those was
     held_closed: int = 0  # notes ended because they were held too long
@@ -80,6 +83,11 @@ class OnsetLog:
         return (self.actual[:k] - self.scheduled[:k]).copy()
 
 
+def request_key(item):
+    """What the sender's inbox must keep: a cancel (per tag) and a panic; an add may be dropped."""
+    return None if item[0] == "add" else item[:2]
+
+
 class Sender(threading.Thread):
     def __init__(self, port, clock_state, *, sink=None, offset_ms: float = 0.0, spin_us: int = 1000,
                  max_note_s: float = 10.0, late_ms: float = 20.0, echo: EchoFilter | None = None,
@@ -101,9 +109,9 @@ class Sender(threading.Thread):
         self.thru_latency = OnsetLog()  # pass-through: arrival (rtmidi callback) -> sent
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self._inbox: deque = deque()  # ("add", events, tag) | ("cancel", tag) | ("panic",); bounded by _post
-        self._inbox_max = 1024
-        self._now: deque = deque(maxlen=4096)  # (msg, t_in): bounded by now()
+        # ("add", events, tag, new) | ("cancel", tag) | ("panic",): adds dropped past the bound
+        self._inbox = BoundedQueue(1024, request_key)
+        self._now = BoundedQueue(4096, first_midi_key)  # (msg, t_in): note-offs and resets always kept
         # owned by this thread
         self._schedule = Schedule()
         self._responses = 0  # response messages in the schedule
@@ -118,18 +126,22 @@ class Sender(threading.Thread):
     def now(self, msg: bytes, t_in: int = 0) -> None:
         """Send ``msg`` as soon as possible (pass-through, the state controller);
         ``t_in``: when it arrived, for the pass-through latency log."""
-        if len(self._now) >= self._now.maxlen:
-            self.counts.thru_dropped += 1
-            return
-        self._now.append((msg, t_in))
-        self.wake.set()
+        if self._now.put((msg, t_in)):
+            self.wake.set()
 
     def _post(self, item) -> None:
-        if len(self._inbox) >= self._inbox_max:  # only a flood of control CCs gets here
-            self.counts.inbox_dropped += 1
-            return
-        self._inbox.append(item)
-        self.wake.set()
+        if self._inbox.put(item):
+            self.wake.set()
+
+    @property
+    def thru_dropped(self) -> int:
+        """Pass-through messages dropped: the sender was that far behind (never a note-off)."""
+        return self._now.dropped
+
+    @property
+    def schedule_dropped(self) -> int:
+        """Schedule requests dropped (a flood of control CCs); never a cancel or a panic."""
+        return self._inbox.dropped
 
     def schedule(self, events: list[tuple[float, bytes]], tag: str = RESPONSE,
                  new_response: bool = False) -> None:
@@ -188,7 +200,7 @@ class Sender(threading.Thread):
         self.response_notes_open = len(self._open_response)
 
     def _handle_now(self, now_ns: int) -> None:
-        while self._now:
+        for _ in range(min(len(self._now), BATCH)):
             msg, t_in = self._now.popleft()
             self._send(msg, now_ns)
             self._open_thru.track(msg, now_ns)
@@ -198,7 +210,7 @@ class Sender(threading.Thread):
 
     def _handle_inbox(self, now_ns: int) -> None:
         self._handle_now(now_ns)
-        while self._inbox:
+        for _ in range(min(len(self._inbox), BATCH)):
             item = self._inbox.popleft()
             if item[0] == "add":
                 for beat, msg in item[1]:
@@ -221,6 +233,8 @@ class Sender(threading.Thread):
                 for ch in range(16):
                     self._send(bytes((0xB0 | ch, 123, 0)), now_ns, self._closing_at(now_ns), sink=True)
             self.response_end_beat = self._schedule.last_beat(RESPONSE) if self._responses else None
+        if self._now or self._inbox:  # more than a batch waited: the next turn comes at once
+            self.wake.set()
 
     def _play(self, beat: float, msg: bytes, tag: str, due_ns: int, now_ns: int, lead_ns: int) -> None:
         note = note_on_off(msg)
@@ -300,7 +314,8 @@ class Sender(threading.Thread):
                     self.response_end_beat = None
             self._play(beat, msg, tag, due, now, lead)
         now = self.clock()
-        self._handle_inbox(now)
+        while self._now or self._inbox:
+            self._handle_inbox(now)
         self._schedule.cancel(None)
         self._responses = 0
         self._close(self._open_response, now, sink=True)

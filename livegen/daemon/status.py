@@ -37,8 +37,7 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
     synth = st.synth or {}
     if synth:
         audio = (f"synth ({synth.get('kernel', '?')}): {synth.get('voices', '?')} voices, load {synth.get('load', 0):.2f}, "
-                 f"underruns {synth.get('underruns', 0)}, inbox dropped {synth.get('inbox_dropped', 0)}; "
-                 f"{synth.get('audio_backend', '?')}")
+                 f"underruns {synth.get('underruns', 0)}; {synth.get('audio_backend', '?')}")
     last = "none yet"
     if st.last is not None:
         r = st.last
@@ -53,25 +52,41 @@ def status_lines(st, *, ports: str, audio: str, beats_per_bar: int) -> list[str]
         f"audio     {audio}",
         f"phrases   {st.phrases} (ignored {st.ignored})   responses {st.responses}",
         f"last      {last}",
-        f"counters  thru {c['thru']}  echoes {c['echoes']}  input dropped {c['input_dropped']}  "
-        f"late {c['late_dropped']}  moved {c['moved']}  held-closed {c['held_closed']}  "
-        f"send errors {c['send_errors']}",
+        f"counters  thru {c['thru']}  echoes {c['echoes']}  late {c['late_dropped']}  moved {c['moved']}  "
+        f"held-closed {c['held_closed']}  send errors {c['send_errors']}",
+        f"dropped   {dropped(st)} (a flood: never a note-off, a reset, a panic or a cancel)",
         "          Ctrl-C stops (every note is closed)",
     ]
+
+
+def dropped(st) -> str:
+    """What the bounded queues between the threads dropped, where (see livegen.core.queues)."""
+    c, synth = st.counts, st.synth or {}
+    parts = [("input", c["input_dropped"]), ("thru", c["thru_dropped"]), ("schedule", c["schedule_dropped"]),
+             ("generator", c["requests_dropped"])]
+    if synth:  # the synth's inbox, and note-ons past its voices before one render
+        parts += [("synth", synth.get("inbox_dropped", 0)), ("synth notes", synth.get("notes_dropped", 0))]
+    return "  ".join(f"{name} {n}" for name, n in parts)
 
 
 def status_line(st, midi_backend: str = "") -> str:
     """One log line; ``midi_backend``: what moves the MIDI ports' bytes (``Jam.midi_backend``)."""
     synth = st.synth or {}
     audio = (f" voices {synth.get('voices')} load {synth.get('load', 0):.2f} underruns {synth.get('underruns')}"
-             f" synth inbox dropped {synth.get('inbox_dropped', 0)}" if synth else "")
+             if synth else "")
     ports = "; ".join(part for part in (f"MIDI: {midi_backend}" if midi_backend else "",
                                         f"audio: {synth['audio_backend']}" if "audio_backend" in synth else "")
                       if part)
     return (f"status: {st.state}, {st.bpm:.1f} bpm ({st.clock_source}), phrases {st.phrases}, "
-            f"responses {st.responses}, echoes {st.counts['echoes']}, input dropped "
-            f"{st.counts['input_dropped']}, late {st.counts['late_dropped']}{audio}"
-            + (f" ({ports})" if ports else ""))
+            f"responses {st.responses}, echoes {st.counts['echoes']}, late {st.counts['late_dropped']}{audio}, "
+            f"dropped: {dropped(st).replace('  ', ', ')}" + (f" ({ports})" if ports else ""))
+
+
+def status_record(st) -> dict:
+    """The status as one JSON-ready record (``livegen run --status-json``; read by ``livegen bench xruns``)."""
+    return {"state": st.state, "bpm": round(st.bpm, 2), "clock": st.clock_source, "beat": round(st.beat, 3),
+            "phrases": st.phrases, "ignored": st.ignored, "responses": st.responses,
+            "counts": dict(st.counts), "synth": dict(st.synth) if st.synth else None}
 
 
 def waiting_lines(server: str, reason: str, waited_s: float, phrases: int, responses: int) -> list[str]:

@@ -149,20 +149,26 @@ class JackMidiInput(_JackPort, InputPort):
     (``frames``: with JACK's frame counter instead, for measuring on the frame clock).
 
     ``connect``: ports to connect to it at once (a recorder's sources). A reader thread
-    of its own moves what the process callback received into ``queue``."""
+    of its own moves what the process callback received into ``queue`` (``realtime``:
+    at SCHED_FIFO :data:`~livegen.realtime.READER_PRIORITY`, where permitted, so that it
+    keeps up with a flood on a busy machine)."""
 
     kind = "MIDI input"
 
     def __init__(self, full_name: str, maxlen: int | None = 65536, connect: tuple[str, ...] = (),
-                 watch_xruns: bool = False, frames: bool = False):
+                 watch_xruns: bool = False, frames: bool = False, realtime: bool = False):
         InputPort.__init__(self, full_name, maxlen)
         self.frames = frames
+        self.realtime = realtime
         self._stop = threading.Event()
         self._open_client(full_name, True, tuple(connect), watch_xruns, frames)
         self._reader = threading.Thread(target=self._read, name=f"livegen-midi-in {full_name}", daemon=True)
         self._reader.start()
 
     def _read(self) -> None:  # the port's reader thread
+        if self.realtime:
+            from livegen.realtime import READER_PRIORITY, make_realtime
+            make_realtime(READER_PRIORITY)  # refused: the daemon's threads say why in the log
         ffi, lib, port = self._ffi, self._lib, self._port
         t = ffi.new("int64_t *")
         data = ffi.new("unsigned char[]", 65536)
@@ -172,7 +178,7 @@ class JackMidiInput(_JackPort, InputPort):
             lib.lg_wait(port, 100)  # the GIL is released while it waits
             lib.lg_counts(port, counts)
             if counts[3] != in_jack:
-                self.dropped += counts[3] - in_jack
+                self.backend_dropped += counts[3] - in_jack
                 in_jack = counts[3]
             while True:
                 n = lib.lg_read(port, t, data, 65536)

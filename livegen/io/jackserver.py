@@ -3,6 +3,9 @@
 Used by the test fixture and by ``livegen demo`` on a machine with no audio
 set-up. The server gets its own name, so it never collides with a user's
 server or another test run; clients reach it through ``JACK_DEFAULT_SERVER``.
+Its xruns are counted two ways (``livegen bench xruns``): by a client that JACK
+tells of each (:class:`XrunWatch`), and from the lines jackd writes to its log
+(:func:`log_xruns`), which name the clients that did not finish.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from livegen.errors import DeviceError
+from livegen.io.quiet import captured_stderr
 
 
 @dataclass
@@ -131,3 +135,59 @@ def start(name: str, rate: int = 16000, period: int = 256, log_path: str | None 
         with open(log_path, errors="replace") as log:
             errors.append(f"jackd {' '.join(realtime)}: " + log.read().strip()[-300:])
     raise DeviceError(f"JACK server {name!r} did not start:\n" + "\n".join(errors))
+
+
+class XrunWatch:
+    """A JACK client that counts the server's xruns: JACK calls every client's xrun
+    callback (on its notification thread, not the real-time one) for each cycle the
+    graph did not finish in time. It has no process callback, so it takes no part in
+    the cycle it watches. ``count`` is read from any thread."""
+
+    def __init__(self, client_name: str = "livegen-xrun-watch"):
+        from livegen.io.jackmidi import jack_module
+        jack = jack_module()
+        with captured_stderr():
+            try:
+                self.client = jack.Client(client_name, no_start_server=True)
+            except jack.JackOpenError as err:
+                raise DeviceError(f"cannot open the xrun watch {client_name!r} on JACK: {err}") from err
+        self.count = 0
+        self.client.set_xrun_callback(self._on_xrun)
+        self.client.activate()
+
+    def _on_xrun(self, delayed_usecs: float) -> None:  # JACK's notification thread
+        self.count += 1
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@dataclass
+class LogXruns:
+    """What jackd wrote about xruns between two looks at its log (:func:`log_xruns`)."""
+
+    lines: int  # lines that say XRun (the engine's "client = X was not finished", the driver's)
+    clients: dict[str, int]  # the clients named as not finished, and how often
+    offset: int  # where the next look starts
+
+
+def log_xruns(path: str, offset: int = 0) -> LogXruns:
+    """The xrun lines jackd wrote to its log ``path`` from byte ``offset`` on."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        text = fh.read()
+    end = offset + len(text)
+    if not text.endswith(b"\n"):  # a line still being written: the next look reads it
+        end = offset + text.rfind(b"\n") + 1
+        text = text[: end - offset]
+    lines, clients = 0, {}
+    for line in text.decode(errors="replace").splitlines():
+        if "XRun" not in line:
+            continue
+        lines += 1
+        head, sep, rest = line.partition("client = ")
+        if sep:
+            name = rest.split(" was not finished")[0]
+            clients[name] = clients.get(name, 0) + 1
+    return LogXruns(lines, clients, end)

@@ -217,13 +217,14 @@ def _jack_native(native_jack: bool) -> bool:
 
 
 def open_input(backend: str, full_name: str, maxlen: int | None = 65536, connect: tuple[str, ...] = (),
-               native_jack: bool = True) -> InputPort:
+               native_jack: bool = True, realtime: bool = False) -> InputPort:
     """An input port named ``full_name`` ('client:port'), virtual or connected to the
     ports ``connect``; on JACK a JACK-Client port unless ``native_jack`` is false
-    (rtmidi's JACK backend, kept for comparison: ``livegen bench jam --rtmidi``)."""
+    (rtmidi's JACK backend, kept for comparison: ``livegen bench jam --rtmidi``), whose
+    reader thread runs real-time if ``realtime``."""
     if backend == "jack" and _jack_native(native_jack):
         from livegen.io.jackmidi import JackMidiInput
-        return JackMidiInput(full_name, maxlen, connect)
+        return JackMidiInput(full_name, maxlen, connect, realtime=realtime)
     if len(connect) > 1:
         raise DeviceError(f"{full_name!r}: rtmidi connects a port to one other port, not {len(connect)}")
     return RtmidiInput(backend, full_name, maxlen, connect[0] if connect else None)
@@ -240,15 +241,16 @@ def open_output(backend: str, full_name: str, connect: tuple[str, ...] = (),
     return RtmidiOutput(backend, full_name, connect[0] if connect else None)
 
 
-def open_ports(midi_cfg, native_jack: bool = True) -> tuple[str, InputPort, OutputPort]:
-    """Open the configured virtual in and out ports; returns (backend, in, out)."""
+def open_ports(midi_cfg, native_jack: bool = True, realtime: bool = False) -> tuple[str, InputPort, OutputPort]:
+    """Open the configured virtual in and out ports; returns (backend, in, out).
+    ``realtime``: the input's reader thread at real-time priority (``jam.realtime``)."""
     backend = choose_backend(midi_cfg.backend)
     if backend in SEPARATE_CLIENTS and split_name(midi_cfg.in_port)[0] == split_name(midi_cfg.out_port)[0]:
         raise DeviceError(
             f"midi.in_port {midi_cfg.in_port!r} and midi.out_port {midi_cfg.out_port!r} share a client "
             f"name, but on {backend} every virtual port is its own client: give them different client "
             "names (e.g. 'livegen:in' and 'livegen-out:out')")
-    inp = open_input(backend, midi_cfg.in_port, native_jack=native_jack)
+    inp = open_input(backend, midi_cfg.in_port, native_jack=native_jack, realtime=realtime)
     try:
         out = open_output(backend, midi_cfg.out_port, native_jack=native_jack)
     except DeviceError:

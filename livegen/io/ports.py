@@ -17,7 +17,7 @@ calls :meth:`InputPort._deliver`, which only stamps, appends and wakes.
 
 from __future__ import annotations
 
-import collections
+from livegen.core.queues import BoundedQueue, second_midi_key
 
 
 class Port:
@@ -52,26 +52,30 @@ class Port:
 class InputPort(Port):
     """Messages land in ``queue`` as (monotonic_ns, bytes), appended by the backend's thread.
 
-    The queue is bounded: when its reader falls behind, new messages are counted in
-    ``dropped`` rather than blocking the backend's thread. ``maxlen = None``: unbounded
-    (a recorder that keeps a whole run).
+    The queue is bounded (:class:`~livegen.core.queues.BoundedQueue`): when its reader
+    falls behind, new messages are counted in ``dropped`` rather than blocking the
+    backend's thread, except note-offs and resets, which are always kept (a flood never
+    leaves a note hanging). ``maxlen = None``: unbounded (a recorder that keeps a whole
+    run). ``dropped`` also counts what the backend itself lost (``backend_dropped``).
     """
 
     def __init__(self, name: str, maxlen: int | None = 65536):
         super().__init__(name)
-        self.queue: collections.deque = collections.deque()
+        self.queue = BoundedQueue(maxlen, second_midi_key)
         self.maxlen = maxlen
-        self.dropped = 0
+        self.backend_dropped = 0  # lost before this queue (the backend's own ring was full)
         self.wake = None  # a threading.Event the reader may set here, to be woken on each message
 
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped + self.backend_dropped
+
     def _deliver(self, t_ns: int, data: bytes) -> None:  # the backend's thread
-        if self.maxlen is not None and len(self.queue) >= self.maxlen:
-            self.dropped += 1
+        if not self.queue.put((t_ns, data)):
             return
-        self.queue.append((t_ns, data))
         wake = self.wake
-        if wake is not None:
-            wake.set()
+        if wake is not None and not wake.is_set():  # (appended first: a reader that clears it
+            wake.set()  # after this look drains the queue next, this message included)
 
 
 class OutputPort(Port):

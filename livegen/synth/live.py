@@ -18,9 +18,13 @@ through a semaphore each cycle, elsewhere it polls the callback count four times
 callback after next plays: key to sound is two periods, and a render may take 1.5
 periods (at 128 frames; more at longer periods) before the callback finds too little.
 
-The inbox is bounded: past :data:`INBOX_MAX` messages, new ones are dropped and counted
-(``inbox_dropped`` in the status), except note-offs and controller resets, which are
-always kept, so a flood never leaves a voice sounding.
+The inbox is a :class:`~livegen.core.queues.BoundedQueue`: past :data:`INBOX_MAX`
+messages, new ones are dropped and counted (``inbox_dropped`` in the status), except
+note-offs and controller resets, which are always kept, so a flood never leaves a voice
+sounding. Before one render the thread starts at most as many notes as the synth may
+sound (the governor's voice limit); more could only steal each other before being heard,
+so the rest of a flood's note-ons are dropped and counted (``notes_dropped``), and a
+flood costs a render no more than a chord of all its voices.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 import numpy as np
 
 from livegen.core.governor import LoadGovernor
+from livegen.core.queues import BoundedQueue, first_midi_key
 from livegen.synth.synth import Synth
 
 log = logging.getLogger("livegen.synth")
@@ -47,30 +52,6 @@ def raise_priority() -> str | None:
 INBOX_MAX = 4096
 RENDER_AT = 0.5  # rendering at the device rate starts this far into the period ...
 RENDER_AT_MAX_S = 0.002  # ... but no later than this: pass-through arrives within it
-RESETS = (120, 121, 123)  # All Sound Off, Reset All Controllers, All Notes Off
-
-
-def must_keep(msg: bytes) -> bool:
-    """A message the synth needs even when its inbox overflows: note-offs, resets."""
-    kind = msg[0] & 0xF0 if msg else 0
-    return (kind == 0x80 or (kind == 0x90 and len(msg) > 2 and msg[2] == 0)
-            or (kind == 0xB0 and len(msg) > 1 and msg[1] in RESETS))
-
-
-class Inbox:
-    """MIDI messages for the render thread: bounded at ``limit``, past which new messages
-    are dropped and counted, except those :func:`must_keep` (note-offs, resets)."""
-
-    def __init__(self, limit: int = INBOX_MAX):
-        self.limit = limit
-        self.queue: collections.deque = collections.deque()
-        self.dropped = 0
-
-    def put(self, msg: bytes, at_ns: int) -> None:  # any thread
-        if len(self.queue) >= self.limit and not must_keep(msg):
-            self.dropped += 1
-            return
-        self.queue.append((msg, at_ns))
 
 
 class LiveSynth:
@@ -81,7 +62,8 @@ class LiveSynth:
         self.synth = synth
         self.realtime = realtime
         self.realtime_refused: str | None = None
-        self.inbox = Inbox()
+        self.inbox = BoundedQueue(INBOX_MAX, first_midi_key)  # (msg, at_ns)
+        self.notes_dropped = 0  # note-ons past the voice limit before one render (the render thread's)
         self.output = open_output(audio_cfg, self.RING_FRAMES)
         self.ring = self.output.ring  # the render thread writes, the output's callback reads
         self.rate = self.output.sample_rate
@@ -113,7 +95,7 @@ class LiveSynth:
     # -- any thread -----------------------------------------------------------------
     def send(self, msg: bytes, at_ns: int | None = None) -> None:
         """Hand a MIDI message to the synth (never blocks); ``at_ns``: when it arrived."""
-        self.inbox.put(bytes(msg), at_ns or time.monotonic_ns())
+        self.inbox.put((bytes(msg), at_ns or time.monotonic_ns()))
 
     @property
     def underruns(self) -> int:
@@ -130,7 +112,7 @@ class LiveSynth:
                 "kernel": self.synth.kernel_description, "rate": self.rate, "audio_lost": self.output.lost,
                 "audio_host": self.output.backend, "audio_backend": self.output.describe,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
-                "inbox_dropped": self.inbox.dropped, "period": self.period,
+                "inbox_dropped": self.inbox.dropped, "notes_dropped": self.notes_dropped, "period": self.period,
                 "render_ms_p99": round(float(np.percentile(self.render_ms, 99)), 2) if self.render_ms else None,
                 "render_ms_max": round(max(self.render_ms), 2) if self.render_ms else None,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
@@ -172,6 +154,7 @@ class LiveSynth:
             self.realtime_refused = raise_priority()
         period = self.period
         seen = self.output.callbacks
+        ons_left = self.synth.alloc.limit  # note-ons this render may still start
         while not self._stop.is_set():
             if self.output.period and self.output.period != period:
                 log.warning("the audio period changed from %d to %d frames while running: rendering "
@@ -180,13 +163,19 @@ class LiveSynth:
             n, target = period, 2 * period
             block_s = n / self.rate
             now = time.monotonic_ns()
-            inbox = self.inbox.queue
+            inbox = self.inbox
             while inbox:
                 msg, at_ns = inbox.popleft()
-                self.synth.handle(msg)
                 if msg[0] & 0xF0 == 0x90 and len(msg) > 2 and msg[2]:
+                    if ons_left <= 0:  # more note-ons before one render than voices: a flood
+                        self.notes_dropped += 1
+                        continue
+                    ons_left -= 1
+                    self.synth.handle(msg)
                     queued = self.ring.available() / self.rate + self.output.latency
                     self.latencies_ms.append((now - at_ns) / 1e6 + (queued + block_s) * 1e3)
+                else:
+                    self.synth.handle(msg)
             if self.ring.available() >= target:
                 delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
                 wait_cycle = getattr(self.output, "wait_cycle", None)
@@ -200,6 +189,7 @@ class LiveSynth:
                     seen = self.output.callbacks
                     self._stop.wait(max(0.0, delay - poll / 2))
                 continue
+            ons_left = self.synth.alloc.limit
             t0 = time.perf_counter()
             audio = self.synth.render(n)
             took = time.perf_counter() - t0
