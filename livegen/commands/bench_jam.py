@@ -220,8 +220,10 @@ def run(args, cfg) -> int:
               f"{int(np.median([r.tokens for r in rs]))} tokens): median {_pct([r.generate_ms for r in rs], 50):.1f} ms")
     if len(err):
         what = f"handed to the port ({lead / 1e6:.2f} ms ahead)" if lead else "sent"
+        # handed over less than a period before it is due, a message cannot land on its frame
+        late = int((err > lead / 1e6 - args.period / 48).sum()) if lead else 0
         print(f"  response messages {what} vs schedule ({len(err)} messages): p50 {_pct(err, 50):+.3f} ms, "
-              f"p99 {_pct(err, 99):+.3f} ms, max {err.max():+.3f} ms")
+              f"p99 {_pct(err, 99):+.3f} ms, max {err.max():+.3f} ms; {late} too late to land on their frame")
         ch = jam.out_channel - 1
         arrivals = [t for t, m in recorded if (note := note_on_off(m)) and note[1] == ch]
         if len(arrivals) == len(sched):
