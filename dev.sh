@@ -14,11 +14,13 @@ cd "$(dirname "$0")"
 # libjack-jackd2-dev, libasound2-dev and pkg-config: python-rtmidi is built from source against
 # the system's libjack (see setup_python), and livegen's native JACK callbacks (livegen/io/*.c) against
 # libjack's headers
-APT_PACKAGES=(jackd2 jack-midi-clock libportaudio2 fluidsynth fluid-soundfont-gm libjack-jackd2-dev libasound2-dev pkg-config gcc)
+# chromium and chromium-driver: the control surface's tests drive a headless browser (selenium)
+APT_PACKAGES=(jackd2 jack-midi-clock libportaudio2 fluidsynth fluid-soundfont-gm libjack-jackd2-dev libasound2-dev pkg-config gcc
+              chromium chromium-driver)
 
 need_apt() {
     command -v jackd >/dev/null && command -v jack_midi_clock >/dev/null && command -v fluidsynth >/dev/null \
-        && command -v gcc >/dev/null \
+        && command -v gcc >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
         && ldconfig -p | grep 'libportaudio\.so\.2' >/dev/null \
         && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && pkg-config --exists jack alsa 2>/dev/null \
         && return 1

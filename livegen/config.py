@@ -166,6 +166,11 @@ class JamConfig:
                           "note", range=(-1, 127))
     cc_density: int = _f(28, "controller setting the density: 0 follow the phrase, 1..127 -> 0.25..8 onsets "
                          "per beat", range=(-1, 127))
+    cc_thru: int = _f(29, "controller: >= 64 passes the player's notes through (where jam.thru says; "
+                      "to the synth when that is 'none'), < 64 stops", range=(-1, 127))
+    cc_pad_x: int = _f(16, "controller moving the timbre pad left (0) to right (127); on the channel it "
+                       "arrives on when synth.pad_channel picks one channel", range=(-1, 127))
+    cc_pad_y: int = _f(17, "controller moving the timbre pad bottom (0) to top (127)", range=(-1, 127))
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,32 @@ class SynthConfig:
                               range=(0.05, 30.0))
     realtime: bool = _f(True, "render with real-time priority (SCHED_FIFO, below the sender and "
                         "control threads) where the OS permits it")
+    pad_corners: str = _f("", "the timbre pad's corner presets, top-left, top-right, bottom-left, "
+                          "bottom-right, separated by commas; empty = the model's first four")
+    pad_channel: int = _f(0, "MIDI channel the timbre pad plays (1..16); 0 = every channel",
+                          range=(0, 16))
+    user_presets: str = _f("", "the user's presets file (what the control surface encodes, renames and "
+                           "deletes; the model's own presets are never changed); empty = "
+                           "$XDG_DATA_HOME/livegen/presets.json", path=True)
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """The control surface in the browser (``livegen run``; docs/api.md): where it listens, and
+    who may use it."""
+
+    enabled: bool = _f(True, "serve the control surface in the browser while livegen runs")
+    bind: str = _f("127.0.0.1", "address the control surface listens on; any other than 127.0.0.1, "
+                   "localhost or ::1 needs ui.token")
+    port: int = _f(8765, "TCP port of the control surface; 0 = any free port (the address is logged)",
+                   range=(0, 65535))
+    token: str = _f("", "secret every request must carry when ui.bind is not local (at least 16 "
+                    "characters); empty = none")
+    audition_channel: int = _f(16, "MIDI channel the preset list's audition button plays on",
+                               range=(1, 16))
 
 
 @dataclass(frozen=True)
@@ -212,6 +243,7 @@ class Config:
     jam: JamConfig = field(default_factory=JamConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     source: str = "defaults"  # the file this came from, for messages
 
     def path(self, value: str) -> Path:
@@ -220,9 +252,16 @@ class Config:
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else PACKAGE_DIR / p
 
+    def user_presets(self) -> Path:
+        """The user's presets file (synth.user_presets, else under $XDG_DATA_HOME)."""
+        if self.synth.user_presets:
+            return Path(self.synth.user_presets)
+        data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        return Path(data) / "livegen" / "presets.json"
+
 
 SECTIONS: dict[str, type] = {"midi": MidiConfig, "audio": AudioConfig, "jam": JamConfig,
-            "synth": SynthConfig, "models": ModelsConfig}
+            "synth": SynthConfig, "models": ModelsConfig, "ui": UiConfig}
 
 # keys an older livegen read: a config that sets one loads, with one notice (logged) saying why
 # the key is gone, so an old config.toml keeps working
@@ -287,6 +326,8 @@ def _is_path(section: str, key: str) -> bool:
 
 
 def _absolute(value: str, base_dir: Path) -> str:
+    if not value:
+        return value  # empty: the key's own default place
     p = Path(os.path.expanduser(value))
     return str(p if p.is_absolute() else base_dir / p)
 
@@ -308,6 +349,16 @@ def _check_jam(jam: JamConfig) -> list[str]:
         errors.append(f"jam.state_cc = {jam.state_cc}: that controller ends notes (with jam.thru = "
                       f"{jam.thru!r} it reaches the MIDI out); use another")
     return errors
+
+
+def _check_ui(ui: UiConfig) -> list[str]:
+    """A control surface reachable from other machines needs a token."""
+    if ui.bind in LOCAL_HOSTS:
+        return []
+    if len(ui.token) < 16:
+        return [f"ui.bind = {ui.bind!r} is not a local address: set ui.token to a secret of at least 16 "
+                "characters (every request must carry it), or bind 127.0.0.1"]
+    return []
 
 
 def from_dict(data: dict, *, base_dir: Path | None = None, source: str = "defaults") -> Config:
@@ -350,6 +401,7 @@ def from_dict(data: dict, *, base_dir: Path | None = None, source: str = "defaul
         sections[section] = cls(**kwargs)
     if not errors:
         errors += _check_jam(sections.get("jam", JamConfig()))
+        errors += _check_ui(sections.get("ui", UiConfig()))
     if errors:
         if len(errors) == 1:
             raise ConfigError(f"{source}: {errors[0]}")

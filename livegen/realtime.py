@@ -18,6 +18,7 @@ the log.
 from __future__ import annotations
 
 import os
+import shutil
 
 SENDER_PRIORITY = 4
 CONTROL_PRIORITY = 3
@@ -49,3 +50,10 @@ def make_realtime(priority: int) -> str | None:
         return f"SCHED_FIFO not permitted ({err.strerror}); grant rtprio (e.g. the audio group)"
     return None
 
+
+
+def ordinary(command: list[str], nice: int = 10) -> list[str]:
+    """``command`` run as an ordinary, lower-priority process (SCHED_OTHER, ``nice``), even
+    when a real-time thread starts it: a child inherits its parent's scheduling policy."""
+    chrt, renice = shutil.which("chrt"), shutil.which("nice")
+    return ([chrt, "--other", "0"] if chrt else []) + ([renice, "-n", str(nice)] if renice else []) + list(command)

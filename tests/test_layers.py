@@ -20,6 +20,8 @@ ONLY_IN = {
     "sounddevice": ("livegen/io",),
     "jack": ("livegen/io",),
     "onnxruntime": ("livegen/engine", "livegen/train", "export"),
+    "aiohttp": ("livegen/ui",),  # the control surface's server
+    "selenium": ("livegen/ui",),  # a browser on it, for its tests and benchmarks
 }
 
 
@@ -80,7 +82,8 @@ MAY_IMPORT = {
     "engine": {"core", "io.quiet"} | LEAVES,
     "synth": {"core", "io", "engine"} | LEAVES,
     "daemon": {"core", "io", "engine", "synth"} | LEAVES,
-    "commands": {"core", "io", "engine", "synth", "daemon", "config"} | LEAVES,
+    "ui": {"core", "synth", "daemon"} | LEAVES,  # the control surface: a guest beside the daemon
+    "commands": {"core", "io", "engine", "synth", "daemon", "ui", "config"} | LEAVES,
     "cli": {"commands", "config"} | LEAVES,
     "__main__": {"cli"},
     "train": {"core", "io", "engine", "synth", "config", "cli"} | LEAVES,  # cli: the standalone entry

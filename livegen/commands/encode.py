@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="then move z by N trial renders of the recording's own notes, starting "
                              "from the best of the encoder's code and the presets (0 = the encoder's "
                              "code alone; default %(default)s, about a second each)")
+    parser.add_argument("--progress", action="store_true",
+                        help="print 'progress K/N' lines while refining (for the control surface)")
 
 
 def run(args, cfg) -> int:
@@ -39,7 +41,11 @@ def run(args, cfg) -> int:
     z = encode_audio(files, x, sr)
     if args.refine > 0:
         from livegen.synth.encoding import refine
-        z, d0, d = refine(files, x, sr, z, list(files.presets.values()), steps=args.refine)
+        def step(k: int, n: int) -> None:
+            print(f"progress {k}/{n}", flush=True)
+
+        z, d0, d = refine(files, x, sr, z, list(files.presets.values()), steps=args.refine,
+                          on_step=step if args.progress else None)
         if d == d:  # not nan: the recording had pitched notes to compare
             print(f"refined: spectral distance to the recording {d0:.3f} (encoder) -> {d:.3f}")
     name = args.name or args.wav.stem

@@ -60,6 +60,9 @@ def run(args, cfg) -> int:
     jam.start()
     log.info("listening on %s, answering on %s (%s); LSTM %s; %s", cfg.midi.in_port, cfg.midi.out_port,
              jam.midi_backend, jam.model.describe(), jam.audio)
+    surface = _open_surface(cfg, jam)
+    if surface is not None:
+        ports += f"   control surface {surface.url}"
     log.info("clock: beat 0 at monotonic %d ns, %.1f bpm, %d beats to the bar",
              daemon.started_ns, cfg.jam.tempo_bpm, cfg.jam.beats_per_bar)
     time.sleep(0.05)
@@ -73,6 +76,8 @@ def run(args, cfg) -> int:
     try:
         lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio, jam.midi_backend)
     finally:
+        if surface is not None:
+            surface.stop()
         jam.stop()  # every open note is closed, All Notes Off per channel (lost on a dead server)
         st = daemon.status()
         if lost:
@@ -83,6 +88,28 @@ def run(args, cfg) -> int:
     if not lost:
         return 0
     return _wait_and_come_back(args, watch.server, lost, st, stop, restarts, (jam.inp, jam.out))
+
+
+def _open_surface(cfg, jam):
+    """The control surface (livegen.ui), started, with its address logged; None when
+    ui.enabled is false or it cannot listen (said in the log: the jam goes on without it)."""
+    import logging
+
+    from livegen.errors import DeviceError
+
+    log = logging.getLogger("livegen")
+    if not cfg.ui.enabled:
+        log.info("control surface: off (ui.enabled = false)")
+        return None
+    from livegen.ui.server import Surface
+    surface = Surface(cfg, jam)
+    try:
+        url = surface.start()
+    except DeviceError as err:
+        log.warning("control surface: off: %s", err)
+        return None
+    log.info("control surface: %s", url + ("?token=<ui.token>" if cfg.ui.token else ""))
+    return surface
 
 
 def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_backend: str) -> str | None:

@@ -44,8 +44,10 @@ def never(_item) -> None:
 def midi_key(msg: bytes) -> Hashable | None:
     """The must-keep key of a MIDI message: a note-off (or a note-on of velocity 0) is
     keyed by channel and pitch, a reset controller by channel and controller; anything
-    else (a note-on, another controller, clock) is ordinary: None."""
-    if len(msg) < 3:
+    else (a note-on, another controller, clock) is ordinary: None, and so is an item that is
+    not MIDI (the control surface's pad commands share the input queue: the next move
+    supersedes one)."""
+    if type(msg) is not bytes or len(msg) < 3:
         return None
     kind, ch = msg[0] & 0xF0, msg[0] & 0x0F
     if kind == 0x80 or (kind == 0x90 and msg[2] == 0):

@@ -52,3 +52,31 @@ class AudioRing:
         out[n:] = 0.0
         self._read += n
         return n
+
+
+class EventLog:
+    """The latest ``capacity`` events of one writer thread, for readers that poll.
+
+    The writer :meth:`append`\\ s (a slot store and a counter increment: it never waits and
+    never allocates a container); a reader keeps the count it has seen and asks
+    :meth:`since` for what came after it. A reader that fell more than ``capacity // 2``
+    behind gets the latest ``capacity // 2`` events (the older half of the slots may be
+    being overwritten while it reads) and can tell from the counts how many it missed.
+    """
+
+    def __init__(self, capacity: int = 1024):
+        if capacity < 2:
+            raise ValueError(f"capacity must be >= 2, got {capacity}")
+        self.capacity = capacity
+        self._slots: list = [None] * capacity
+        self.count = 0  # events ever appended; owned by the writer, published after the slot
+
+    def append(self, event) -> None:  # the writer thread only
+        self._slots[self.count % self.capacity] = event
+        self.count += 1
+
+    def since(self, seen: int) -> tuple[list, int]:
+        """(the events after the first ``seen``, the count now)."""
+        end = self.count
+        start = max(seen, end - self.capacity // 2)
+        return [self._slots[i % self.capacity] for i in range(start, end)], end

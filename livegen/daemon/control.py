@@ -10,10 +10,16 @@ It drains the input port's queue (filled by rtmidi's callback with
   the texture, register and density the response is steered to; a controller
   at 0 gives that one back to config.toml's value, 0 there meaning "follow the
   phrase") or asks for a variation or a panic;
+- the timbre pad's controllers (``jam.cc_pad_x``, ``jam.cc_pad_y``) move the :class:`Pad`
+  it owns, and the synth gets the mix of the corners as a timbre command;
 - notes pass through at once (``jam.thru``: to the synth sink and/or the MIDI
   out through the sender) and feed the :class:`PhraseDetector`; a phrase's notes
   go to the generator as they come, its end too. A phrase that starts while
   livegen responds cancels the response (``on_new_phrase = interrupt``).
+
+The control surface (:mod:`livegen.ui`) posts into the same input queue: CC messages
+(exactly what a DAW sends) and the pad's commands (:mod:`livegen.core.pad`), which are
+not bytes. Each note played is appended to ``heard`` (for the surface's piano roll).
 
 It reports the state (idle, listening, responding) with a controller when it
 changes, and idle when it starts and on every way out (a stop on a signal, an error).
@@ -34,11 +40,13 @@ import time
 from dataclasses import dataclass
 
 from livegen.core import controls as ctl
+from livegen.core import pad as pads
 from livegen.core.clock import BeatClock
 from livegen.core.midiparse import MidiParser
 from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.phrase import PhraseDetector, PhraseRules
 from livegen.core.queues import BATCH, BREATH_S
+from livegen.core.ring import EventLog
 from livegen.realtime import CONTROL_PRIORITY, make_realtime
 from livegen.daemon.schedule import Controls, EchoFilter, cc_length_bars, cc_temperature
 
@@ -57,6 +65,7 @@ class ControlCounts:
     interrupts: int = 0
     panics: int = 0
     controls: int = 0
+    unknown_commands: int = 0
 
 
 def steering_of(jam) -> ctl.Steering:
@@ -72,7 +81,8 @@ def phrase_rules(jam) -> PhraseRules:
 
 class Control(threading.Thread):
     def __init__(self, inp, sender, generator, beat_clock: BeatClock, jam, *, sink=None,
-                 echo: EchoFilter | None = None, on_phrase=None, clock=time.monotonic_ns, batch: int = BATCH):
+                 echo: EchoFilter | None = None, on_phrase=None, clock=time.monotonic_ns, batch: int = BATCH,
+                 pad: pads.Pad | None = None):
         super().__init__(name="livegen-control", daemon=True)
         self.inp = inp
         self.sender = sender
@@ -99,14 +109,28 @@ class Control(threading.Thread):
                 inp.wake = self.wake
             except AttributeError:
                 pass  # a port that cannot: the 5 ms poll finds its messages
-        self._thru_synth = jam.thru in ("synth", "both") and sink is not None
-        self._thru_midi = jam.thru in ("midi", "both")
+        self._thru_where = jam.thru if jam.thru != "none" else "synth"  # where cc_thru turns it on
+        self._thru_was_on = False  # pass-through was on at some time (its notes' ends must go)
+        self._set_thru(jam.thru != "none")
         self._ccs = {jam.cc_temperature: "temperature", jam.cc_length: "length", jam.cc_loop: "loop",
                      jam.cc_mutate: "mutate", jam.cc_panic: "panic", jam.cc_mute: "mute",
-                     jam.cc_texture: "texture", jam.cc_register: "register", jam.cc_density: "density"}
+                     jam.cc_texture: "texture", jam.cc_register: "register", jam.cc_density: "density",
+                     jam.cc_thru: "thru", jam.cc_pad_x: "pad_x", jam.cc_pad_y: "pad_y"}
         self._ccs.pop(-1, None)
+        # the latest value of each control's controller (None: none came yet); the keys never
+        # change after this, so other threads may copy it while this thread sets values
+        self.cc_values: dict[str, int | None] = {name: None for name in self._ccs.values()}
+        self.pad = pad  # the timbre pad (None: no synth, so no presets to mix)
+        self.heard = EventLog(1024)  # (monotonic ns, beat, message) of each note played
         self._triggers: dict[str, bool] = {}  # mutate/panic fire on crossing 64 upwards
         self._answering_since = 0  # a phrase ended: "responding" until the response is scheduled
+
+    def _set_thru(self, on: bool) -> None:
+        self.thru = on
+        self._thru_was_on = self._thru_was_on or on
+        where = self._thru_where if on else "none"
+        self._thru_synth = where in ("synth", "both") and self.sink is not None
+        self._thru_midi = where in ("midi", "both")
 
     def stop(self, timeout: float = 2.0) -> None:
         self.stopping.set()
@@ -133,14 +157,21 @@ class Control(threading.Thread):
             self.wake.clear()
             handled = 0
             while queue and handled < self.batch:
-                t, data = queue.popleft()
-                for msg in self.parser.feed(data):
-                    self.handle(msg, t)
+                self.take(*queue.popleft())
                 handled += 1
             self.tick(self.clock(), backlog=bool(queue))
             if queue:  # a flood: the next batch after a breath, so the others get the interpreter
                 self.stopping.wait(BREATH_S)
                 self.wake.set()
+
+    def take(self, t: int, data) -> None:
+        """One item of the input queue: MIDI bytes that arrived at ``t``, or a command of the
+        control surface."""
+        if type(data) is not bytes:
+            self.command(data)
+            return
+        for msg in self.parser.feed(data):
+            self.handle(msg, t)
 
     def tick(self, now: int, backlog: bool = False) -> None:
         """Timing checks: the clock's timeout, a phrase ended by silence or length, the state.
@@ -170,17 +201,24 @@ class Control(threading.Thread):
             return
         kind = status & 0xF0
         if kind == 0xB0 and len(msg) >= 3 and msg[1] in self._ccs:
-            self._control(self._ccs[msg[1]], msg[2])
+            self._control(self._ccs[msg[1]], msg[2], status & 0x0F)
             return
         if kind == 0xB0 and len(msg) >= 3 and msg[1] == self.jam.end_cc:
             self._feed_detector(msg, t)
             return
-        if self._thru_synth:
+        synth, midi = self._thru_synth, self._thru_midi
+        note = note_on_off(msg)
+        if not self.thru and self._thru_was_on and note is not None and note[0] == "off":
+            # pass-through was turned off (jam.cc_thru) while a key may have been held: its end still goes
+            synth = self._thru_where in ("synth", "both") and self.sink is not None
+            midi = self._thru_where in ("midi", "both")
+        if synth:
             self.sink.send(msg, t)
-        if self._thru_midi:
+        if midi:
             self.sender.now(msg, t)
-        if note_on_off(msg) is not None:
+        if note is not None:
             self.counts.notes += 1
+            self.heard.append((t, self.beat_clock.state.beat_at(t), msg))
             self._feed_detector(msg, t)
         elif kind == 0xB0 and len(msg) >= 3 and msg[1] in (ALL_NOTES_OFF, ALL_SOUND_OFF):
             self._feed_detector(msg, t)  # the DAW's stop or panic: its held keys are released
@@ -216,10 +254,45 @@ class Control(threading.Thread):
         self.sender.cancel()
         self.generator.cancelled()
 
-    def _control(self, name: str, value: int) -> None:
+    def command(self, cmd) -> None:
+        """A command of the control surface (:mod:`livegen.core.pad`); an unknown one is
+        counted and dropped (the surface checks what it posts)."""
+        pad = self.pad
+        if pad is None:
+            return
+        if isinstance(cmd, pads.PadMove):
+            self._move_pad(pad.moved(cmd.x, cmd.y))
+        elif isinstance(cmd, pads.PadTarget):
+            self.pad = pads.Pad(pad.names, pad.codes, cmd.target, pad.xy)
+        elif isinstance(cmd, pads.PadCorners):
+            self._move_pad(pads.Pad(cmd.names, cmd.codes, pad.target, pad.xy), every=True)
+        else:
+            self.counts.unknown_commands += 1
+
+    def _move_pad(self, pad: pads.Pad, every: bool = False) -> None:
+        """Replace the pad; the synth plays the new mix on each channel whose point moved
+        (``every``: on each channel the pad has reached, the corners having changed)."""
+        old, self.pad = self.pad, pad
+        if self.sink is None or not hasattr(self.sink, "command"):
+            return
+        groups: dict = {}
+        for c in range(16):
+            point = pad.xy[c]
+            if point is not None and (every or point != old.xy[c]):
+                groups.setdefault(point, []).append(c)
+        for (x, y), channels in groups.items():
+            self.sink.command(pads.SetTimbre(tuple(channels), pads.bilinear(pad.codes, x, y), f"pad {x:.3f} {y:.3f}"))
+
+    def _control(self, name: str, value: int, channel: int = 0) -> None:
         self.counts.controls += 1
+        self.cc_values[name] = value
         c = self.controls
-        if name == "temperature":
+        if name in ("pad_x", "pad_y"):
+            if self.pad is not None:
+                v = value / 127.0
+                self._move_pad(self.pad.moved(v if name == "pad_x" else None, v if name == "pad_y" else None,
+                                              channel))
+        elif name == "temperature":
             self.controls = c.with_(temperature=cc_temperature(value))
         elif name == "length":
             self.controls = c.with_(response_bars=cc_length_bars(value))
@@ -231,6 +304,8 @@ class Control(threading.Thread):
             self.controls = c.with_(steering=c.steering.with_(density=ctl.cc_density(value) or self.jam.density))
         elif name == "loop":
             self.controls = c.with_(loop=value >= 64)
+        elif name == "thru":
+            self._set_thru(value >= 64)
         elif name == "mute":
             self.controls = c.with_(mute=value >= 64)
             if value >= 64:

@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from livegen.core.clock import BeatClock
+from livegen.core.ring import EventLog
 from livegen.daemon.control import Control
 from livegen.daemon.generator import Generator, Response
 from livegen.daemon.schedule import EchoFilter
@@ -54,7 +55,7 @@ class Status:
 
 
 class Daemon:
-    def __init__(self, cfg, inp, out, model, sink=None, *, clock=time.monotonic_ns):
+    def __init__(self, cfg, inp, out, model, sink=None, *, clock=time.monotonic_ns, pad=None):
         jam = cfg.jam
         self.cfg = cfg
         self.inp, self.out, self.model, self.sink = inp, out, model, sink
@@ -63,6 +64,7 @@ class Daemon:
         self.beat_clock = BeatClock(jam.tempo_bpm, self.started_ns, follow_midi=jam.follow_clock)
         self.echo = EchoFilter(round(jam.loop_window_ms * 1e6))
         self.responses: deque[Response] = deque(maxlen=256)
+        self.answers = EventLog(256)  # each Response as scheduled (the control surface reads it)
         self.phrases: deque = deque(maxlen=256)
         self.on_response = None  # optional callbacks (called on the generator/control thread)
         self.on_phrase = None
@@ -76,11 +78,12 @@ class Daemon:
         self.generator = Generator(model, self.sender, state, gen_jam, lambda: self.control.controls,
                                    on_response=self._response, clock=clock)
         self.control = Control(inp, self.sender, self.generator, self.beat_clock, jam, sink=sink,
-                               echo=self.echo, on_phrase=self._phrase, clock=clock)
+                               echo=self.echo, on_phrase=self._phrase, clock=clock, pad=pad)
         self._switch = None
 
     def _response(self, r: Response) -> None:
         self.responses.append(r)
+        self.answers.append(r)
         if self.on_response is not None:
             self.on_response(r)
 
@@ -88,6 +91,12 @@ class Daemon:
         self.phrases.append(p)
         if self.on_phrase is not None:
             self.on_phrase(p)
+
+    def post(self, item) -> None:
+        """A message from another thread (the control surface): a CC as bytes, or a pad
+        command (:mod:`livegen.core.pad`). It joins the MIDI input's bounded queue, as a
+        controller from the DAW does, and the control thread handles it; never blocks."""
+        self.inp.post(self.clock(), item)
 
     def start(self) -> None:
         # hand the GIL over every 0.5 ms (default 5 ms), so the sender is never

@@ -44,6 +44,8 @@ class Models:
     lstm: LstmRuntime
     synth: object | None  # livegen.synth.synth.Synth, or None: MIDI only
     why_no_synth: str  # "" with a synth
+    presets: object | None = None  # livegen.synth.presets.Presets (with a synth)
+    pad: object | None = None  # livegen.core.pad.Pad of synth.pad_corners (with a synth)
 
 
 def load_models(cfg) -> Models:
@@ -55,7 +57,11 @@ def load_models(cfg) -> Models:
         return Models(lstm, None, "audio.enabled = false")
     if not folder.exists():
         return Models(lstm, None, f"no timbre model folder {str(folder)!r} (models.timbre)")
-    return Models(lstm, load_synth(cfg), "")
+    synth = load_synth(cfg)
+    from livegen.synth import presets
+    known = presets.load(synth.files.presets, cfg.user_presets())
+    pad = presets.pad(cfg.synth.pad_corners, cfg.synth.pad_channel, known.all())
+    return Models(lstm, synth, "", known, pad)
 
 
 class Jam:
@@ -65,6 +71,7 @@ class Jam:
     def __init__(self, cfg, models: Models, native_jack: bool = True):
         """``native_jack``: false opens the ports through rtmidi's JACK backend (to compare)."""
         self.cfg = cfg
+        self.models = models
         self.model = models.lstm
         self.backend, self.inp, self.out = midi.open_ports(cfg.midi, native_jack=native_jack,
                                                            realtime=cfg.jam.realtime)
@@ -72,7 +79,7 @@ class Jam:
         try:
             if models.synth is not None:  # only the audio device may be missing now: MIDI only
                 self.sink, self.why_no_sink = open_sink(cfg, models.synth)
-            self.daemon = Daemon(cfg, self.inp, self.out, self.model, self.sink)
+            self.daemon = Daemon(cfg, self.inp, self.out, self.model, self.sink, pad=models.pad)
         except BaseException:
             self.close()
             raise

@@ -77,6 +77,11 @@ class InputPort(Port):
         if wake is not None and not wake.is_set():  # (appended first: a reader that clears it
             wake.set()  # after this look drains the queue next, this message included)
 
+    def post(self, t_ns: int, item) -> None:
+        """Another thread's message for the reader (the control surface's CCs and commands),
+        into the same bounded queue, woken the same way."""
+        self._deliver(t_ns, item)
+
 
 class OutputPort(Port):
     """``send(msg, at_ns=None)``: a complete message (bytes or a list of ints), due at

@@ -122,13 +122,15 @@ VELOCITY = 85  # the recording's notes are rendered mezzo-forte (the middle of t
 
 
 def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=(), steps: int = 48,
-           seed: int = 0, temperature: float = 1.0, sigma: float = 0.25) -> tuple[np.ndarray, float, float]:
+           seed: int = 0, temperature: float = 1.0, sigma: float = 0.25,
+           on_step=None) -> tuple[np.ndarray, float, float]:
     """Move z so that the recording's own notes, rendered by the synth, come closer to it.
 
     Starts from the best of ``z0`` (the encoder's code) and ``candidates`` (e.g. the presets),
     then a (1+1) evolution strategy of ``steps`` renders (the noise's seed fixed, so the
     distance is a function of z). Returns (z, distance at z0, distance at z). Without pitched
-    notes in the recording, returns z0."""
+    notes in the recording, returns z0. ``on_step(k, steps)`` is called after each trial
+    render of the search."""
     from livegen.synth.synth import Synth
     notes = recording_notes(x, sample_rate)
     if not notes:
@@ -160,11 +162,13 @@ def refine(files, x: np.ndarray, sample_rate: int, z0: np.ndarray, candidates=()
     # fitted to a few notes outside it does not carry over to other pitches)
     known = np.asarray(list(candidates) + [z0], np.float32)
     lo, hi = (known.min(axis=0), known.max(axis=0)) if len(known) > 2 else (-1.0, 1.0)
-    for _ in range(steps):
+    for k in range(steps):
         z = np.clip(best_z + sigma * rng.standard_normal(best_z.shape), lo, hi).astype(np.float32)
         d = distance(z)
         if d < best:
             best_z, best, sigma = z, d, sigma * 1.5
         else:
             sigma *= 0.85
+        if on_step is not None:
+            on_step(k + 1, steps)
     return best_z, d0, best

@@ -72,6 +72,7 @@ class LiveSynth:
         # the configured one
         self._period_guess = audio_cfg.block_size or 256
         self.load = 0.0  # render time / audio time, smoothed
+        self.level = 0.0  # the output's peak over the latest render (1.0 = full scale)
         self.governor = LoadGovernor(len(synth.alloc.slots))
         self.latencies_ms: collections.deque = collections.deque(maxlen=256)  # note-on -> DAC
         self.render_ms: collections.deque = collections.deque(maxlen=4096)  # each render's time
@@ -97,6 +98,11 @@ class LiveSynth:
         """Hand a MIDI message to the synth (never blocks); ``at_ns``: when it arrived."""
         self.inbox.put((bytes(msg), at_ns or time.monotonic_ns()))
 
+    def command(self, cmd) -> None:
+        """Hand the synth a :class:`~livegen.core.pad.SetTimbre` (never blocks): the render
+        thread applies it before its next render."""
+        self.inbox.put((cmd, time.monotonic_ns()))
+
     @property
     def underruns(self) -> int:
         return self.output.underruns
@@ -113,6 +119,7 @@ class LiveSynth:
                 "audio_host": self.output.backend, "audio_backend": self.output.describe,
                 "voice_limit": self.governor.limit, "voices_shed": self.governor.shed,
                 "inbox_dropped": self.inbox.dropped, "notes_dropped": self.notes_dropped, "period": self.period,
+                "level": round(self.level, 4), "timbre": list(self.synth.channel_label),
                 "render_ms_p99": round(float(np.percentile(self.render_ms, 99)), 2) if self.render_ms else None,
                 "render_ms_max": round(max(self.render_ms), 2) if self.render_ms else None,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
@@ -166,6 +173,9 @@ class LiveSynth:
             inbox = self.inbox
             while inbox:
                 msg, at_ns = inbox.popleft()
+                if type(msg) is not bytes:  # a timbre command
+                    self.synth.apply(msg)
+                    continue
                 if msg[0] & 0xF0 == 0x90 and len(msg) > 2 and msg[2]:
                     if ons_left <= 0:  # more note-ons before one render than voices: a flood
                         self.notes_dropped += 1
@@ -193,6 +203,7 @@ class LiveSynth:
             t0 = time.perf_counter()
             audio = self.synth.render(n)
             took = time.perf_counter() - t0
+            self.level = float(np.abs(audio).max()) if len(audio) else 0.0
             self.render_ms.append(took * 1e3)
             load = took / block_s
             self.load = 0.9 * self.load + 0.1 * load

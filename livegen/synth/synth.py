@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from livegen.core import hnsynth
+from livegen.core.pad import SetTimbre
 from livegen.core.voices import VoiceAllocator
 from livegen.engine.timbre import TimbreEngine
 from livegen.errors import ConfigError, SynthError
@@ -71,6 +72,8 @@ class Synth:
                           if c < len(per_channel) and per_channel[c] else default.copy()
                           for c in range(16)]
         self.channel_base = [z.copy() for z in self.channel_z]
+        self.channel_label = [per_channel[c] if c < len(per_channel) and per_channel[c] else
+                              (preset or self.names[0]) for c in range(16)]  # what each plays
         self.morph_cc = morph_cc
         self.morph_target = self._preset(morph_preset, "synth.morph_preset") if morph_preset else None
         self.alloc = VoiceAllocator(voices)
@@ -128,6 +131,12 @@ class Synth:
         self.channel_z[channel] = z
         self.kernel.set_channel_z(channel, z)
 
+    def apply(self, cmd: SetTimbre) -> None:
+        """Apply a :class:`SetTimbre` (takes effect at the next frame, gliding)."""
+        for c in cmd.channels:
+            self.set_channel_z(c, cmd.z)
+            self.channel_label[c] = cmd.label
+
     # -- MIDI -----------------------------------------------------------------------
     def handle(self, msg: bytes) -> None:
         """Apply one MIDI message (takes effect at the next frame)."""
@@ -151,7 +160,9 @@ class Synth:
             elif msg[1] == self.morph_cc and self.morph_target is not None:
                 self._channel_target(ch, mix_z(self.channel_base[ch], self.morph_target, msg[2] / 127.0))
         elif kind == 0xC0 and len(msg) >= 2:
-            self.set_channel_z(ch, self.files.presets[self.names[msg[1] % len(self.names)]])
+            name = self.names[msg[1] % len(self.names)]
+            self.set_channel_z(ch, self.files.presets[name])
+            self.channel_label[ch] = name
 
     def set_limit(self, limit: int) -> None:
         """Allow at most ``limit`` voices; the oldest beyond it fade out over the next frame."""
