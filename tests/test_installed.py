@@ -53,8 +53,10 @@ def test_the_readme_lists_what_pip_install_installs():
 DISTRIBUTION = {"numpy": "numpy", "mido": "mido", "rtmidi": "python-rtmidi", "sounddevice": "sounddevice",
                 "onnxruntime": "onnxruntime-gpu", "soxr": "soxr", "jack": "JACK-Client", "cffi": "cffi",
                 "torch": "torch", "onnx": "onnx", "music21": "music21", "tqdm": "tqdm",
-                "matplotlib": "matplotlib", "scipy": "scipy"}
+                "matplotlib": "matplotlib", "scipy": "scipy", "aiohttp": "aiohttp", "selenium": "selenium"}
 TRAINING = ("livegen/train", "export")  # what only the [train] extra needs
+# imported outside training but declared in an extra only: each says what to install when missing
+EXTRA_ONLY = {"selenium": "test"}  # livegen.ui.browser: bench live --page and the browser tests
 
 
 def _third_party_imports() -> dict[str, set[str]]:
@@ -83,7 +85,10 @@ def test_every_package_livegen_imports_is_declared():
         assert module in DISTRIBUTION, f"{module} (imported by {sorted(files)}): which distribution provides it?"
         dist = DISTRIBUTION[module].lower()
         outside_training = sorted(f for f in files if not f.startswith(TRAINING))
-        if outside_training:
+        if module in EXTRA_ONLY:
+            extra = {name(d) for d in project["optional-dependencies"][EXTRA_ONLY[module]]}
+            assert dist in extra, f"{dist}: imported by {sorted(files)}, not in [{EXTRA_ONLY[module]}]"
+        elif outside_training:
             assert dist in runtime, f"{dist}: imported by {outside_training}, not in [project] dependencies"
         else:
             assert dist in runtime | train, f"{dist}: imported by {sorted(files)}, not declared"
