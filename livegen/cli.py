@@ -63,11 +63,7 @@ def standalone(prog: str, description: str, add_arguments, run, argv: list[str] 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return int(run(args, None) or 0)
-    except LivegenError as err:
-        print(f"livegen: error: {err}", file=sys.stderr)
-        return 2
+    return _exit_status(lambda: run(args, None))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,9 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="livegen: %(message)s", stream=sys.stderr)
+    return _exit_status(lambda: args._run(args, config.load(args.config, args.overrides)))
+
+
+def _exit_status(command) -> int:
+    """Runs ``command``; every error of livegen's hierarchy (a problem the user can fix) is one
+    line and exit status 2, here and nowhere else."""
     try:
-        cfg = config.load(args.config, args.overrides)
-        return int(args._run(args, cfg) or 0)
+        return int(command() or 0)
     except LivegenError as err:
         print(f"livegen: error: {err}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ default path is inside the installed package (the shipped models,
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import logging
@@ -40,6 +41,20 @@ def _f(default: Any, doc: str, *, choices: tuple | None = None, range: tuple | N
        path: bool = False):
     """A config field with its documentation and allowed values; ``path``: a file or folder."""
     return field(default=default, metadata={"doc": doc, "choices": choices, "range": range, "path": path})
+
+
+SEEDS = (0, 2**63 - 1)  # jam.seed and every --seed (numpy takes no negative seed)
+
+
+def seed_option(text: str) -> int:
+    """argparse type of every ``--seed``: a whole number in SEEDS."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not SEEDS[0] <= value <= SEEDS[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is a whole number in range {SEEDS[0]}..{SEEDS[1]}")
+    return value
 
 
 MIDI_BACKENDS = ("auto", "jack", "alsa", "coremidi", "winmm")
@@ -85,7 +100,7 @@ class JamConfig:
     temperature: float = _f(1.0, "LSTM sampling temperature", range=(0.05, 5.0))
     top_p: float = _f(0.95, "LSTM nucleus sampling: keep the most likely tokens up to this mass",
                       range=(0.01, 1.0))
-    seed: int = _f(0, "random seed for sampling; 0 = a fresh seed each run", range=(0, 2**63 - 1))
+    seed: int = _f(0, "random seed for sampling; 0 = a fresh seed each run", range=SEEDS)
     # phrases (livegen run)
     silence_beats: float = _f(2.0, "a phrase ends after this many beats with no key held", range=(0.25, 64.0))
     silence_s: float = _f(0.0, "if > 0, a phrase ends after this many seconds of silence instead",

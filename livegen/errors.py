@@ -27,6 +27,15 @@ class DeviceError(LivegenError):
     """A MIDI or audio backend, port or device cannot be opened."""
 
 
+class OutputError(LivegenError):
+    """A file cannot be written where it was asked for (no such folder, a read-only folder,
+    a folder where a file should go): checked before the work starts."""
+
+
+class EngineError(LivegenError):
+    """A model failed while running (ONNX Runtime failed a step)."""
+
+
 class NativeError(LivegenError):
     """A compiled part of livegen (the synth kernel, the JACK process callbacks) cannot be
     loaded or refuses its input (names the file)."""

@@ -102,7 +102,9 @@ def note_off(pitch: int, ch: int = 0) -> bytes:
     return bytes((0x80 | ch, pitch, 0))
 
 
-def wait_for(predicate, timeout: float = 5.0, step: float = 0.005) -> bool:
+def wait_for(predicate, timeout: float = 60.0, step: float = 0.005) -> bool:
+    """Polls ``predicate`` until it holds (True) or ``timeout`` seconds pass (False). A test
+    waits for a state, never for a time: the deadline is generous, for a slow or busy machine."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

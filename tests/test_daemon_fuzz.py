@@ -83,7 +83,7 @@ def test_after_any_input_livegen_still_answers_and_leaves_no_note_sounding(packe
         for p in packets:
             inp.queue.append((time.monotonic_ns(), p))
         inp.wake.set()
-        assert wait_for(lambda: not inp.queue, 5)
+        assert wait_for(lambda: not inp.queue)
         s = d.beat_clock.state
         assert clk.MIN_BPM <= s.bpm <= clk.MAX_BPM, s
         # a fresh start: the DAW's panic (All Notes Off on every channel), then its transport
@@ -91,7 +91,7 @@ def test_after_any_input_livegen_still_answers_and_leaves_no_note_sounding(packe
             inp.put(bytes((0xB0 | ch, 123, 0)))
         clock_thread = threading.Thread(target=run_clock, args=(inp, ticking), daemon=True)
         clock_thread.start()
-        assert wait_for(lambda: d.beat_clock.state.source == "midi" and abs(d.beat_clock.state.bpm - BPM) < 5, 3)
+        assert wait_for(lambda: d.beat_clock.state.source == "midi" and abs(d.beat_clock.state.bpm - BPM) < 5)
         before = d.generator.counts.responses
         time.sleep(1.2)  # the junk's own phrase, if it made one, is over and answered
         before = d.generator.counts.responses
@@ -100,7 +100,7 @@ def test_after_any_input_livegen_still_answers_and_leaves_no_note_sounding(packe
             time.sleep(0.06)
             inp.put(note_off(p))
             time.sleep(0.02)
-        assert wait_for(lambda: d.generator.counts.responses > before, 4), d.status()
+        assert wait_for(lambda: d.generator.counts.responses > before), d.status()
         r = d.generator.last
         assert r.start_beat % 2 == 0
     finally:

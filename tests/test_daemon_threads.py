@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from livegen import config
+from livegen.core import tokens as tk
 from livegen.core.notes import left_sounding, note_on_off
 from livegen.daemon import Daemon
 from livegen.daemon.generator import MAX_CATCH_UP, Inbox
@@ -296,7 +297,22 @@ def test_state_is_reported_with_a_controller(tb):
     finally:
         d.stop()
     states = [m[2] for _, m in out.messages() if m[:2] == bytes((0xBF, 85))]
-    assert states == [64, 127, 0]  # listening, responding, idle
+    # idle when it starts (a DAW may still show the state of an earlier run that crashed or lost
+    # its server), listening, responding, idle
+    assert states == [0, 64, 127, 0]
+
+
+@both
+def test_the_state_controller_goes_to_idle_on_a_stop_in_the_middle_of_a_response(tb):
+    d, inp, out = make(tb, {"state_cc": 85})
+    d.start()
+    try:
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: len(response_ons(out)) >= 1 and d.sender.responding, 4)
+    finally:
+        d.stop()  # as livegen run does on SIGTERM or SIGINT, and on an error
+    states = [m[2] for _, m in out.messages() if m[:2] == bytes((0xBF, 85))]
+    assert states == [0, 64, 127, 0]
 
 
 @both
@@ -539,6 +555,43 @@ def test_the_phrase_is_primed_with_its_controls_so_far_and_answered_as_steered_b
     assert answer and all(np.array_equal(c, p.target.vector()) for c in answer)
 
 
+class RestFirstModel(PatternModel):
+    """Wants a rest of 1/8 beat before each note (as in a run with a real MIDI clock: "first
+    note at beat 12.1250"); a note-on of 72 is its second choice there."""
+
+    def __init__(self):
+        super().__init__()
+        self.pattern = [tk.TIME_SHIFT + 2, tk.VELOCITY + 10, tk.NOTE_ON + 72, tk.TIME_SHIFT + 5,
+                        tk.NOTE_OFF + 72]
+
+    def step(self, token: int, state, controls=None):
+        logits, nxt = super().step(token, state, controls)
+        logits[tk.NOTE_ON + 72] = max(logits[tk.NOTE_ON + 72], 10.0)
+        return logits, nxt
+
+
+@pytest.mark.parametrize("pickup", [False, True])
+def test_the_first_note_of_an_answer_falls_on_its_bar_line_unless_the_phrase_began_off_the_beat(tb, pickup):
+    d, inp, out = make(tb, model=RestFirstModel())
+    d.start()
+    try:
+        if pickup:  # the player's phrase begins half a beat after livegen's beat 0
+            tb.sleep(BAR_NS / 2 / 2 / 1e9)
+        play(tb, inp, [60, 62])
+        assert tb.wait_for(lambda: d.generator.counts.responses == 1 and len(response_ons(out)) >= 1, 4)
+    finally:
+        d.stop()
+    [phrase] = d.phrases
+    r = d.generator.last
+    t, _ = response_ons(out)[0]
+    if not pickup:
+        assert abs(phrase.start_beat - round(phrase.start_beat)) < 0.01
+        assert r.notes[0].start == 0.0 and on_bar_line(tb, t, d), (r.start_beat, r.notes[0])
+    else:  # the model's own rest is kept: the answer begins off its bar line, as the phrase did
+        assert abs(phrase.start_beat - 0.5) < 0.01
+        assert r.notes[0].start == 3 / tk.TICKS_PER_BEAT and not on_bar_line(tb, t, d), (r.start_beat, r.notes[0])
+
+
 def test_a_full_sender_keeps_every_panic_cancel_and_note_off_and_counts_what_it_drops():
     """The sender's queues past their bounds (nothing taken yet: the thread has not started):
     adds and pass-through note-ons are dropped and counted; the panic, the cancel and every
@@ -560,7 +613,7 @@ def test_a_full_sender_keeps_every_panic_cancel_and_note_off_and_counts_what_it_
     assert s.thru_dropped == 2500 - 2048  # the note-ons past the bound; no note-off
     s.start()
     try:
-        assert daemon_fakes.wait_for(lambda: not s._now and not s._inbox, 5)
+        assert daemon_fakes.wait_for(lambda: not s._now and not s._inbox)
         assert not s._open_thru  # every pass-through note that went out was ended
     finally:
         s.stop()

@@ -152,6 +152,7 @@ def lstm_args(tmp_path: Path, out: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # trainings of two processes, each allowed 300 s
 def test_torchrun_trains_the_lstm_on_two_processes_and_the_result_exports(tmp_path):
     write_midi_folder(tmp_path / "midi")
     proc = torchrun("-m", "livegen", *lstm_args(tmp_path, "out"), cwd=tmp_path)
@@ -176,6 +177,7 @@ def max_difference(a: dict, b: dict) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # trainings of two processes, each allowed 300 s
 def test_two_processes_equal_one_on_the_same_global_batch_also_when_resumed(tmp_path):
     """Without dropout (with it, each rank draws its own masks): the same windows, averaged
     gradients, so the same weights. The two-process run is interrupted at step 3 and resumed."""
@@ -213,6 +215,7 @@ TIMBRE = ["--batch", "4", "--crop-frames", "8", "--eval-every", "3", "--ckpt-eve
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # trainings of two processes, each allowed 300 s
 def test_torchrun_trains_the_timbre_model_resumes_equals_one_process_and_exports(tmp_path):
     """The two-process run stops at step 3 (--steps 3) and resumes to step 6; the one-process
     run goes straight to 6 (the learning rate is constant before --decay-start, so both follow

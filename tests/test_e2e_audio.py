@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-jack = pytest.importorskip("jack", reason="needs JACK-Client (pip install JACK-Client)")
+from livegen.errors import DeviceError
+from livegen.io.jackrec import AudioRecorder  # JACK-Client is required: a broken install fails here
+from tests.daemon_fakes import wait_for
+from tests.lstm_models import step_model
+from tests.test_e2e_jam import SYNTH_JAM, Livegen
 
-from livegen.errors import DeviceError  # noqa: E402
-from livegen.io.jackrec import AudioRecorder  # noqa: E402
-from tests.lstm_models import step_model  # noqa: E402
-from tests.test_e2e_jam import SYNTH_JAM, Livegen  # noqa: E402
-
-pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.train]
+# the shipped timbre model plays (torch only builds one where it is missing)
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,9 +49,9 @@ def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
     lg = Livegen(env, f"models.lstm={model}", f"models.timbre={folder}", *SYNTH_JAM)
     rec = None
     try:
-        lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=30)
+        lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns")
         assert any("MIDI only" not in line for line in lg.lines if "listening on" in line), lg.lines
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:
             try:
                 rec = AudioRecorder("livegen-synth:out_0", name="e2e-audio-rec")
@@ -63,16 +62,18 @@ def test_the_response_is_heard_on_livegens_audio_port(jack_server, tmp_path):
                 time.sleep(0.2)
         anchor = int(lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns").group(1))
         player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", "180"], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, timeout=120)
         assert player.returncode == 0, player.stderr
         m = lg.wait_line(r"response: (\d+) notes.*first note at beat ([\d.]+), .*: (\S+)")
         first_beat = float(m.group(2))
         due = anchor + first_beat * 60e9 / 180
-        while time.monotonic_ns() < due + 600_000_000:
-            time.sleep(0.02)
+        # until sound reached the port after the response's first note was due (a state; the
+        # deadline is generous), or the deadline passed (the assertions below say what is missing)
+        wait_for(lambda: time.monotonic_ns() > due + 400_000_000 and any(
+            t >= due - 50_000_000 and np.abs(b).max() > 1e-3 for t, b in rec.periods()))
         blocks = rec.periods()
         lg.proc.send_signal(signal.SIGINT)
-        assert lg.proc.wait(15) == 0, "\n".join(lg.lines)
+        assert lg.proc.wait(60) == 0, "\n".join(lg.lines)
     finally:
         if rec is not None:
             rec.close()

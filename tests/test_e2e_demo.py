@@ -26,7 +26,7 @@ def test_demo_plays_records_and_writes_demo_mid(jack_server, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "livegen", "--set", f"models.lstm={model}",
                            "--set", "audio.enabled=false", "--set", "jam.tempo_bpm=200", "--set", "jam.seed=5",
                            "demo", "--out", str(tmp_path)],
-                          cwd=ROOT, env=jack_server.env(), capture_output=True, text=True, timeout=90)
+                          cwd=ROOT, env=jack_server.env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert f"the running JACK server ({jack_server.name})" in out

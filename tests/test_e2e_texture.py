@@ -12,7 +12,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,6 +20,7 @@ from livegen.core import controls as ctl
 from livegen.core import tokens as tk
 from livegen.core.notes import left_sounding, note_on_off
 from livegen.io.midiclient import MidiRecorder, wait_for_port
+from tests.daemon_fakes import wait_for
 from tests.lstm_models import step_model
 from tests.test_e2e_jam import ROOT, Livegen
 
@@ -62,18 +62,23 @@ def test_one_line_phrases_get_one_line_answers_in_their_register(jack_server, mo
     recorder = None
     report = []
     try:
-        lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns", timeout=20)
+        lg.wait_line(r"clock: beat 0 at monotonic (\d+) ns")
         wait_for_port("jack", "livegen-out:out", output=True)
         recorder = MidiRecorder("jack", "e2e-texture-recorder", "livegen-out:out")
         for name, pitches in PHRASES.items():
             n_lines = len(lg.lines)
             player = subprocess.run([sys.executable, "tests/e2e_player.py", "--bpm", str(BPM), "--phrase",
                                      ",".join(map(str, pitches))], cwd=ROOT, env=env, capture_output=True,
-                                    text=True, timeout=30)
+                                    text=True, timeout=120)
             assert player.returncode == 0, player.stderr
             last_sent = json.loads(player.stdout.splitlines()[-1])["sent"][-1][0]
-            lg.wait_line(r"response: ", start=n_lines, timeout=15)
-            time.sleep(2 * 4 * beat_ns / 1e9 + 1.5)  # the 2-bar response plays out (it starts on a bar line)
+            notes = int(lg.wait_line(r"response: (\d+) notes", start=n_lines).group(1))
+
+            def played_out() -> bool:  # the response's notes arrived and ended (a state, not a time)
+                after = [(t, m) for t, m in recorder.snapshot() if t > last_sent]
+                return len(notes_of(after, beat_ns)) >= notes and not left_sounding(after)
+
+            assert wait_for(played_out), f"{name}: the response of {notes} notes did not play out"
             answer = notes_of([(t, m) for t, m in recorder.snapshot() if t > last_sent], beat_ns)
             phrase = [tk.Note(i * 0.5, i * 0.5 + 0.4, p, 100) for i, p in enumerate(pitches)]
             low, high = ctl.register_window(ctl.phrase_controls(phrase, 8))
@@ -91,4 +96,4 @@ def test_one_line_phrases_get_one_line_answers_in_their_register(jack_server, mo
         if recorder is not None:
             recorder.close()
         lg.proc.terminate()
-        lg.proc.wait(10)
+        lg.proc.wait(60)

@@ -82,10 +82,36 @@ def test_streamed_frames_equal_the_whole_sequence_in_torch(exported):
 
 
 def test_a_broken_export_is_caught_by_the_check(exported, tmp_path):
+    import copy
+
     model, out = exported
-    other = make(model.dims, seed=99)
-    bad = export_timbre.verify(other, out, frames=20)
-    assert bad and all("difference" not in b or ">" in b for b in bad)
+
+    def flagged(bad: list[str]) -> dict[str, float]:
+        """name -> the difference reported, each above the tolerance it names."""
+        found = {}
+        for line in bad:
+            name, _, figures = line.rpartition(": ")
+            err, _, tolerance = figures.partition(" > ")
+            assert float(err) > float(tolerance) == export_timbre.TOLERANCE, line
+            found[name] = float(err)
+        return found
+
+    # other weights entirely: every check of the encoder and of the decoder's outputs fails
+    # (but the noise gains': an untrained model's are tiny, exp_sigmoid(x - 5), and differ by
+    # less than the absolute tolerance)
+    bad = flagged(export_timbre.verify(make(model.dims, seed=99), out, frames=20))
+    assert {"encoder, batch 1", "encoder, batch 8"} <= bad.keys(), bad
+    for voices in (1, 8):
+        for name in ("amp", "dist", "dev"):
+            assert f"20 streamed frames, {voices} voices: {name}" in bad, bad
+    # one decoder bias moved a little (the amplitude's): the amplitude's checks fail, not the
+    # encoder's, and by about what was moved
+    nudged = copy.deepcopy(model)
+    with torch.no_grad():
+        nudged.decoder.h2.bias[0] += 0.05
+    bad = flagged(export_timbre.verify(nudged, out, frames=20))
+    assert "20 streamed frames, 1 voices: amp" in bad and "20 streamed frames, 8 voices: amp" in bad, bad
+    assert not [name for name in bad if name.startswith("encoder")], bad
 
 
 def test_checkpoint_to_files_by_the_script_and_a_mismatch_leaves_the_old_files(tmp_path, monkeypatch):

@@ -49,6 +49,65 @@ def test_the_readme_lists_what_pip_install_installs():
     assert sorted(n.lower() for n in listed) == sorted(n.lower() for n in dependency_names()), listed
 
 
+# the distribution that provides each top-level module livegen imports
+DISTRIBUTION = {"numpy": "numpy", "mido": "mido", "rtmidi": "python-rtmidi", "sounddevice": "sounddevice",
+                "onnxruntime": "onnxruntime-gpu", "soxr": "soxr", "jack": "JACK-Client", "cffi": "cffi",
+                "torch": "torch", "onnx": "onnx", "music21": "music21", "tqdm": "tqdm",
+                "matplotlib": "matplotlib", "scipy": "scipy", "aiohttp": "aiohttp", "selenium": "selenium"}
+TRAINING = ("livegen/train", "export")  # what only the [train] extra needs
+# imported outside training but declared in an extra only: each says what to install when missing
+EXTRA_ONLY = {"selenium": "test"}  # livegen.ui.browser: bench live --page and the browser tests
+
+
+def _third_party_imports() -> dict[str, set[str]]:
+    """Top-level module -> the files (relative) of livegen/ and export/ that import it."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for folder in ("livegen", "export"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top not in ("livegen", "export"):
+                        found.setdefault(top, set()).add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_every_package_livegen_imports_is_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    name = lambda d: re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower()  # noqa: E731
+    runtime = {name(d) for d in project["dependencies"]}
+    train = {name(d) for d in project["optional-dependencies"]["train"]}
+    for module, files in _third_party_imports().items():
+        assert module in DISTRIBUTION, f"{module} (imported by {sorted(files)}): which distribution provides it?"
+        dist = DISTRIBUTION[module].lower()
+        outside_training = sorted(f for f in files if not f.startswith(TRAINING))
+        if module in EXTRA_ONLY:
+            extra = {name(d) for d in project["optional-dependencies"][EXTRA_ONLY[module]]}
+            assert dist in extra, f"{dist}: imported by {sorted(files)}, not in [{EXTRA_ONLY[module]}]"
+        elif outside_training:
+            assert dist in runtime, f"{dist}: imported by {outside_training}, not in [project] dependencies"
+        else:
+            assert dist in runtime | train, f"{dist}: imported by {sorted(files)}, not declared"
+
+
+def test_each_platform_gets_an_onnx_runtime_that_has_a_wheel_for_it():
+    """onnxruntime-gpu has no macOS wheel: the README's macOS route installs onnxruntime (the
+    markers are checked here; an install on macOS or Windows has not been tried)."""
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+
+    deps = [Requirement(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
+    for platform, wanted in (("linux", "onnxruntime-gpu"), ("win32", "onnxruntime-gpu"),
+                             ("darwin", "onnxruntime")):
+        env = default_environment() | {"sys_platform": platform}
+        got = [r.name for r in deps if r.name.startswith("onnxruntime") and (r.marker is None or r.marker.evaluate(env))]
+        assert got == [wanted], (platform, got)
+
+
 def _tracked_package_files() -> list[str]:
     """Files git tracks under livegen/ that are not Python modules (the package data), nor C
     sources the build compiles into the native modules (the sdist carries those: MANIFEST.in)."""
@@ -114,6 +173,18 @@ def test_the_installed_wheel_renders_a_note_from_an_empty_folder(tmp_path, insta
            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
     where = _run([str(python), "-c", "import livegen; print(livegen.__file__)"], cwd=empty, env=env).stdout
     assert Path(where.strip()).is_relative_to(site), where
+    # what the wheel asks for on this platform (markers evaluated) is what it runs with here:
+    # the version bounds hold for the versions tested
+    check = ("import importlib.metadata as m\n"
+             "from packaging.requirements import Requirement\n"
+             "for text in m.requires('livegen'):\n"
+             "    r = Requirement(text)\n"
+             "    if r.marker is None or r.marker.evaluate({'extra': ''}):\n"
+             "        v = m.version(r.name)\n"
+             "        assert r.specifier.contains(v, prereleases=True), (text, v)\n"
+             "        print(r.name, v)\n")
+    satisfied = _run([str(python), "-c", check], cwd=empty, env=env).stdout.split()
+    assert "onnxruntime-gpu" in satisfied and "cffi" in satisfied and "onnxruntime" not in satisfied, satisfied
     livegen = venv / "bin" / "livegen"
     shown = _run([str(livegen), "config"], cwd=empty, env=env).stdout
     assert f'timbre = "{site / "livegen" / "models" / "timbre"}"' in shown, shown

@@ -108,7 +108,7 @@ def test_reexec_keeps_the_pid_and_the_arguments_and_closes_other_descriptors():
         "    jackrestart.reexec(1)\n"
         "print(json.dumps([os.getpid(), n, sys.argv[1:], os.path.exists('/proc/self/fd/50')]), flush=True)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, "x", "--y"], capture_output=True, text=True, timeout=30,
+    proc = subprocess.run([sys.executable, "-c", code, "x", "--y"], capture_output=True, text=True, timeout=120,
                           env={**os.environ, jackrestart.RESTARTS_ENV: "0"})
     assert proc.returncode == 0, proc.stderr
     first, again = proc.stdout.splitlines()

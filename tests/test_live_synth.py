@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from livegen.config import AudioConfig
+from livegen.engine.timbre import TimbreEngine
+from livegen.io.jackrec import AudioRecorder
+from livegen.synth.live import LiveSynth
+from livegen.synth.synth import Synth
+from tests import timbre_fixture
+from tests.daemon_fakes import wait_for
 
-from livegen.config import AudioConfig  # noqa: E402
-from livegen.engine.timbre import TimbreEngine  # noqa: E402
-from livegen.io.jackrec import AudioRecorder  # noqa: E402
-from livegen.synth.live import LiveSynth  # noqa: E402
-from livegen.synth.synth import Synth  # noqa: E402
-from tests.test_export_timbre import SIZES, make  # noqa: E402
-
-pytestmark = [pytest.mark.jack, pytest.mark.train]
+pytestmark = pytest.mark.jack
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from export import timbre as export_timbre
-    out = tmp_path_factory.mktemp("live")
-    export_timbre.export(make(SIZES["tiny"], seed=4), out)
-    (out / "presets.json").write_text(json.dumps({"a": [0.5] * 4}))
+    out = timbre_fixture.copy_to(tmp_path_factory.mktemp("live"), {"a": [0.5] * 4})
     return TimbreEngine.load(out, provider="cpu")
 
 
@@ -36,8 +31,9 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
     live.start()
     rec = AudioRecorder("lgtest-synth:out_0", name="lgtest-rec")
     try:
-        time.sleep(0.3)
+        assert wait_for(lambda: len(rec.periods()) > 0)  # the stream runs
         live.start_capture()
+        t_capture = time.monotonic()
         silent_until = len(rec.periods())
         sent = time.monotonic_ns()
         live.send(bytes([0x90, 60, 100]))
@@ -47,10 +43,13 @@ def test_notes_sound_on_the_jack_port_and_the_callback_keeps_up(jack_server, fil
         live.send(bytes([0x80, 67, 0]))
         time.sleep(0.3)
         captured = live.stop_capture()
+        captured_s = time.monotonic() - t_capture  # about 0.9 s; more on a busy machine
     finally:
         rec.close()
         live.close()
-    assert 0.7 * 16000 <= len(captured) <= 1.5 * 16000 and np.abs(captured).max() > 1e-3  # ~0.9 s
+    # the capture holds what played while it ran (within the periods at either end)
+    assert 0.7 * captured_s * 16000 <= len(captured) <= 1.5 * captured_s * 16000, (len(captured), captured_s)
+    assert np.abs(captured).max() > 1e-3
     blocks = rec.periods()
     before = np.concatenate([b for _, b in blocks[:silent_until]])
     assert np.abs(before).max() < 1e-3  # nothing played before the note-on
@@ -79,7 +78,7 @@ def test_when_rendering_falls_behind_voices_are_shed_and_counted(jack_server, fi
     try:
         for p in (60, 64, 67, 72):
             live.send(bytes([0x90, p, 100]))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while live.governor.limit > 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         status = live.status()

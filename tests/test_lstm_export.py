@@ -9,8 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.train
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")  # the [train] extra
 
 from export import lstm as export_lstm  # noqa: E402
 from livegen.core import controls as ctl  # noqa: E402

@@ -164,6 +164,7 @@ def test_bad_checkpoints_are_model_file_errors(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # five commands, each allowed 300 s
 def test_train_eval_and_sample_commands_on_a_midi_folder(tmp_path):
     from livegen.io.midifile import write_notes
 

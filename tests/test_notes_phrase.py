@@ -95,3 +95,38 @@ def test_reset_forgets_the_phrase_being_played():
     d.reset()  # MIDI Start: a new timeline
     assert not d.listening and d.discarded == 1
     assert play(d, [(0.2, [0x80, 60, 0]), (3, None)]) == [] and not d.listening  # its note-off starts nothing
+
+
+def test_a_phrase_never_outlasts_max_beats_whatever_the_clock_does():
+    """Seen in `livegen run`'s log after a burst of random bytes: "phrase: 2 notes, 3623.47
+    beats ... ended by max_length" with a maximum of 32 (a Song Position or Continue moved the
+    beat on by thousands while a phrase was open)."""
+    rules = PhraseRules(silence_beats=2.0, max_beats=32, min_notes=2)
+    # the clock leaps on while a key is held: the phrase ends where it had to, 32 beats in
+    d = PhraseDetector(rules)
+    assert play(d, [(0, [0x90, 60, 100]), (1, [0x90, 62, 100])]) == []
+    [p] = play(d, [(3624, None)])
+    assert (p.reason, p.start_beat, p.end_beat) == ("max_length", 0, 32)
+    assert max(m.time for m in p.messages) <= 32
+    # a note after the leap ends the phrase before it and starts the next one
+    d = PhraseDetector(rules)
+    [p] = play(d, [(0, [0x90, 60, 100]), (1, [0x80, 60, 0]), (1, [0x90, 62, 100]), (3623.5, [0x90, 64, 100])])
+    assert (p.reason, p.end_beat, p.notes) == ("max_length", 32, 2)
+    assert max(m.time for m in p.messages) <= 32
+    assert d.listening and d.start_beat == 3623.5 and d.messages[0].pitch == 64
+    # the beat went back (a new timeline): the open phrase is forgotten, not stretched
+    d = PhraseDetector(rules)
+    play(d, [(100, [0x90, 60, 100]), (101, [0x90, 62, 100])])
+    assert play(d, [(3, [0x80, 60, 0])]) == [] and d.discarded == 1 and not d.listening
+    d = PhraseDetector(rules)
+    play(d, [(100, [0x90, 60, 100]), (101, [0x90, 62, 100])])
+    assert play(d, [(2, None)]) == [] and d.discarded == 1 and not d.listening
+    # a MIDI clock's own correction moves the beat back a little: the phrase goes on
+    d = PhraseDetector(rules)
+    play(d, [(100, [0x90, 60, 100]), (101, [0x90, 62, 100]), (100.9, [0x80, 60, 0])])
+    assert d.listening and d.discarded == 0 and len(d.messages) == 3
+    # an All Notes Off or the end controller past the end: the phrase ends at its maximum
+    for late in ([0xB0, 123, 0], [0xB0, 64, 127]):
+        d = PhraseDetector(PhraseRules(max_beats=32, min_notes=2, end_cc=64))
+        [p] = play(d, [(0, [0x90, 60, 100]), (1, [0x90, 62, 100]), (500, late)])
+        assert (p.reason, p.end_beat) == ("max_length", 32)

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import wave
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
-from livegen import cli  # noqa: E402
-from livegen.core.tokens import Note  # noqa: E402
-from livegen.io.midifile import write_notes  # noqa: E402
-from livegen.synth.offline import note_events, seconds_at  # noqa: E402
-from tests.test_export_timbre import SIZES, make  # noqa: E402
-
-pytestmark = pytest.mark.train
+from livegen import cli
+from livegen.core.tokens import Note
+from livegen.io.midifile import write_notes
+from livegen.synth.offline import note_events, seconds_at
+from tests import timbre_fixture
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from export import timbre as export_timbre
-    out = tmp_path_factory.mktemp("render")
-    export_timbre.export(make(SIZES["tiny"], seed=6), out)
-    (out / "presets.json").write_text(json.dumps({"a": [0.3] * 4, "b": [-0.9] * 4}))
-    return out
+    return timbre_fixture.copy_to(tmp_path_factory.mktemp("render"), {"a": [0.3] * 4, "b": [-0.9] * 4})
 
 
 def test_tempo_map_to_seconds():

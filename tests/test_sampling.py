@@ -45,11 +45,13 @@ def test_banned_tokens_pad_and_bos_are_never_drawn_unless_nothing_else_is_left()
 
 
 def test_options_are_checked_and_name_the_allowed_range():
-    with pytest.raises(ValueError, match="top_p must be in range"):
+    from livegen.errors import ConfigError  # the CLI's one message and exit status 2
+
+    with pytest.raises(ConfigError, match="top_p must be in range"):
         sampling.SamplingOptions(top_p=0)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ConfigError, match="temperature must be > 0"):
         sampling.SamplingOptions(temperature=0)
-    with pytest.raises(ValueError, match="no_copy"):
+    with pytest.raises(ConfigError, match="no_copy"):
         sampling.SamplingOptions(no_copy=1)
 
 
@@ -156,3 +158,32 @@ def test_draws_follow_the_tempered_and_truncated_distribution():
         draws = np.array([sampling.sample_token(logits, rng, temperature, top_p) for _ in range(n)])
         got = [np.mean(draws == t) for t in support]
         np.testing.assert_allclose(got, want, atol=0.01)
+
+
+def test_the_first_note_comes_before_any_rest_when_asked_and_a_model_insisting_on_rests_gets_them():
+    def rests_first(token, state, controls=None):  # a rest, then notes: what a bar line must not get
+        logits = np.full(tk.VOCAB_SIZE, -30.0)
+        logits[tk.TIME_SHIFT + 2] = 5.0
+        logits[tk.NOTE_ON + 60] = 0.0
+        return logits, state
+
+    def only_rests(token, state, controls=None):
+        logits = np.full(tk.VOCAB_SIZE, -np.inf)
+        logits[tk.TIME_SHIFT + 2] = 0.0
+        logits[tk.NOTE_OFF + 60] = -5.0  # a model that will not play a note
+        return logits, state
+
+    opts = sampling.SamplingOptions(no_copy=0, key_penalty=0)
+    for seed in range(5):
+        toks = sampling.generate(rests_first, None, np.asarray(rests_first(0, None)[0]), ticks=48,
+                                 rng=np.random.default_rng(seed), options=opts)[0]
+        assert tk.is_time_shift(toks[0])  # free: the model's rest comes first
+        on = sampling.SamplingOptions(no_copy=0, key_penalty=0, first_note_at_start=True)
+        toks = sampling.generate(rests_first, None, np.asarray(rests_first(0, None)[0]), ticks=48,
+                                 rng=np.random.default_rng(seed), options=on)[0]
+        first = next(i for i, t in enumerate(toks) if tk.is_note_on(t))
+        assert not any(tk.is_time_shift(t) for t in toks[:first])  # the first note at tick 0
+        toks = sampling.generate(only_rests, None, np.asarray(only_rests(0, None)[0]), ticks=48,
+                                 rng=np.random.default_rng(seed), options=on)[0]
+        assert tk.tokens_duration_ticks(toks) == 48  # it still moves on (after FIRST_NOTE_TRIES tokens)
+        assert sum(1 for t in toks if not tk.is_time_shift(t)) == sampling.FIRST_NOTE_TRIES

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,15 +28,11 @@ def test_devices_and_config_open_no_network_socket(tmp_path):
         assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.train
 def test_render_opens_no_network_socket(tmp_path):
-    pytest.importorskip("torch")
-    from export import timbre as export_timbre
     from livegen.core.tokens import Note
     from livegen.io.midifile import write_notes
-    from tests.test_export_timbre import SIZES, make
-    export_timbre.export(make(SIZES["tiny"]), tmp_path / "m")
-    (tmp_path / "m" / "presets.json").write_text(json.dumps({"a": [0.0] * 4}))
+    from tests import timbre_fixture
+    timbre_fixture.copy_to(tmp_path / "m", {"a": [0.0] * 4})
     write_notes(tmp_path / "in.mid", [Note(0, 1, 60, 100)])
     proc = subprocess.run(AUDIT + ["--set", f"models.timbre={tmp_path / 'm'}", "render",
                                    str(tmp_path / "in.mid"), str(tmp_path / "o.wav")],

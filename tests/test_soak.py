@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -32,16 +31,15 @@ def test_open_notes_counts_and_all_notes_off_closes_a_channel():
 @pytest.mark.train
 def test_short_soak_leaves_no_stuck_note_and_flat_memory(jack_server, tmp_path):
     """Stopped 0.3 s after the performance: in the middle of the last answer, as a rule."""
-    pytest.importorskip("torch")
-    from export import timbre as export_timbre
+    pytest.importorskip("onnx")  # the [train] extra writes the LSTM
+    from tests import timbre_fixture
     from tests.lstm_models import step_model
-    from tests.test_export_timbre import SIZES, make
     step_model(tmp_path / "lstm.onnx")
-    export_timbre.export(make(SIZES["tiny"]), tmp_path / "wn")
-    (tmp_path / "wn" / "presets.json").write_text(json.dumps({"a": [0.0] * 4, "b": [0.5] * 4}))
+    timbre_fixture.copy_to(tmp_path / "wn", {"a": [0.0] * 4, "b": [0.5] * 4})
     proc = subprocess.run([sys.executable, "-m", "livegen", "--set", f"models.lstm={tmp_path / 'lstm.onnx'}",
                            "--set", f"models.timbre={tmp_path / 'wn'}", "--set", "synth.morph_preset=b",
-                           "bench", "soak", "--seconds", "40", "--stop-after", "0.3"],
+                           "bench", "soak", "--seconds", "40", "--stop-after", "0.3",
+                           "--no-timing-bounds"],  # a busy machine misses audio blocks: a figure, not a test
                           capture_output=True, text=True, env=jack_server.env(), timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "stuck notes on livegen's output after SIGINT: 0" in proc.stdout

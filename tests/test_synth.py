@@ -1,33 +1,33 @@
-"""The synth on a tiny exported model: voices, fades, timbre control, any rate and block size,
-and the live path equal to the torch model's own rendering."""
+"""The synth on a tiny exported model (committed: tests/timbre_fixture.py; no torch needed):
+voices, fades, timbre control, any rate and block size, and, with torch, the live path equal to
+the torch model's own rendering."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
-from livegen.core import hnsynth  # noqa: E402
-from livegen.engine.timbre import TimbreEngine  # noqa: E402
-from livegen.errors import ConfigError, SynthError  # noqa: E402
-from livegen.synth.offline import render_note  # noqa: E402
-from livegen.synth.synth import Synth, mix_z  # noqa: E402
-from tests.test_export_timbre import SIZES, make  # noqa: E402
-
-pytestmark = pytest.mark.train
+from livegen.core import hnsynth
+from livegen.engine.timbre import TimbreEngine
+from livegen.errors import ConfigError, SynthError
+from livegen.synth.offline import render_note
+from livegen.synth.synth import Synth, mix_z
+from tests import timbre_fixture
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    from export import timbre as export_timbre
-    out = tmp_path_factory.mktemp("synth")
-    export_timbre.export(make(SIZES["tiny"], seed=3), out)
-    (out / "presets.json").write_text(json.dumps({"soft": [0.0] * 4, "bright": [0.8] * 4,
-                                                  "dark": [-0.8] * 4}))
-    return TimbreEngine.load(out, provider="cpu")
+def files():
+    return TimbreEngine.load(timbre_fixture.FOLDER, provider="cpu")
+
+
+@pytest.mark.train
+def test_the_committed_fixture_is_what_the_export_writes_now(files, tmp_path):
+    pytest.importorskip("torch")
+    fresh = TimbreEngine.load(timbre_fixture.export_fresh(tmp_path), provider="cpu")
+    assert fresh.presets.keys() == files.presets.keys()
+    a, b = (render_note(Synth(e, voices=1, temperature=0.0, preset="bright"), 57, 90, 0.1, 0.1)
+            for e in (files, fresh))
+    assert np.array_equal(a, b), "the export changed: write the fixture again (python -m tests.timbre_fixture)"
 
 
 def on(p, v=100, ch=0):
@@ -150,13 +150,16 @@ def test_all_notes_off_releases_and_unknown_presets_are_refused(files):
         Synth(files, preset="nope")
 
 
+@pytest.mark.train
 def test_the_synth_plays_what_the_torch_model_renders(files):
     """The live path (the native kernel: note features, decoder step with its ring,
     synthesiser) equals the torch model's whole-note rendering (decoder forward +
     differentiable synthesis)."""
+    torch = pytest.importorskip("torch")
     from livegen.train.timbre.model import Synthesis
     from livegen.train.timbre.train import conditioning
-    model = make(SIZES["tiny"], seed=3)  # the model the `files` fixture exported
+    from tests.test_export_timbre import SIZES, make
+    model = make(SIZES["tiny"], seed=timbre_fixture.SEED)  # the model the `files` fixture exported
     d = model.dims
     z = torch.from_numpy(files.presets["bright"])[None]
     n_frames, hold_frames = 60, 40

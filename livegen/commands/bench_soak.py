@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from livegen.config import seed_option
+
 HELP = "drive livegen run with a generated performance for a while; check stuck notes, memory, lateness"
 
 MEMORY_GROWTH_MB = 30.0  # the last third of the run may use at most this much more than the first
@@ -26,11 +28,14 @@ LATE_DROPPED = 0  # response messages dropped for being too late: none
 
 def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="how long (default 600)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the performance (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="seed of the performance (default 0)")
     parser.add_argument("--bpm", type=float, default=120.0, help="tempo of its MIDI clock (default 120)")
     parser.add_argument("--stop-after", type=float, default=4.0, metavar="S",
                         help="seconds between the performance's end and SIGINT (default 4: the last "
                              "answer has played; less stops livegen in the middle of it)")
+    parser.add_argument("--no-timing-bounds", action="store_true",
+                        help="report late-dropped notes and underruns but do not fail on them (they "
+                             "depend on how busy the machine is; the tests use this)")
 
 
 def rss_mb(pid: int) -> float | None:
@@ -117,11 +122,13 @@ def run(args, cfg) -> int:
           + (f" {sorted(stuck)}" if stuck else ""))
     n_under = int(underruns[-1]) if underruns else 0
     n_late = int(late[-1]) if late else 0
-    print(f"bounds: stuck notes 0, memory growth <= {MEMORY_GROWTH_MB:.0f} MB, late-dropped <= "
-          f"{LATE_DROPPED}, underruns <= {UNDERRUNS_PER_MINUTE:g} per minute "
-          f"(here {n_under / max(args.seconds / 60, 1e-9):.2f})")
-    ok = (child.returncode == 0 and not stuck and (not memory or grow <= MEMORY_GROWTH_MB)
-          and n_late <= LATE_DROPPED and n_under <= UNDERRUNS_PER_MINUTE * max(args.seconds / 60, 1.0))
+    timing = (f"late-dropped <= {LATE_DROPPED}, underruns <= {UNDERRUNS_PER_MINUTE:g} per minute"
+              if not args.no_timing_bounds else "late-dropped and underruns reported, not bounded")
+    print(f"bounds: stuck notes 0, memory growth <= {MEMORY_GROWTH_MB:.0f} MB, {timing} "
+          f"(underruns here {n_under / max(args.seconds / 60, 1e-9):.2f} per minute)")
+    timely = args.no_timing_bounds or (n_late <= LATE_DROPPED and
+                                       n_under <= UNDERRUNS_PER_MINUTE * max(args.seconds / 60, 1.0))
+    ok = child.returncode == 0 and not stuck and (not memory or grow <= MEMORY_GROWTH_MB) and timely
     if child.returncode != 0:
         print("livegen's last lines:\n  " + "\n  ".join(lines[-15:]))
     print("soak passed" if ok else "soak FAILED")

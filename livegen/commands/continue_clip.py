@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from livegen.config import seed_option
+
 HELP = "continue a MIDI clip with the jam partner's model and write K variations"
 
 
@@ -30,7 +32,7 @@ def add_arguments(parser) -> None:
                              "prompt took, up to jam.max_response_bars)")
     parser.add_argument("--variations", type=int, default=1, metavar="K", help="continuations to write (default 1)")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default jam.temperature)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=seed_option, default=None,
                         help="seed of the first variation (the others follow it; default: a fresh one, printed)")
     parser.add_argument("--only-continuation", action="store_true",
                         help="write the continuation alone (at its place after the clip), not the clip before it")
@@ -41,25 +43,28 @@ def out_paths(out: Path, k: int) -> list[Path]:
 
 
 def run(args, cfg) -> int:
+    import dataclasses
+
     import numpy as np
 
     from livegen.core import controls as ctl
     from livegen.core import sampling
     from livegen.core import tokens as tk
+    from livegen.core.phrase import off_the_beat
     from livegen.daemon.control import steering_of
     from livegen.daemon.schedule import response_bars
     from livegen.errors import ConfigError, DataError
+    from livegen.fileio import check_output
     from livegen.io.midifile import read_midi, write_notes
 
     if args.variations < 1:
         raise ConfigError(f"--variations must be at least 1, got {args.variations}")
     if args.bars < 0 or args.bars > 64:
         raise ConfigError(f"--bars must be in range 0..64 (0 = follow the clip), got {args.bars}")
+    for path in out_paths(args.out, args.variations):
+        check_output(path)
     temperature = cfg.jam.temperature if args.temperature is None else args.temperature
-    try:
-        options = sampling.SamplingOptions(temperature=temperature, top_p=cfg.jam.top_p)
-    except ValueError as err:
-        raise ConfigError(f"--temperature: {err}") from err
+    options = sampling.SamplingOptions(temperature=temperature, top_p=cfg.jam.top_p)  # a ConfigError names it
     try:
         with open(args.clip, "rb") as fh:
             head = fh.read(4)
@@ -86,6 +91,9 @@ def run(args, cfg) -> int:
         raise DataError(f"{args.clip}: no notes in the last {keep:g} beats before its end (beat {clip_end:g}); "
                         f"livegen continues what was played last")
     played = clip_end - origin - min(n.start for n in prompt)  # as a phrase: first note to the end
+    # the continuation's first note on its bar line, unless the clip's phrase began off the beat
+    options = dataclasses.replace(options, first_note_at_start=not off_the_beat(min(n.start for n in content.notes
+                                                                                   if n.start >= origin)))
     tokens = tk.encode_phrase(prompt, start - origin)
     bars = args.bars or response_bars(played, bpb, cfg.jam.response_bars, cfg.jam.max_response_bars)
     steering = steering_of(cfg.jam)

@@ -73,18 +73,19 @@ def run(args, cfg) -> int:
     import statistics
     import threading
     import time
-    from pathlib import Path
 
     import numpy as np
 
     from livegen.daemon.harness import Rig, jack_server, load_models
     from livegen.core.notes import note_on_off, pitch_name
     from livegen.daemon.status import bar_beat
+    from livegen.fileio import check_output, output_folder
     from livegen.io.midirecord import write_tracks
 
     logging.getLogger("livegen").setLevel(logging.WARNING)  # the demo prints its own story
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(args.out)
+    for name in ("demo.mid", "demo.wav"):
+        check_output(out_dir / name)
     bpm = args.bpm or cfg.jam.tempo_bpm
     jam = dataclasses.replace(cfg.jam, tempo_bpm=bpm, thru="both", out_channel=2, state_cc=-1)
     cfg = dataclasses.replace(cfg, jam=jam)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from livegen.config import seed_option
+
 HELP = "render a MIDI file to a WAV through the timbre synth (deterministic for a seed)"
 
 
@@ -14,7 +16,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--preset", default=None, help="timbre preset (default: synth.preset)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="noise share: 1 = as trained, 0 = harmonics only (default: synth.temperature)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="random seed (default 0)")
     parser.add_argument("--rate", type=int, default=None,
                         help="sample rate of the WAV in Hz, 8000..192000 (default: the model's, 48000)")
 
@@ -42,7 +44,8 @@ class Progress:
 def run(args, cfg) -> int:
     import dataclasses
 
-    from livegen.errors import ConfigError
+    from livegen.errors import ConfigError, DataError
+    from livegen.fileio import check_output
     from livegen.io.midifile import read_midi
     from livegen.synth import synth_from_config
     from livegen.io.wavfile import write_wav
@@ -53,7 +56,10 @@ def run(args, cfg) -> int:
         raise ConfigError(f"--temperature {args.temperature}: must be in range 0.0..2.0")
     if args.rate is not None and not 8000 <= args.rate <= 192000:
         raise ConfigError(f"--rate {args.rate}: must be in range 8000..192000 Hz")
+    check_output(args.wav)
     content = read_midi(args.midi)
+    if not content.notes:  # as livegen continue says
+        raise DataError(f"{args.midi}: holds no notes to render (drums on channel 10 are left out)")
     changes = {k: v for k, v in (("temperature", args.temperature),
                                  ("preset", args.preset)) if v is not None}
     cfg = dataclasses.replace(cfg, synth=dataclasses.replace(s, **changes))

@@ -1,7 +1,9 @@
 """``livegen run``: the jam daemon, until SIGINT or SIGTERM.
 
 When its JACK server goes away, livegen stops its threads, waits for a server of the
-same name and re-executes itself (:mod:`livegen.daemon.jackrestart`).
+same name and re-executes itself (:mod:`livegen.daemon.jackrestart`); at any moment,
+start-up included: a port or the audio output that cannot open because the server just
+went is that too, not an error.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def run(args, cfg) -> int:
 
     from livegen.daemon import jackrestart
     from livegen.daemon.harness import Jam, load_models
-    from livegen.io import jackwatch
+    from livegen.errors import LivegenError
 
     log = logging.getLogger("livegen")
     restarts = jackrestart.restarts()
@@ -36,20 +38,25 @@ def run(args, cfg) -> int:
     if restarts:
         log.info("restarted after the JACK server came back (%s)", times)
     models = load_models(cfg)  # a bad model file stops livegen here, before any port opens
-    # the server as it is before livegen's clients open: one lost while they open (the audio
-    # output then fails, and livegen plays MIDI only) is lost like a later one
-    before = jackwatch.server_identity(jackwatch.server_name())
-    jam = Jam(cfg, models)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server, before = jackrestart.server_at_start()  # the JACK server start-up meets, if one runs
+    try:
+        jam = Jam(cfg, models)
+    except LivegenError as err:
+        lost = jackrestart.lost_since(server, before, within=1.0)
+        if lost is None:  # the server is still there: a real error (a taken port name, ...)
+            raise
+        log.info("JACK server %r lost during start-up (%s): %s", server, lost, str(err).splitlines()[0])
+        return _wait_and_come_back(args, server, lost, None, stop, restarts, ())
     daemon = jam.daemon
-    watch = jackrestart.JackWatch(jam.backend, jam.sink, before)
+    watch = jackrestart.JackWatch(jam.backend, jam.sink, identity=before)  # a loss from here on is seen
     if watch.why_not_watched:
         log.info("%s", watch.why_not_watched)
     ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.midi_backend})"
     if restarts:
         ports += f"; restarted {times} after JACK came back"
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     jam.start()
     log.info("listening on %s, answering on %s (%s); LSTM %s; %s", cfg.midi.in_port, cfg.midi.out_port,
              jam.midi_backend, jam.model.describe(), jam.audio)
@@ -162,8 +169,9 @@ def _wait_and_come_back(args, server: str, lost: str, st, stop, restarts: int, p
     log = logging.getLogger("livegen")
     jackrestart.ordinary_scheduling()  # nothing real-time happens while waiting
     screen = sys.stdout.isatty() and not args.log
+    phrases, responses = (st.phrases, st.responses) if st is not None else (0, 0)  # None: lost in start-up
     log.info("JACK server lost: waiting for it (a server named %r; %d phrases and %d responses so far; "
-             "Ctrl-C stops)", server, st.phrases, st.responses)
+             "Ctrl-C stops)", server, phrases, responses)
     files = jackwatch.own_client_files(server)
     removed = jackwatch.reclaim_client_files(server, files)
     if removed:
@@ -173,8 +181,8 @@ def _wait_and_come_back(args, server: str, lost: str, st, stop, restarts: int, p
     def tick(waited: float) -> None:
         nonlocal last_line
         if screen:
-            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(waiting_lines(server, lost, waited, st.phrases,
-                                                                       st.responses)) + "\n")
+            sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(waiting_lines(server, lost, waited, phrases,
+                                                                       responses)) + "\n")
             sys.stdout.flush()
         elif args.status_every > 0 and time.monotonic() - last_line > args.status_every:
             last_line = time.monotonic()
@@ -189,5 +197,5 @@ def _wait_and_come_back(args, server: str, lost: str, st, stop, restarts: int, p
     for port in ports:  # clients of the dead server: closing them takes rtmidi about a second
         port.close()
     log.info("stopped while waiting for the JACK server: %d phrases, %d responses before it went",
-             st.phrases, st.responses)
+             phrases, responses)
     return 0

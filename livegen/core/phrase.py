@@ -6,7 +6,10 @@ controller, or ``max_beats`` beats of length. A phrase with fewer than
 ``min_notes`` notes is ignored (and counted). All Notes Off or All Sound Off
 (controllers 123, 120) releases the keys held on its channel, as a DAW's stop or
 panic means; :meth:`PhraseDetector.reset` forgets a phrase whose timeline is gone
-(MIDI Start, Song Position). Owned by the control thread.
+(MIDI Start, Song Position). A phrase never lasts more than ``max_beats``: a beat that
+went back (the timeline jumped) forgets the phrase, and a message past its end (the
+clock leapt on, or the thread was late) ends it where it had to end and starts the next.
+Owned by the control thread.
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ from dataclasses import dataclass, field
 from livegen.core.clock import NS
 from livegen.core.notes import ALL_NOTES_OFF, ALL_SOUND_OFF, note_on_off
 from livegen.core.tokens import NoteMessage
+
+# a beat this far before the phrase's last one is another timeline (the MIDI clock's own
+# corrections move the beat back by less: livegen.core.clock follows a tick smoothly up to
+# half a beat off, and jumps beyond)
+BACK_JUMP_BEATS = 0.5
+
+
+ON_THE_BEAT = 1 / 8  # a first note this close to a beat is on it (a player's timing is human)
+
+
+def off_the_beat(beat: float) -> bool:
+    """Whether a phrase whose first note came at ``beat`` began off the beat (a pickup): then
+    its answer may begin off its bar line too; else the answer's first note falls on it."""
+    return abs(beat - round(beat)) > ON_THE_BEAT
 
 
 @dataclass(frozen=True)
@@ -57,12 +74,17 @@ class PhraseDetector:
     def feed(self, msg: bytes, now_ns: int, beat: float) -> Phrase | None:
         """A message from the player; returns a phrase if this message ended one."""
         if len(msg) >= 3 and msg[0] & 0xF0 == 0xB0 and msg[1] == self.rules.end_cc and msg[2] >= 64:
-            return self._end(beat, "cc") if self.messages else None
+            ended = self._jumped(beat)
+            return ended or (self._end(beat, "cc") if self.messages else None)
         if len(msg) >= 3 and msg[0] & 0xF0 == 0xB0 and msg[1] in (ALL_NOTES_OFF, ALL_SOUND_OFF):
             return self._release_channel(msg[0] & 0x0F, now_ns, beat)
         note = note_on_off(msg)
         if note is None:
             return None
+        ended = self._jumped(beat)
+        if ended is not None:  # this message belongs after the phrase that had to end
+            self.feed(msg, now_ns, beat)
+            return ended
         kind, channel, pitch = note
         key = (channel, pitch)
         if kind == "on":
@@ -82,8 +104,23 @@ class PhraseDetector:
             return self._end(beat, "max_length")
         return None
 
+    def _jumped(self, beat: float) -> Phrase | None:
+        """Before a message at ``beat``: the phrase whose timeline went back is forgotten; one
+        ``beat`` is past the end of ends there (max_length)."""
+        if not self.messages:
+            return None
+        if beat < self.last_beat - BACK_JUMP_BEATS:
+            self.reset()
+            return None
+        if beat - self.start_beat > self.rules.max_beats:
+            return self._end(self.start_beat + self.rules.max_beats, "max_length")
+        return None
+
     def _release_channel(self, channel: int, now_ns: int, beat: float) -> Phrase | None:
         """Note-offs for every key held on ``channel`` (All Notes Off)."""
+        ended = self._jumped(beat)
+        if ended is not None:
+            return ended
         keys = [key for key in self.held if key[0] == channel]
         if not keys:
             return None
@@ -104,8 +141,11 @@ class PhraseDetector:
         """Called regularly: returns a phrase that ended by silence or length."""
         if not self.messages:
             return None
+        if beat < self.last_beat - BACK_JUMP_BEATS:  # the timeline went back
+            self.reset()
+            return None
         if beat - self.start_beat >= self.rules.max_beats:
-            return self._end(beat, "max_length")
+            return self._end(min(beat, self.start_beat + self.rules.max_beats), "max_length")
         if self.held:
             return None
         silent = (now_ns - self.last_ns >= self.rules.silence_s * NS if self.rules.silence_s > 0

@@ -18,6 +18,7 @@ import numpy as np
 from livegen.core import controls as ctl
 from livegen.core import tokens as tk
 from livegen.core.notes import PITCH_CLASSES as _NAMES
+from livegen.errors import ConfigError
 
 StepFn = Callable[[int, Any], tuple[np.ndarray, Any]]
 #: ``step(token, state, controls)``: a model given the controls' vector with the token
@@ -29,6 +30,9 @@ _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3
 # Scale degrees counted as "in key": major scale; natural minor plus the leading tone.
 _MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 _MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)
+FIRST_NOTE_TRIES = 16
+_TIME_SHIFTS = np.zeros(tk.VOCAB_SIZE, bool)
+_TIME_SHIFTS[tk.TIME_SHIFT:] = True
 _NOTE_ONS = np.zeros(tk.VOCAB_SIZE, bool)
 _NOTE_ONS[tk.NOTE_ON:tk.NOTE_OFF] = True
 
@@ -85,18 +89,22 @@ class SamplingOptions:
     key_penalty: float = 3.0  # nats taken from out-of-key note-ons; 0 = off, inf = forbidden
     no_copy: int = 8  # forbid a run of this many tokens copied from the prompt; 0 = off
     max_tokens_per_beat: int = 64  # safety stop for a model that never moves time on
+    # no time passes before the first note-on: the answer's first note falls on its bar line
+    # (livegen's promise, unless the player's own phrase began off the beat); a model that
+    # insists on a rest gets it after FIRST_NOTE_TRIES tokens without a note
+    first_note_at_start: bool = False
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in range (0, 1], got {self.top_p}")
+            raise ConfigError(f"top_p must be in range (0, 1], got {self.top_p}")
         if not self.key_penalty >= 0:
-            raise ValueError(f"key_penalty must be >= 0, got {self.key_penalty}")
+            raise ConfigError(f"key_penalty must be >= 0, got {self.key_penalty}")
         if self.no_copy < 0 or self.no_copy == 1:
-            raise ValueError(f"no_copy must be 0 (off) or at least 2, got {self.no_copy}")
+            raise ConfigError(f"no_copy must be 0 (off) or at least 2, got {self.no_copy}")
         if self.max_tokens_per_beat < 1:
-            raise ValueError(f"max_tokens_per_beat must be at least 1, got {self.max_tokens_per_beat}")
+            raise ConfigError(f"max_tokens_per_beat must be at least 1, got {self.max_tokens_per_beat}")
 
 
 @dataclass(frozen=True)
@@ -251,6 +259,8 @@ def stream_tokens(step: StepFn, state: Any, logits: np.ndarray, *, ticks: int, r
         busy = (limits is not None and onset_tick != now
                 and onsets + 1 > limits.max_density * (now / tk.TICKS_PER_BEAT + 1))
         forbid = None if limits is None else full if (at_cap and release is None) or busy else outside
+        if options.first_note_at_start and onsets == 0 and len(out) < FIRST_NOTE_TRIES:
+            forbid = _TIME_SHIFTS if forbid is None else forbid | _TIME_SHIFTS
         tok = sample_token(logits, rng, options.temperature, options.top_p, penalty, guard.banned(out), forbid)
         if at_cap and tk.is_note_on(tok) and tok - tk.NOTE_ON not in voices.sounding:
             # one note more than the texture allows: the oldest ends first, as in a legato line

@@ -22,7 +22,8 @@ The control surface (:mod:`livegen.ui`) posts into the same input queue: CC mess
 not bytes. Each note played is appended to ``heard`` (for the surface's piano roll).
 
 It reports the state (idle, listening, responding) with a controller when it
-changes. Its work per wake-up is bounded: at most ``batch``
+changes, and idle when it starts and on every way out (a stop on a signal, an error).
+Its work per wake-up is bounded: at most ``batch``
 (:data:`~livegen.core.queues.BATCH`) messages are handled between timing checks, so a
 flood of input delays neither the clock nor phrase ends, and with more waiting the next
 batch comes after a pause of :data:`~livegen.core.queues.BREATH_S`, so a flood takes at most a fixed share of the interpreter and the
@@ -141,6 +142,15 @@ class Control(threading.Thread):
     def run(self) -> None:
         if self.jam.realtime:
             self.realtime_refused = make_realtime(CONTROL_PRIORITY)
+        self._send_state()  # idle: a DAW still showing an earlier run's state (a crash, a lost server) is told
+        try:
+            self._loop()
+        finally:  # every way out (stop on a signal or an error, a bug here): the DAW is told idle
+            if self.state != "idle":
+                self.state = "idle"
+                self._send_state()
+
+    def _loop(self) -> None:
         queue = self.inp.queue
         while not self.stopping.is_set():
             self.wake.wait(0.005)
@@ -324,6 +334,9 @@ class Control(threading.Thread):
                  else "listening" if self.detector.listening else "idle")
         if state != self.state:
             self.state = state
-            if self.jam.state_cc >= 0:
-                ch = self.jam.state_channel - 1
-                self.sender.now(bytes((0xB0 | ch, self.jam.state_cc, STATE_VALUES[state])))
+            self._send_state()
+
+    def _send_state(self) -> None:
+        if self.jam.state_cc >= 0:
+            ch = self.jam.state_channel - 1
+            self.sender.now(bytes((0xB0 | ch, self.jam.state_cc, STATE_VALUES[self.state])))

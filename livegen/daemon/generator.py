@@ -38,7 +38,7 @@ import numpy as np
 from livegen.core import controls as ctl
 from livegen.core import sampling
 from livegen.core import tokens as tk
-from livegen.core.phrase import Phrase
+from livegen.core.phrase import Phrase, off_the_beat
 from livegen.core.queues import BATCH, BREATH_S, BoundedQueue
 from livegen.core.sampling import stream_tokens
 from livegen.daemon.prompt import LiveEncoder
@@ -129,6 +129,7 @@ class _Primed:
     bars: int
     measured: ctl.PhraseControls | None  # the phrase's texture, register, density
     target: ctl.PhraseControls  # what the response was asked for (measured, steered)
+    pickup: bool  # the phrase began off the beat: its answer may too (else its first note is on the bar line)
 
 
 class Generator(threading.Thread):
@@ -317,7 +318,8 @@ class Generator(threading.Thread):
         self._fixed = None
         notes = [n for n in tk.notes_from_messages(phrase.messages)]
         key = sampling.estimate_key(notes)
-        self._primed = _Primed(self._state, self._logits, list(enc.tokens), key, channel, bars, measured, target)
+        self._primed = _Primed(self._state, self._logits, list(enc.tokens), key, channel, bars, measured, target,
+                               off_the_beat(phrase.start_beat))
         self._generate("response", start, t_end, t_end)
 
     def _generate(self, kind: str, start: float, t_begin: int, phrase_end_ns: int) -> None:
@@ -325,7 +327,8 @@ class Generator(threading.Thread):
         the first beat was late) when the first beat is ready, then each beat is scheduled."""
         p = self._primed
         controls = self.controls()
-        options = sampling.SamplingOptions(temperature=controls.temperature, top_p=self.jam.top_p)
+        options = sampling.SamplingOptions(temperature=controls.temperature, top_p=self.jam.top_p,
+                                           first_note_at_start=not p.pickup)
         bpb = self.jam.beats_per_bar
         decoder = StreamDecoder(p.channel)
         tokens: list[int] = []

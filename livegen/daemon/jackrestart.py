@@ -56,17 +56,40 @@ def restarts() -> int:
         return 0
 
 
+def server_at_start() -> tuple[str, tuple[int, int] | None]:
+    """The JACK server livegen's clients will reach, and its identity now (None: none runs),
+    taken before any port opens: a loss during start-up is then seen too."""
+    name = jackwatch.server_name()
+    return name, jackwatch.server_identity(name)
+
+
+def lost_since(server: str, identity: tuple[int, int] | None, within: float = 0.0) -> str | None:
+    """Why the server that had ``identity`` is gone (for the log), or None: it is still there
+    (or there was none). ``within``: seconds to keep looking (a killed server's socket
+    answers for a moment after its clients were refused)."""
+    if identity is None:
+        return None
+    deadline = time.monotonic() + within
+    while True:
+        now = jackwatch.server_identity(server)
+        if now is None:
+            return "its socket no longer answers"
+        if now != identity:
+            return "it was restarted"
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
 class JackWatch:
     """Notices that livegen's JACK server went away, from the MIDI ports' side and the audio's.
 
     ``midi_backend``: the backend the ports opened on; ``sink``: the synth or None. With
     neither on JACK there is nothing to watch (``server`` is None). ``identity``: the
-    server's (:func:`~livegen.io.jackwatch.server_identity`) as it was before the ports
-    opened, so a server that went away while they and the audio output opened is lost like
-    a later one (by default, the server's now).
+    server's, from :func:`server_at_start` (default: now).
     """
 
-    def __init__(self, midi_backend: str, sink, identity=None):
+    def __init__(self, midi_backend: str, sink, identity: tuple[int, int] | None = None):
         synth = sink_status(sink) or {}
         self.audio_on_jack = synth.get("audio_host") == "jack"
         self.server = jackwatch.server_name() if midi_backend == "jack" or self.audio_on_jack else None
@@ -89,13 +112,7 @@ class JackWatch:
             return None
         if self.audio_on_jack and (sink_status(self.sink) or {}).get("audio_lost"):
             return "the audio output was shut down"
-        if self.identity is not None:
-            now = jackwatch.server_identity(self.server)
-            if now is None:
-                return "its socket no longer answers"
-            if now != self.identity:
-                return "it was restarted"
-        return None
+        return lost_since(self.server, self.identity)
 
 
 def wait_for_server(name: str, stop: threading.Event, tick=None, every: float = 0.25,

@@ -30,11 +30,11 @@ import numpy as np
 from livegen.core import controls as ctl
 from livegen.core import tokens as tk
 from livegen.engine.ort import open_session
-from livegen.errors import ModelFileError
+from livegen.errors import EngineError, ModelFileError
 
 log = logging.getLogger("livegen.lstm")
 
-class LstmStepError(RuntimeError):
+class LstmStepError(EngineError):
     """ONNX Runtime failed to run a step (what the generator thread recovers from)."""
 
 

@@ -28,7 +28,7 @@ import logging
 import numpy as np
 
 from livegen.errors import DeviceError
-from livegen.io.jacknative import c_pointer, jack_module, native, open_client, refused
+from livegen.io.jacknative import c_pointer, close_client, jack_module, native, open_client, refused
 from livegen.io.quiet import captured_stderr
 
 log = logging.getLogger("livegen.audio")
@@ -184,11 +184,9 @@ class JackAudioOutput:
             return
         lost = self._handle is not None and self.lost
         self.counts()  # the last counts stay readable
-        with captured_stderr():  # libjack's "Server is not running" when its server died
-            if self._started and not lost:
-                client.deactivate()
-            client.close()  # the callback no longer runs: the ring can go
         self.client = None
+        if not close_client(client, deactivate=self._started and not lost):
+            return  # its server is gone: the client, and the ring its callback reads, stay
         handle, self._handle = self._handle, None  # readers see the last counts from now on
         if handle is not None:
             self._lib.lga_free(handle)

@@ -38,7 +38,7 @@ import threading
 import time
 
 from livegen.errors import DeviceError
-from livegen.io.jacknative import c_pointer, jack_module, native, open_client, refused
+from livegen.io.jacknative import c_pointer, close_client, jack_module, native, open_client, refused
 from livegen.io.ports import InputPort, OutputPort
 from livegen.io.quiet import captured_stderr
 
@@ -95,6 +95,10 @@ class _JackPort:
                         self.client.connect(self.jport, other)
                 except jack.JackError as err:
                     raise DeviceError(f"cannot connect {full_name!r} to {other!r}: {err}") from err
+        except jack.JackError as err:  # the server went while the port opened (activate, callbacks)
+            self._close_client()
+            raise DeviceError(f"cannot open {self.kind} {full_name!r}: JACK refused it ({err}); "
+                              f"is the JACK server still running?") from err
         except BaseException:
             self._close_client()
             raise
@@ -126,10 +130,9 @@ class _JackPort:
         client = getattr(self, "client", None)
         if client is None:
             return
-        with captured_stderr():  # libjack's "Server is not running" when its server died
-            if not self.lost:
-                client.deactivate()
-            client.close()
+        self.client = None
+        if not close_client(client, deactivate=not self.lost):
+            return  # its server is gone: the client, and the ring its callback holds, stay
         if self._port is not None and self._port != self._ffi.NULL:
             self._lib.lg_free(self._port)
         self._port = None

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from livegen.errors import DeviceError
+from livegen.io import jackwatch
 from livegen.io.quiet import captured_stderr
 
 MODULE = "livegen.io._jack"
@@ -75,6 +76,22 @@ def c_pointer(obj, ctype: str):
     jack = jack_module()
     ffi = native()[0]
     return ffi.cast(ctype, int(jack._ffi.cast("uintptr_t", obj._ptr)))
+
+
+def close_client(client, deactivate: bool) -> bool:
+    """Close a JACK-Client Client (deactivated first if ``deactivate``); False, leaving it
+    open, when its server is gone: libjack crashed the process (a segmentation fault) closing
+    a client whose server died while it opened, also from the garbage collector. Such a client
+    is left to the process, which re-executes itself or exits (livegen.daemon.jackrestart);
+    its ``_ptr`` (see :func:`c_pointer`) is cleared so nothing closes it later."""
+    if jackwatch.server_identity(jackwatch.server_name()) is None:
+        client._ptr = jack_module()._ffi.NULL
+        return False
+    with captured_stderr():  # libjack's "Server is not running" when its server died
+        if deactivate:
+            client.deactivate()
+        client.close()
+    return True
 
 
 def _name_taken(client_name: str) -> bool:

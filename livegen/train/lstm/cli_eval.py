@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from livegen import fileio
+from livegen.config import seed_option
 
 HELP = "evaluate a phrase LSTM checkpoint on the held-out split against n-gram baselines"
 
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forbid copying runs of this many prompt tokens in the steered runs (default 8)")
     parser.add_argument("--no-safety-net", action="store_true",
                         help="leave out the rows of the LSTM without its sampling safety net")
-    parser.add_argument("--seed", type=int, default=0, help="seed of prompt choice and sampling (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="seed of prompt choice and sampling (default 0)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures as JSON")
 
 
@@ -63,16 +64,15 @@ def run(args, cfg=None) -> int:
     from livegen.train.lstm.corpus import default_cache_dir, is_held_out, music21_pieces, build_midi_dir
     from livegen.train.lstm.model import load_checkpoint
 
+    if args.json:
+        fileio.check_output(args.json)
     torch.set_num_threads(1)
     try:
         orders = tuple(int(o) for o in args.orders.split(","))
     except ValueError as err:
         raise ConfigError(f"--orders must be comma-separated integers, got {args.orders!r}") from err
-    try:
-        steered = sampling.SamplingOptions(args.temperature, args.top_p, key_penalty=args.key_penalty,
-                                           no_copy=args.no_copy)
-    except ValueError as err:
-        raise ConfigError(str(err)) from err
+    steered = sampling.SamplingOptions(args.temperature, args.top_p, key_penalty=args.key_penalty,
+                                       no_copy=args.no_copy)
     model, blob = load_checkpoint(args.checkpoint)
     t0 = time.monotonic()
     data, info = load_data(args)

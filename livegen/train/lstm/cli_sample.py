@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livegen.config import seed_option
+
 HELP = "continue the phrase in a MIDI file with a phrase LSTM checkpoint and write a MIDI file"
 
 
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="nats taken from out-of-key note-ons, key estimated from the prompt; 0 = off (default 3)")
     parser.add_argument("--no-copy", type=int, default=8,
                         help="forbid copying runs of this many prompt tokens; 0 = off (default 8)")
-    parser.add_argument("--seed", type=int, default=None, help="seed (default: a fresh one, printed)")
+    parser.add_argument("--seed", type=seed_option, default=None, help="seed (default: a fresh one, printed)")
     parser.add_argument("--only-continuation", action="store_true", help="write the continuation alone")
 
 
@@ -36,15 +38,14 @@ def run(args, cfg=None) -> int:
     from livegen.core import sampling
     from livegen.core import tokens as tk
     from livegen.errors import ConfigError, DataError
+    from livegen.fileio import check_output
     from livegen.io.midifile import read_midi, write_notes
     from livegen.train.lstm.evaluate import lstm_step_fn
     from livegen.train.lstm.model import load_checkpoint
 
+    check_output(args.out)
     torch.set_num_threads(1)
-    try:
-        opts = sampling.SamplingOptions(args.temperature, args.top_p, args.key_penalty, args.no_copy)
-    except ValueError as err:
-        raise ConfigError(str(err)) from err
+    opts = sampling.SamplingOptions(args.temperature, args.top_p, args.key_penalty, args.no_copy)
     if not args.beats > 0:
         raise ConfigError(f"--beats must be > 0, got {args.beats}")
     content = read_midi(args.prompt)

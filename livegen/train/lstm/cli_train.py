@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from livegen.config import seed_option
+
 HELP = "train the phrase LSTM on the music21 corpus and/or a folder of MIDI files"
 
 
@@ -60,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=d.dropout, help=f"dropout (default {d.dropout})")
     parser.add_argument("--no-controls", action="store_true",
                         help="train without the texture/register/density controls (livegen.core.controls)")
-    parser.add_argument("--seed", type=int, default=t.seed, help="seed of weights and batches (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=t.seed, help="seed of weights and batches (default 0)")
     parser.add_argument("--threads", type=int, default=t.threads, help="torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
@@ -108,6 +110,7 @@ def load_data(args, log=sys.stderr):
 
 def run(args, cfg=None) -> int:
     from livegen.errors import ConfigError
+    from livegen.fileio import output_folder
     from livegen.train import distributed
     from livegen.train.lstm.settings import ModelDims, TrainConfig
     from livegen.train.lstm.train import train
@@ -119,6 +122,7 @@ def run(args, cfg=None) -> int:
         raise ConfigError(f"--dropout must be in range 0..1, got {args.dropout}")
     if not 0 <= args.transpose <= 24:
         raise ConfigError(f"--transpose must be in range 0..24, got {args.transpose}")
+    output_folder(args.out)  # before the data and the training
     from livegen.core.controls import NUM_CONTROLS
 
     dims = ModelDims(hidden=args.hidden, layers=args.layers, embed=args.embed, dropout=args.dropout,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livegen.config import seed_option
+
 HELP = "render the timbre model's single-note data set with fluidsynth (cached), or import a folder of WAVs"
 
 
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch-min", type=int, default=s.pitch_min, help="lowest MIDI pitch (default %(default)s)")
     parser.add_argument("--pitch-max", type=int, default=s.pitch_max, help="highest MIDI pitch (default %(default)s)")
     parser.add_argument("--velocities", type=_ints, default=s.velocities, help="velocities (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=s.seed, help="seed of the hold times (default 0)")
+    parser.add_argument("--seed", type=seed_option, default=s.seed, help="seed of the hold times (default 0)")
     parser.add_argument("--rebuild", action="store_true", help="render again even if cached")
     parser.add_argument("--wav-folder", type=Path, default=None, metavar="DIR",
                         help="instead of rendering, read single-note WAVs from DIR "
@@ -55,8 +57,11 @@ def check_spec(args):
 
 
 def run(args, cfg) -> int:
+    from livegen.fileio import check_output
     from livegen.train.timbre import data
 
+    if args.out:
+        check_output(args.out)
     if args.wav_folder is not None:
         ns = data.load_wav_folder(args.wav_folder, progress=not args.no_progress)
         out = args.out or data.cache_dir() / f"wavs-{args.wav_folder.resolve().name}.npz"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livegen.config import seed_option
+
 HELP = ("evaluate the timbre model on held-out pitches: recognition, pitch, a real-vs-rendered "
         "discriminator, HNR, right vs wrong preset, "
         "encode-unseen, DC, clicks, morphing, energy above 8 kHz")
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: rendered once and cached)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="synth temperature (default: the config's synth.temperature)")
-    parser.add_argument("--seed", type=int, default=0, help="synth seed (default %(default)s)")
+    parser.add_argument("--seed", type=seed_option, default=0, help="synth seed (default %(default)s)")
     parser.add_argument("--refine", type=int, default=0, metavar="N",
                         help="encode-unseen: after the encoder, N steps of livegen encode's analysis by "
                              "synthesis (default %(default)s: the encoder alone; each step renders 4 notes)")
@@ -110,6 +112,8 @@ def run(args, cfg) -> int:
         raise ConfigError(f"--refine {args.refine}: allowed 0 or more")
     if not 1 <= args.velocity <= 127:
         raise ConfigError(f"--velocity {args.velocity}: allowed 1..127")
+    if args.out:
+        fileio.output_folder(args.out)  # before the evaluation's minutes
     notes, melodies = load_real_notes(args.data, args.unseen, melodies=True)
     if args.reference:
         renderer = RealRenderer(notes)

@@ -22,8 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args, cfg) -> int:
     from livegen.engine.timbre import save_presets
+    from livegen.fileio import check_output
     from livegen.train.timbre.model import load_checkpoint, save_checkpoint
 
+    if args.out:
+        check_output(args.out)  # before the checkpoint loads (the default lies beside it)
     if args.from_run:
         model, ck = load_checkpoint(args.from_run)
         args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
