@@ -53,7 +53,8 @@ def test_the_readme_lists_what_pip_install_installs():
 DISTRIBUTION = {"numpy": "numpy", "mido": "mido", "rtmidi": "python-rtmidi", "sounddevice": "sounddevice",
                 "onnxruntime": "onnxruntime-gpu", "soxr": "soxr", "jack": "JACK-Client", "cffi": "cffi",
                 "torch": "torch", "onnx": "onnx", "music21": "music21", "tqdm": "tqdm",
-                "matplotlib": "matplotlib", "scipy": "scipy", "aiohttp": "aiohttp", "selenium": "selenium"}
+                "matplotlib": "matplotlib", "scipy": "scipy", "aiohttp": "aiohttp", "selenium": "selenium",
+                "torchcrepe": "torchcrepe"}
 TRAINING = ("livegen/train", "export")  # what only the [train] extra needs
 # imported outside training but declared in an extra only: each says what to install when missing
 EXTRA_ONLY = {"selenium": "test"}  # livegen.ui.browser: bench live --page and the browser tests
