@@ -222,7 +222,7 @@ def test_refining_a_code_finds_the_timbre_of_a_recording(files):
 def test_a_release_longer_than_the_model_learned_fades_out_then_frees_the_voice(files):
     """Past the 0.6 s of release in the training notes a voice fades out over one frame, even
     when synth.release_max_s allows more (the shipped organ held a faint tone there for 3 s)."""
-    from livegen.synth.synth import TRAINED_RELEASE_S
+    from livegen.synth.native import TRAINED_RELEASE_S
     s = Synth(files, voices=1, temperature=0.0, release_max_s=3.0)
     s.handle(on(60))
     s.render(s.frame * 10)

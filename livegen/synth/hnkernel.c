@@ -60,7 +60,7 @@ typedef struct { float *w; float *b; int in, out; } dense;
 
 struct lg_synth {
     lg_dims d;
-    int cond, hop, bins, ring_rows, vpad;
+    int cond, hop, bins, ring_rows;
     int *dil, *ring_off;
     /* weights, transposed to (in, out) */
     dense inp, condl, skip, h1, h2;
@@ -88,14 +88,14 @@ struct lg_synth {
     int *fading;
     float *table;   /* (V, TABLE + 1) previous frame's wavetable */
     float *tail;    /* (V, hop) */
-    /* scratch, rows per voice of this frame (vpad rows) */
+    /* scratch, a row per voice of this frame */
     float *x_cond, *x_h, *x_bias, *x_gate, *x_a, *x_tmp, *x_outs, *x_s, *x_hh, *x_raw;
-    float *audio;   /* (vpad, hop) */
+    float *audio;   /* (V, hop) */
     float *tab_re, *tab_im, *grain_re, *grain_im, *out_re, *out_im;  /* FFT buffers, N x FFT_GROUP */
     int tab_lanes;  /* the layout of tab_re (8 or FFT_GROUP lanes) */
-    double *f0_cur; /* (vpad) this frame's f0 */
+    double *f0_cur; /* (V) this frame's f0 */
     float *newtab;
-    float *x_noise, *x_g;  /* (vpad, B) band gains, (vpad, bins) bin gains */
+    float *x_noise, *x_g;  /* (V, B) band gains, (V, bins) bin gains */
     float *amps;
 };
 
@@ -393,7 +393,6 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->cond = Z + d->n_note;
     s->hop = d->hop;
     s->bins = d->hop + 1;
-    s->vpad = (V + JB - 1) / JB * JB;
     s->dil = (int *)malloc(sizeof(int) * L);
     s->ring_off = (int *)malloc(sizeof(int) * L);
     s->gate = (dense *)calloc(L, sizeof(dense));
@@ -460,7 +459,7 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->fading = (int *)calloc(V, sizeof(int));
     s->table = alloc_f((size_t)V * (TABLE + 1));
     s->tail = alloc_f((size_t)V * hop);
-    const size_t R = s->vpad;
+    const size_t R = V;
     s->x_cond = alloc_f(R * Cc);
     s->x_h = alloc_f(R * s->inp.out);  /* rows as wide as the layer's padded output */
     s->x_bias = alloc_f(R * s->condl.out);
@@ -544,7 +543,6 @@ LG_CLONES
 static void decoder(lg_synth *s, const int *slots, int J) {
     const lg_dims *d = &s->d;
     const int C = d->channels, L = d->layers, Z = d->z_dim, Cc = s->cond;
-    const int Jp = J;  /* every matrix product runs on the voices there are */
     /* conditioning */
     for (int j = 0; j < J; j++) {
         const int v = slots[j];
@@ -568,25 +566,21 @@ static void decoder(lg_synth *s, const int *slots, int J) {
             f[k++] = held ? 0.0f : (float)exp(-(t_off > 0 ? t_off : 0.0) / d->release_taus[i]);
     }
     const int hs = s->inp.out, bs = s->condl.out, as = s->gate[0].out;  /* row strides */
-    gemm(s->x_cond, Jp, Cc, &s->inp, s->x_h, hs);
-    gemm(s->x_cond, Jp, Cc, &s->condl, s->x_bias, bs);
+    gemm(s->x_cond, J, Cc, &s->inp, s->x_h, hs);
+    gemm(s->x_cond, J, Cc, &s->condl, s->x_bias, bs);
     for (int l = 0; l < L; l++) {
-        for (int j = 0; j < Jp; j++) {
+        for (int j = 0; j < J; j++) {
             float *g = s->x_gate + (size_t)j * 2 * C;
             float *h = s->x_h + (size_t)j * hs;
-            if (j < J) {
-                const int v = slots[j];
-                float *row = s->ring + ((size_t)v * s->ring_rows + s->ring_off[l]
-                                        + (size_t)(s->ring_frame[v] % s->dil[l])) * C;
-                memcpy(g, row, sizeof(float) * C);  /* the layer's input d_l frames ago ... */
-                memcpy(row, h, sizeof(float) * C);  /* ... replaced by its input now */
-            } else {
-                memset(g, 0, sizeof(float) * C);
-            }
+            const int v = slots[j];
+            float *row = s->ring + ((size_t)v * s->ring_rows + s->ring_off[l]
+                                    + (size_t)(s->ring_frame[v] % s->dil[l])) * C;
+            memcpy(g, row, sizeof(float) * C);  /* the layer's input d_l frames ago ... */
+            memcpy(row, h, sizeof(float) * C);  /* ... replaced by its input now */
             memcpy(g + C, h, sizeof(float) * C);
         }
-        gemm(s->x_gate, Jp, 2 * C, &s->gate[l], s->x_a, as);
-        for (int j = 0; j < Jp; j++) {
+        gemm(s->x_gate, J, 2 * C, &s->gate[l], s->x_a, as);
+        for (int j = 0; j < J; j++) {
             float *a = s->x_a + (size_t)j * as;
             const float *bias = s->x_bias + (size_t)j * bs + (size_t)l * 2 * C;
             float *o = s->x_outs + (size_t)j * C * L + (size_t)l * C;
@@ -602,17 +596,17 @@ static void decoder(lg_synth *s, const int *slots, int J) {
         }
         if (l < L - 1) {
             /* next input = current + res(o): gemm of the outputs block, rows C * L apart */
-            gemm(s->x_outs + (size_t)l * C, Jp, C * L, &s->res[l], s->x_tmp, hs);
-            for (size_t i = 0; i < (size_t)Jp * hs; i++) s->x_h[i] += s->x_tmp[i];
+            gemm(s->x_outs + (size_t)l * C, J, C * L, &s->res[l], s->x_tmp, hs);
+            for (size_t i = 0; i < (size_t)J * hs; i++) s->x_h[i] += s->x_tmp[i];
         }
     }
     for (int j = 0; j < J; j++) s->ring_frame[slots[j]] += 1;
     const int ss = s->skip.out, s1 = s->h1.out;
-    gemm(s->x_outs, Jp, C * L, &s->skip, s->x_s, ss);
-    for (size_t i = 0; i < (size_t)Jp * ss; i++) s->x_s[i] = s->x_s[i] > 0 ? s->x_s[i] : 0.0f;
-    gemm(s->x_s, Jp, ss, &s->h1, s->x_hh, s1);
-    for (size_t i = 0; i < (size_t)Jp * s1; i++) s->x_hh[i] = s->x_hh[i] > 0 ? s->x_hh[i] : 0.0f;
-    gemm(s->x_hh, Jp, s1, &s->h2, s->x_raw, s->h2.out);
+    gemm(s->x_outs, J, C * L, &s->skip, s->x_s, ss);
+    for (size_t i = 0; i < (size_t)J * ss; i++) s->x_s[i] = s->x_s[i] > 0 ? s->x_s[i] : 0.0f;
+    gemm(s->x_s, J, ss, &s->h1, s->x_hh, s1);
+    for (size_t i = 0; i < (size_t)J * s1; i++) s->x_hh[i] = s->x_hh[i] > 0 ? s->x_hh[i] : 0.0f;
+    gemm(s->x_hh, J, s1, &s->h2, s->x_raw, s->h2.out);
 }
 
 /* DDSP's exp_sigmoid: 2 sigmoid(x)^ln(10) + 1e-7 */
@@ -816,12 +810,6 @@ int lg_render(lg_synth *s, const int *slots, int J, const float *uniforms, float
     }
     for (int i = 0; i < hop; i++) mix[i] *= d->gain;
     return n_events;
-}
-
-void lg_set_params(lg_synth *s, float noise_scale, float gain, double release_max_s) {
-    s->d.noise_scale = noise_scale;
-    s->d.gain = gain;
-    s->d.release_max_s = release_max_s;
 }
 
 const char *lg_isa(void) {

@@ -52,7 +52,6 @@ size_t lg_weight_count(const lg_dims *d);
 lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, size_t n_weights,
                  const float *bands, const float *window);
 void lg_free(lg_synth *s);
-void lg_set_params(lg_synth *s, float noise_scale, float gain, double release_max_s);
 void lg_set_channel_z(lg_synth *s, int channel, const float *z);
 void lg_voice_start(lg_synth *s, int v, int channel, double f0, double f0_max, float velocity);
 void lg_voice_release(lg_synth *s, int v);

@@ -69,11 +69,9 @@ def flat_weights(state: dict[str, np.ndarray], dims: dict) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def kernel_dims(ffi, dims: dict, sample_rate: int, voices: int, temperature: float, gain: float,
-                release_max_s: float):
-    """The kernel's lg_dims for a model and the synth's settings."""
-    sd = hnsynth.SynthDims(dims["frame_s"], dims["n_harmonics"], dims["noise_bands"], dims["max_band_hz"],
-                           dims["max_dev_cents"])
+def kernel_dims(ffi, dims: dict, sd: hnsynth.SynthDims, sample_rate: int, voices: int, temperature: float,
+                gain: float, release_max_s: float):
+    """The kernel's lg_dims for a model (its dims, its synthesis dims) and the synth's settings."""
     hop = sd.hop(sample_rate)
     frame_s = hop / sample_rate
     d = ffi.new("lg_dims *")
@@ -91,13 +89,11 @@ def kernel_dims(ffi, dims: dict, sample_rate: int, voices: int, temperature: flo
     d.glide = 1.0 - np.exp(-frame_s / GLIDE_S)
     d.noise_scale, d.gain, d.release_max_s = temperature, gain, release_max_s
     d.trained_release_s, d.min_release_s, d.silent_rms = TRAINED_RELEASE_S, MIN_RELEASE_S, SILENT_RMS
-    return d, sd, hop
+    return d, hop
 
 
 class NativeVoices:
     """Every voice of the synth in the native kernel. Owned by the thread that renders."""
-
-    name = "native"
 
     def __init__(self, files, sample_rate: int, voices: int, temperature: float, gain: float,
                  release_max_s: float):
@@ -105,7 +101,8 @@ class NativeVoices:
         self._ffi, self._lib = mod.ffi, mod.lib
         dims = files.dims
         self.z_dim = dims["z_dim"]
-        d, sd, self.hop = kernel_dims(self._ffi, dims, sample_rate, voices, temperature, gain, release_max_s)
+        sd = files.synth_dims
+        d, self.hop = kernel_dims(self._ffi, dims, sd, sample_rate, voices, temperature, gain, release_max_s)
         self.bins = self.hop + 1
         weights = flat_weights(files.decoder_weights(), dims)
         bands = np.ascontiguousarray(hnsynth.band_matrix(sd, sample_rate), np.float32)
@@ -123,9 +120,6 @@ class NativeVoices:
         self._mix_p = self._ffi.from_buffer("float[]", self._mix)
         self._events_p = self._ffi.from_buffer("int[]", self._events)
         self._info = self._ffi.new("lg_voice_info *")
-
-    def set_params(self, temperature: float, gain: float, release_max_s: float) -> None:
-        self._lib.lg_set_params(self._s, temperature, gain, release_max_s)
 
     def set_channel_z(self, channel: int, z: np.ndarray) -> None:
         z = np.ascontiguousarray(z, np.float32)

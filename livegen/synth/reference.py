@@ -19,8 +19,6 @@ from livegen.synth.native import (EXPIRED, FADED, GLIDE_S, MIN_RELEASE_S, NONE, 
 
 
 class ReferenceVoices:
-    name = "reference"
-
     def __init__(self, files, sample_rate: int, voices: int, temperature: float, gain: float,
                  release_max_s: float):
         self.files = files
@@ -29,7 +27,7 @@ class ReferenceVoices:
         self.hop, self.bins = self.fs.hop, self.fs.bins
         self.frame_s = self.hop / sample_rate
         self.glide = 1.0 - math.exp(-self.frame_s / GLIDE_S)
-        self.set_params(temperature, gain, release_max_s)
+        self.temperature, self.gain, self.release_max_s = temperature, gain, release_max_s
         V, Z, K = voices, dims["z_dim"], dims["n_harmonics"]
         self.ring = files.new_ring(V)
         self.bank = hnsynth.VoiceBank.new(V, self.hop)
@@ -42,9 +40,6 @@ class ReferenceVoices:
         self.z = np.zeros((V, Z), np.float32)
         self.channel_z = np.zeros((16, Z), np.float32)
         self.fading = np.zeros(V, bool)
-
-    def set_params(self, temperature: float, gain: float, release_max_s: float) -> None:
-        self.temperature, self.gain, self.release_max_s = temperature, gain, release_max_s
 
     def set_channel_z(self, channel: int, z: np.ndarray) -> None:
         self.channel_z[channel] = z

@@ -31,17 +31,17 @@ from livegen.core.voices import VoiceAllocator
 from livegen.engine.timbre import TimbreEngine
 from livegen.errors import ConfigError, SynthError
 from livegen.synth.native import EXPIRED, FADED, SILENT, NativeVoices
-from livegen.synth.native import GLIDE_S, MIN_RELEASE_S, SILENT_RMS, TRAINED_RELEASE_S  # noqa: F401
-
-KERNELS = {"native": NativeVoices}  # what plays; tests and benchmarks add the reference
 
 
 def kernel_class(name: str):
-    """The voices' implementation: "native" (what livegen plays) or "reference"."""
-    if name == "reference":  # numpy and ONNX Runtime: the tests' and the benchmark's yardstick
+    """The voices' implementation: "native" (what livegen plays) or "reference" (numpy and
+    ONNX Runtime: the tests' and the benchmark's yardstick)."""
+    if name == "reference":
         from livegen.synth.reference import ReferenceVoices
         return ReferenceVoices
-    return KERNELS[name]
+    if name != "native":
+        raise ConfigError(f"synth kernel {name!r}: use native or reference")
+    return NativeVoices
 
 
 def mix_z(z_a: np.ndarray, z_b: np.ndarray, amount: float) -> np.ndarray:
@@ -80,9 +80,9 @@ class Synth:
         self.pending: dict[int, tuple[int, int, int]] = {}  # slot -> note waiting for its fade
         self.samples = 0  # rendered so far (the allocator's clock)
         self.finished = 0  # voices that decayed and were freed
-        self._open_engine(int(sample_rate or files.sample_rate))
+        self._open_kernel(int(sample_rate or files.sample_rate))
 
-    def _open_engine(self, sample_rate: int) -> None:
+    def _open_kernel(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self.kernel = self.kernel_class(self.files, sample_rate, len(self.alloc.slots), self.temperature,
                                         self.gain, self.release_max_s)
@@ -98,7 +98,7 @@ class Synth:
         open). Only while no voice sounds: the voices' synthesis state is rebuilt."""
         if self.alloc.active():
             raise SynthError("set_sample_rate while voices sound: open the audio stream before playing")
-        self._open_engine(int(sample_rate))
+        self._open_kernel(int(sample_rate))
 
     def _preset(self, name: str, key: str) -> np.ndarray:
         if name not in self.files.presets:
