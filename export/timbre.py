@@ -21,6 +21,7 @@ mismatch, with the old files left in place.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -125,10 +126,8 @@ def verify_kernel(files, seconds: float = 1.0) -> list[str]:
     events = [(0, bytes([0x90, 48, 100])), (0, bytes([0x90, 64, 70])), (int(0.3 * sr), bytes([0x90, 71, 110])),
               (int(seconds * sr), bytes([0x80, 48, 0])), (int(seconds * sr), bytes([0x80, 64, 0])),
               (int(seconds * sr), bytes([0x80, 71, 0]))]
-    name = next(iter(files.presets), None)
-    if name is None:  # no presets: a neutral code on every channel
-        files = type(files)(files.folder, files.dims, files.encoder, files.decoder,
-                            {"zero": np.zeros(files.dims["z_dim"], np.float32)})
+    if not files.presets:  # a neutral code on every channel
+        files = dataclasses.replace(files, presets={"zero": np.zeros(files.dims["z_dim"], np.float32)})
     audio = [render_events(Synth(files, voices=4, seed=1, release_max_s=0.3, kernel=e), events)
              for e in ("reference", "native")]
     n = min(len(a) for a in audio)
