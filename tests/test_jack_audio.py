@@ -195,3 +195,27 @@ def test_a_server_stopped_at_any_moment_of_start_up_is_reported_and_the_process_
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
     assert "outcome lost" in proc.stdout or "outcome refused: cannot" in proc.stdout, proc.stdout
+
+
+def _never_runs_once(monkeypatch, module):
+    """``module.first_cycle`` says "no callback came" on its first call (what a client opened in
+    JACK2's race sees: jacknative.FIRST_CYCLE_S), then waits for real ones; the calls' results."""
+    real, results = module.first_cycle, []
+
+    def first_cycle(cycles, timeout_s=jacknative.FIRST_CYCLE_S):
+        results.append(bool(results) and real(cycles, timeout_s))
+        return results[-1]
+    monkeypatch.setattr(module, "first_cycle", first_cycle)
+    return results
+
+
+def test_a_port_jack_never_ran_is_reopened_and_plays_the_same_ring(jack_server, monkeypatch, caplog):
+    from tests.conftest import JACK_PERIOD, JACK_RATE
+    from livegen.io import jackaudio
+    results = _never_runs_once(monkeypatch, jackaudio)
+    with caplog.at_level("WARNING", logger="livegen.io"):
+        report = play_and_record("lgtest-reopen")
+    assert results == [False, True]  # a new client and port, fed from the same ring
+    check(report, JACK_RATE, JACK_PERIOD)
+    said = [r.getMessage() for r in caplog.records if "reopening it" in r.getMessage()]
+    assert len(said) == 1 and "'lgtest-reopen:out_0'" in said[0] and "try 2 of 3" in said[0]

@@ -63,6 +63,27 @@ def test_timed_messages_land_on_their_frames_and_untimed_at_the_next_cycle(serve
     assert counts["late"] == 0 and counts["overflow"] == 0 and counts["written"] == 8
 
 
+def test_a_client_jack_never_ran_is_reopened_and_then_carries_every_message(server, monkeypatch, caplog):
+    from livegen.io import jackmidi
+    from tests.test_jack_audio import _never_runs_once
+    results = _never_runs_once(monkeypatch, jackmidi)
+    with caplog.at_level("WARNING", logger="livegen.io"):
+        out = midi.open_output("jack", "lgreopen:out")
+    monkeypatch.undo()
+    rec = Recorder(JackMidiInput("lgreopen-rec:in", maxlen=None, connect=("lgreopen:out",)))
+    try:
+        for i in range(8):
+            out.send(bytes((0x90, 60 + i, 100)))
+        assert wait_for(lambda: len(rec.snapshot()) >= 8)
+        got = [m[1] for _, m in rec.snapshot()]
+    finally:
+        for p in (rec, out):
+            p.close()
+    assert results == [False, True] and got == list(range(60, 68))
+    said = [r.getMessage() for r in caplog.records if "reopening it" in r.getMessage()]
+    assert len(said) == 1 and "'lgreopen:out'" in said[0] and "try 2 of 3" in said[0]
+
+
 def test_a_taken_client_name_is_refused_in_one_line(server):
     first = midi.open_input("jack", "lgname:in")
     try:

@@ -92,6 +92,18 @@ lg_audio *lga_attach(jack_client_t *client, jack_port_t *port, uint32_t capacity
     return a;
 }
 
+/* The ring and counts of a, moved to a new client and port (the old client closed first;
+   before jack_activate): its process and shutdown callbacks. 0 if JACK refused them. */
+int lga_rebind(lg_audio *a, jack_client_t *client, jack_port_t *port) {
+    a->client = client;
+    a->port = port;
+    if (jack_set_process_callback(client, process, a))
+        return 0;
+    jack_on_info_shutdown(client, on_shutdown, a);
+    atomic_store(&a->lost, 0);
+    return 1;
+}
+
 /* After the client is closed. */
 void lga_free(lg_audio *a) {
     sem_destroy(&a->cycle);

@@ -28,7 +28,8 @@ import logging
 import numpy as np
 
 from livegen.errors import DeviceError
-from livegen.io.jacknative import c_pointer, close_client, jack_module, native, open_client, refused
+from livegen.io.jacknative import (OPEN_TRIES, REOPEN_PAUSE_S, c_pointer, close_client, first_cycle, jack_module,
+                                   native, never_ran, open_client, refused)
 from livegen.io.quiet import captured_stderr
 
 log = logging.getLogger("livegen.audio")
@@ -69,7 +70,6 @@ class JackAudioOutput:
     kind = "audio output"
 
     def __init__(self, audio_cfg, capacity: int):
-        jack = jack_module()
         self._ffi, self._lib = ffi, lib = native()
         self._handle = None
         self._started = False
@@ -78,23 +78,10 @@ class JackAudioOutput:
         self.device = audio_cfg.device
         self.name = f"{audio_cfg.client_name}:{PORT}"
         self.describe = f"JACK native port {self.name} (C process callback)"  # for the status screen
-        self.client = open_client(self.kind, self.name, KEY)
+        self._audio_cfg = audio_cfg
+        self.client = None
         try:
-            self.sample_rate = self.client.samplerate
-            if audio_cfg.sample_rate and audio_cfg.sample_rate != self.sample_rate:
-                raise DeviceError(f"audio.sample_rate = {audio_cfg.sample_rate}, but the JACK server runs at "
-                                  f"{self.sample_rate} Hz: JACK sets the rate (0 follows the server)")
-            if audio_cfg.block_size and audio_cfg.block_size != self.client.blocksize:
-                log.warning("audio.block_size = %d is not used on JACK: the callback runs once per server "
-                            "period (%d frames)", audio_cfg.block_size, self.client.blocksize)
-            failed = None
-            with captured_stderr():
-                try:
-                    self.port = self.client.outports.register(PORT)
-                except jack.JackError as err:
-                    failed = err
-            if failed is not None:
-                raise refused(self.kind, self.name, failed, key=KEY) from failed
+            self._open_port()
             handle = lib.lga_attach(c_pointer(self.client, "jack_client_t *"),
                                     c_pointer(self.port, "jack_port_t *"), capacity)
             if handle == ffi.NULL:
@@ -105,6 +92,27 @@ class JackAudioOutput:
         except BaseException:
             self._close_client()
             raise
+
+    def _open_port(self) -> None:
+        """Open the client (``self.client``) and register its port (``self.port``)."""
+        jack = jack_module()
+        audio_cfg = self._audio_cfg
+        self.client = open_client(self.kind, self.name, KEY)
+        self.sample_rate = self.client.samplerate
+        if audio_cfg.sample_rate and audio_cfg.sample_rate != self.sample_rate:
+            raise DeviceError(f"audio.sample_rate = {audio_cfg.sample_rate}, but the JACK server runs at "
+                              f"{self.sample_rate} Hz: JACK sets the rate (0 follows the server)")
+        if audio_cfg.block_size and audio_cfg.block_size != self.client.blocksize:
+            log.warning("audio.block_size = %d is not used on JACK: the callback runs once per server "
+                        "period (%d frames)", audio_cfg.block_size, self.client.blocksize)
+        failed = None
+        with captured_stderr():
+            try:
+                self.port = self.client.outports.register(PORT)
+            except jack.JackError as err:
+                failed = err
+        if failed is not None:
+            raise refused(self.kind, self.name, failed, key=KEY) from failed
 
     def counts(self) -> dict:
         """What the process callback counted: callbacks, frames, underruns (callbacks that
@@ -159,12 +167,17 @@ class JackAudioOutput:
 
     def start(self) -> None:
         jack = jack_module()
-        with captured_stderr():
-            try:
-                self.client.activate()
-            except jack.JackError as err:
-                raise DeviceError(f"cannot start {self.name!r}: {err} (is the JACK server still running?)") from err
-        self._started = True
+        for attempt in range(1, OPEN_TRIES + 1):
+            with captured_stderr():
+                try:
+                    self.client.activate()
+                except jack.JackError as err:
+                    raise DeviceError(f"cannot start {self.name!r}: {err} (is the JACK server still running?)") from err
+            self._started = True
+            if first_cycle(lambda: self.counts()["callbacks"]) or attempt == OPEN_TRIES:
+                break
+            never_ran(self.kind, self.name, attempt)
+            self._reopen()
         targets = self.client.get_ports(is_audio=True, is_input=True, is_physical=not self.device)
         if self.device:
             targets = [p for p in targets if self.device.lower() in p.name.lower()]
@@ -177,6 +190,18 @@ class JackAudioOutput:
                 self.client.connect(self.port, target)
             except jack.JackError as err:
                 raise DeviceError(f"cannot connect {self.name!r} to {target.name!r}: {err}") from err
+
+    def _reopen(self) -> None:
+        """A new client and port for the same ring and counts (:func:`~livegen.io.jacknative.never_ran`)."""
+        client, self.client = self.client, None
+        close_client(client, deactivate=True)
+        self._started = False
+        time.sleep(REOPEN_PAUSE_S)
+        self._open_port()
+        if not self._lib.lga_rebind(self._handle, c_pointer(self.client, "jack_client_t *"),
+                                    c_pointer(self.port, "jack_port_t *")):
+            raise DeviceError(f"cannot set up the process callback of {self.name!r}: JACK refused it "
+                              "(is the server still running?)")
 
     def _close_client(self) -> None:
         client = getattr(self, "client", None)

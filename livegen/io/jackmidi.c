@@ -58,6 +58,7 @@ struct lg_port {
     uint32_t frame0;
     int locked;
     uint64_t late, overflow, written, dropped;
+    uint64_t cycles; /* process callbacks so far: a client JACK never runs shows 0 */
 };
 
 static double ns_of(const struct timespec *ts) { return ts->tv_sec * 1e9 + ts->tv_nsec; }
@@ -159,6 +160,7 @@ static void process_output(lg_port *p, jack_nframes_t frames) {
 
 static int process(jack_nframes_t frames, void *arg) {
     lg_port *p = arg;
+    p->cycles++;
     clock_update(p, frames);
     if (p->is_input)
         process_input(p, frames);
@@ -267,3 +269,6 @@ void lg_counts(lg_port *p, uint64_t out[4]) {
     out[2] = p->written;
     out[3] = p->dropped;
 }
+
+/* Process callbacks so far. */
+uint64_t lg_cycles(lg_port *p) { return p->cycles; }

@@ -38,7 +38,8 @@ import threading
 import time
 
 from livegen.errors import DeviceError
-from livegen.io.jacknative import c_pointer, close_client, jack_module, native, open_client, refused
+from livegen.io.jacknative import (OPEN_TRIES, REOPEN_PAUSE_S, c_pointer, close_client, first_cycle, jack_module,
+                                   native, never_ran, open_client, refused)
 from livegen.io.ports import InputPort, OutputPort
 from livegen.io.quiet import captured_stderr
 
@@ -57,6 +58,19 @@ class _JackPort:
 
     def _open_client(self, full_name: str, is_input: bool, connect: tuple[str, ...], watch_xruns: bool,
                      frames_mode: bool = False):
+        """Open, activate and connect the client; reopened when JACK never runs it
+        (:data:`~livegen.io.jacknative.FIRST_CYCLE_S`)."""
+        for attempt in range(1, OPEN_TRIES + 1):
+            last = attempt == OPEN_TRIES
+            if self._open_client_once(full_name, is_input, connect, watch_xruns, frames_mode, last):
+                return
+            never_ran(self.kind, full_name, attempt)
+            time.sleep(REOPEN_PAUSE_S)
+
+    def _open_client_once(self, full_name: str, is_input: bool, connect: tuple[str, ...], watch_xruns: bool,
+                          frames_mode: bool, last: bool) -> bool:
+        """True if the client runs (or ``last``: kept open anyway), False if it was closed
+        because JACK never ran its process callback."""
         jack = jack_module()
         self._ffi, self._lib = native()
         self._port = None
@@ -87,6 +101,10 @@ class _JackPort:
             self.client.set_xrun_callback(self._on_xrun)
             self.client.set_shutdown_callback(self._on_shutdown)
             self.client.activate()
+            port = self._port
+            if not first_cycle(lambda: self._lib.lg_cycles(port)) and not last:
+                self._close_client()
+                return False
             for other in connect:
                 try:
                     if is_input:
@@ -102,6 +120,7 @@ class _JackPort:
         except BaseException:
             self._close_client()
             raise
+        return True
 
     # -- JACK's notification thread (not real-time) --------------------------------------
     def _on_period(self, frames: int) -> None:

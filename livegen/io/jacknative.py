@@ -14,15 +14,54 @@ back to a Python callback on JACK).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import time
 from pathlib import Path
 
 from livegen.errors import DeviceError
 from livegen.io import jackwatch
 from livegen.io.quiet import captured_stderr
 
+log = logging.getLogger("livegen.io")
+
 MODULE = "livegen.io._jack"
 _native = None
+
+# A JACK2 client that another client of the same process outlives can be opened dead: libjack
+# keeps one table of the clients' wake-up futexes per process, and each client of the process
+# updates it from its own notification thread. When a client (of any process) closes and a new
+# client of this process takes its number before a sibling client here has handled the removal,
+# the new client's real-time thread waits on the old client's futex: the server never wakes it,
+# its process callback never runs, and jackd logs "client = NAME was not finished, state =
+# Triggered" every cycle (measured: about 220 xruns a second at 128 frames, the MIDI port
+# silent, in 1 start in 4 of a livegen whose harness polled the server with short-lived clients).
+# So a port waits for its client's first process callback after activating it and reopens the
+# client when none comes.
+FIRST_CYCLE_S = 0.5  # a running server calls a new client within a few periods (23 ms each at most)
+OPEN_TRIES = 3
+REOPEN_PAUSE_S = 0.2  # lets the sibling clients handle the closed client's removal first
+
+
+def first_cycle(cycles, timeout_s: float = FIRST_CYCLE_S) -> bool:
+    """Wait until ``cycles()`` (a process callback's count) is above 0; False after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while cycles() == 0:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def never_ran(what: str, name: str, attempt: int) -> None:
+    """Say that JACK did not run the process callback of a client that was just activated."""
+    if attempt < OPEN_TRIES:
+        log.warning("%s %r: JACK did not run its process callback within %.1f s of activating it (a "
+                    "JACK2 race with a client that closed at that moment): reopening it (try %d of %d)",
+                    what, name, FIRST_CYCLE_S, attempt + 1, OPEN_TRIES)
+    else:
+        log.error("%s %r: JACK did not run its process callback after %d tries: it stays silent until "
+                  "livegen is restarted (is the JACK server stalled or freewheeling?)", what, name, OPEN_TRIES)
 
 
 def module_file() -> str:

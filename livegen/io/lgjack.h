@@ -21,6 +21,7 @@ int lg_wait(lg_port *p, int timeout_ms);
 void lg_wake(lg_port *p);
 uint32_t lg_read(lg_port *p, int64_t *t, unsigned char *data, uint32_t cap);
 void lg_counts(lg_port *p, uint64_t out[4]);
+uint64_t lg_cycles(lg_port *p);
 
 typedef struct lg_audio lg_audio;
 /* audio out (jackaudio.c) */
@@ -33,5 +34,6 @@ void lga_counts(lg_audio *a, uint64_t out[6]);
 int lga_lost(lg_audio *a);
 uint32_t lga_latency(lg_audio *a);
 int lga_wait(lg_audio *a, int timeout_us);
+int lga_rebind(lg_audio *a, jack_client_t *client, jack_port_t *port);
 /* cdef end */
 #endif
