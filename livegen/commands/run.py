@@ -57,6 +57,7 @@ def run(args, cfg) -> int:
     ports = f"in {cfg.midi.in_port}  out {cfg.midi.out_port}  ({jam.midi_backend})"
     if restarts:
         ports += f"; restarted {times} after JACK came back"
+    collector = _collector(daemon) if cfg.jam.realtime else None  # before any thread plays
     jam.start()
     log.info("listening on %s, answering on %s (%s); LSTM %s; %s", cfg.midi.in_port, cfg.midi.out_port,
              jam.midi_backend, jam.model.describe(), jam.audio)
@@ -74,8 +75,10 @@ def run(args, cfg) -> int:
         log.info("real-time priority: %s", refused or "livegen's threads run SCHED_FIFO (below JACK's)")
     lost = None
     try:
-        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio, jam.midi_backend)
+        lost = _status_loop(args, cfg, daemon, watch, stop, ports, jam.audio, jam.midi_backend, collector)
     finally:
+        if collector is not None:
+            collector.stop()
         if surface is not None:
             surface.stop()
         jam.stop()  # every open note is closed, All Notes Off per channel (lost on a dead server)
@@ -112,9 +115,28 @@ def _open_surface(cfg, jam):
     return surface
 
 
-def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_backend: str) -> str | None:
+def _collector(daemon):
+    """Full garbage collections from the status loop (livegen.realtime.Collector): when no voice
+    sounds, no response plays and no message came in since the last look (0.2 s before)."""
+    from livegen.realtime import Collector
+
+    seen = [daemon.control.parser.counts.messages]
+
+    def quiet() -> bool:
+        messages = daemon.control.parser.counts.messages
+        idle = messages == seen[0]
+        seen[0] = messages
+        return idle and not getattr(daemon.sink, "voices", 0) and not daemon.sender.responding
+
+    collector = Collector(quiet)
+    collector.start()
+    return collector
+
+
+def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_backend: str,
+                 collector=None) -> str | None:
     """The status screen or log lines until a signal (None) or until the JACK server is
-    lost (why, logged)."""
+    lost (why, logged); ``collector`` ticks every 0.2 s."""
     import json
     import logging
     import sys
@@ -128,6 +150,8 @@ def _status_loop(args, cfg, daemon, watch, stop, ports: str, audio: str, midi_ba
     screen = sys.stdout.isatty() and not args.log
     last_status = time.monotonic()
     while not stop.wait(0.2):
+        if collector is not None:
+            collector.tick()
         lost = watch.lost()
         if lost:
             log.info("JACK server %r lost (%s): stopping; notes still sounding cannot be closed on a dead "
