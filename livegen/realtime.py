@@ -74,13 +74,16 @@ class Collector:
     """Python's full garbage collections, made by one thread (its owner) through :meth:`tick`.
 
     :meth:`start` freezes what start-up allocated (models, modules: never scanned again) and
-    stops the automatic full collections. A tick makes one when ``quiet()`` (nothing sounding,
-    nothing played in) and FULL_EVERY_S have passed, or when FULL_MAX_S have passed regardless,
-    so that reference cycles cannot pile up."""
+    stops the automatic full collections. A tick makes one through ``collect`` when ``quiet()``
+    (nothing sounding, nothing played in) and FULL_EVERY_S have passed (the synth's render
+    thread collects after padding its ring with silence: livegen.synth.live), or itself when
+    FULL_MAX_S have passed regardless, so that reference cycles cannot pile up."""
 
-    def __init__(self, quiet, clock=None):
+    def __init__(self, quiet, clock=None, collect=None):
+        import gc
         import time
         self.quiet = quiet
+        self.collect = collect or gc.collect  # a quiet moment's full collection
         self.clock = clock or time.monotonic
         self.last_full = self.clock()
         self.full = 0  # full collections made by tick
@@ -97,10 +100,14 @@ class Collector:
         import gc
         now = self.clock()
         since = now - self.last_full
-        if since >= FULL_MAX_S or (since >= FULL_EVERY_S and self.quiet()):
+        if since >= FULL_MAX_S:
             gc.collect()
-            self.full += 1
-            self.last_full = now
+        elif since >= FULL_EVERY_S and self.quiet():
+            self.collect()
+        else:
+            return
+        self.full += 1
+        self.last_full = now
 
     def stop(self) -> None:
         import gc

@@ -103,3 +103,26 @@ def test_a_flood_starts_no_more_notes_per_render_than_voices_and_leaves_none_sou
         live.close()
     assert status["notes_dropped"] == 196 and status["inbox_dropped"] == 0  # 4 started: the voices
     assert status["voices"] == 0  # every note-off came through: nothing hangs
+
+
+def test_a_full_collection_waits_for_silence_and_plays_padding_meanwhile(jack_server, files):
+    live = LiveSynth(Synth(files, voices=4, seed=0), AudioConfig(backend="jack", client_name="lgtest-gc"))
+    live.start()
+    try:
+        live.send(bytes([0x90, 60, 100]))
+        assert wait_for(lambda: live.voices == 1)
+        live.start_capture()
+        live.collect_when_silent()
+        time.sleep(0.3)
+        assert live.collections == 0  # a voice sounds: no collection yet
+        live.send(bytes([0x80, 60, 0]))
+        assert wait_for(lambda: live.collections == 1, timeout=10)  # once its release ended
+        assert live.voices == 0
+        captured = live.stop_capture()
+    finally:
+        live.close()
+    # the capture is whole periods rendered, plus the padding (COLLECT_PAD_S) written once
+    from livegen.synth.live import COLLECT_PAD_S
+    pad = int(COLLECT_PAD_S * live.rate)
+    assert pad % live.period != 0  # (else the check below could not tell)
+    assert len(captured) % live.period == pad % live.period

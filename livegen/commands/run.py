@@ -128,7 +128,7 @@ def _collector(daemon):
         seen[0] = messages
         return idle and not getattr(daemon.sink, "voices", 0) and not daemon.sender.responding
 
-    collector = Collector(quiet)
+    collector = Collector(quiet, collect=getattr(daemon.sink, "collect_when_silent", None))
     collector.start()
     return collector
 

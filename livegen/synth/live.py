@@ -60,6 +60,11 @@ RENDER_AT_MAX_S = 0.002  # ... but no later than this: pass-through arrives with
 # Measured (20,000 notes in 2 s at 128 frames, 12 runs each way): 0.8 underruns a flood on
 # average with the share, 2.9 without (docs/benchmarks.md).
 DRAIN_SHARE = 0.25
+# A full garbage collection (livegen.realtime.Collector) runs on the render thread while no
+# voice sounds, after this much silence went into the ring beyond what it keeps: the collection
+# holds the interpreter lock (1-15 ms measured), and the callback plays the padding meanwhile
+# instead of finding nothing (an underrun). A note played in that moment waits at most this.
+COLLECT_PAD_S = 0.03
 DRAIN_CHECK = 8  # messages between looks at the clock
 
 
@@ -87,6 +92,8 @@ class LiveSynth:
         self.render_ms: collections.deque = collections.deque(maxlen=4096)  # each render's time
         self._capture: list[np.ndarray] | None = None  # blocks rendered while capturing
         self._capture_max = 600 * self.rate  # at most ten minutes are kept
+        self._collect = threading.Event()  # a full collection is due (any thread sets it)
+        self.collections = 0  # made by the render thread
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livegen-render", daemon=True)
 
@@ -133,6 +140,11 @@ class LiveSynth:
                 "render_ms_max": round(max(self.render_ms), 2) if self.render_ms else None,
                 "note_latency_ms": round(lat[len(lat) // 2], 1) if lat else None}
 
+    def collect_when_silent(self) -> None:
+        """Ask the render thread for a full garbage collection at its next moment with no
+        voice sounding and nothing in its inbox (:data:`COLLECT_PAD_S`)."""
+        self._collect.set()
+
     def start_capture(self) -> None:
         """Keep a copy of everything rendered from now on (at the device rate)."""
         self._capture = []
@@ -165,6 +177,17 @@ class LiveSynth:
         self.output.abandon()
 
     # -- the render thread ----------------------------------------------------------
+    def _collect_padded(self) -> None:
+        import gc
+        pad = np.zeros((int(COLLECT_PAD_S * self.rate), 1), np.float32)
+        self.ring.write(pad)
+        capture = self._capture
+        if capture is not None:
+            capture.append(pad[:, 0])
+        gc.collect()
+        self.collections += 1
+        self._collect.clear()
+
     def _run(self) -> None:
         if self.realtime:  # above ordinary processes, so a busy machine does not starve the audio
             self.realtime_refused = raise_priority()
@@ -200,6 +223,8 @@ class LiveSynth:
                     self.latencies_ms.append((now - at_ns) / 1e6 + (queued + block_s) * 1e3)
                 else:
                     self.synth.handle(msg)
+            if self._collect.is_set() and not inbox and not self.synth.active_voices:
+                self._collect_padded()
             if self.ring.available() >= target:
                 delay = min(RENDER_AT * period / self.rate, RENDER_AT_MAX_S)
                 wait_cycle = getattr(self.output, "wait_cycle", None)
