@@ -295,3 +295,33 @@ def test_a_kernel_that_cannot_load_is_one_clear_error_naming_its_file(monkeypatc
     with pytest.raises(NativeError, match=r"_hnkernel.*cannot be loaded.*reinstall livegen"):
         native.kernel()
     assert native.describe().startswith("unavailable: the synth's native kernel")
+
+
+def test_a_calibration_moves_the_bands_it_names_and_the_kernel_equals_the_reference(files):
+    """calibration.json's gains: harmonics above 4 kHz 12 dB up, every noise band 20 dB down,
+    on the preset a channel plays (program change, morph); the kernel's samples are the reference's."""
+    import dataclasses
+    from livegen.synth.offline import render_events
+    up = tuple(12.0 if f >= 4000 else 0.0 for f in hnsynth.EQ_BANDS_HZ)
+    cal = hnsynth.Calibration(up, (-20.0,) * len(hnsynth.EQ_BANDS_HZ))
+    name = next(iter(files.presets))
+    calibrated = dataclasses.replace(files, calibration={name: cal})
+    events = [(0, on(57)), (0, on(64, ch=1)), (4800, bytes([0xB1, 1, 64])), (9600, on(69, ch=1)),
+              (12000, bytes([0xC1, 0])), (14400, on(72, ch=1)), (19200, off(57)), (24000, off(64, ch=1))]
+    out = {k: render_events(Synth(calibrated, voices=4, seed=3, kernel=k, preset=name, morph_cc=1,
+                                  morph_preset="bright"), events) for k in ("reference", "native")}
+    assert np.max(np.abs(out["reference"] - out["native"])) < 1e-4 * np.abs(out["reference"]).max()
+
+    def high_share(f, temperature):  # energy above 4 kHz over all, one held note
+        s = Synth(f, voices=1, seed=3, temperature=temperature, preset=name)
+        s.handle(on(57))
+        x = s.render(s.sample_rate // 2)[s.sample_rate // 10:]
+        p = np.abs(np.fft.rfft(x)) ** 2
+        freqs = np.fft.rfftfreq(len(x), 1 / s.sample_rate)
+        return p[freqs >= 4500].sum() / p.sum(), p.sum()
+    (flat_share, _), (cal_share, _) = high_share(files, 0.0), high_share(calibrated, 0.0)
+    assert 10 * np.log10(cal_share / flat_share) > 6  # the harmonics above 4 kHz came up
+    noise = {}
+    for label, f in (("flat", files), ("calibrated", calibrated)):
+        noise[label] = high_share(f, 1.0)[1] - high_share(f, 0.0)[1]  # the noise part's power
+    assert noise["calibrated"] < 0.05 * noise["flat"]  # 20 dB down (-13 dB at least)

@@ -31,6 +31,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("train", "timbre"), "livegen.train.timbre.cli_train"),
     (("eval", "timbre"), "livegen.train.timbre.cli_eval"),
     (("presets", "timbre"), "livegen.train.timbre.cli_presets"),
+    (("presets", "calibrate"), "livegen.train.timbre.cli_calibrate"),
     (("encode",), "livegen.commands.encode"),
 ]
 

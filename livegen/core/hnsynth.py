@@ -139,6 +139,41 @@ def harmonic_amplitudes(amp: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> 
     return amp * d / np.maximum(d.sum(axis=-1, keepdims=True), 1e-7)
 
 
+# ------------------------------------------------------------------------------------------
+# calibration: a preset's level of harmonics and noise per band, measured against its real notes
+
+EQ_BANDS_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 11000.0, 16000.0)
+EQ_MAX_DB = 30.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Gains in dB at :data:`EQ_BANDS_HZ` (interpolated in log frequency, constant beyond the
+    ends) for a preset's harmonics and its noise (``livegen presets calibrate``)."""
+
+    harmonic_db: tuple[float, ...]
+    noise_db: tuple[float, ...]
+
+    @staticmethod
+    def flat() -> "Calibration":
+        return Calibration((0.0,) * len(EQ_BANDS_HZ), (0.0,) * len(EQ_BANDS_HZ))
+
+    def mix(self, other: "Calibration", amount: float) -> "Calibration":
+        """(1 - amount) of this and ``amount`` of ``other``, in dB (a morph's calibration)."""
+        t = min(max(float(amount), 0.0), 1.0)
+        return Calibration(tuple((1 - t) * a + t * b for a, b in zip(self.harmonic_db, other.harmonic_db)),
+                           tuple((1 - t) * a + t * b for a, b in zip(self.noise_db, other.noise_db)))
+
+    def gains(self, f0: float, n_harmonics: int, dims: SynthDims) -> tuple[np.ndarray, np.ndarray]:
+        """The linear gains of harmonics 1..K of a note at ``f0`` Hz, (K,), and of the noise
+        bands, (B,), float32."""
+        logc = np.log(np.asarray(EQ_BANDS_HZ))
+        fk = np.log(f0 * np.arange(1, n_harmonics + 1))
+        hg = 10.0 ** (np.interp(fk, logc, self.harmonic_db) / 20.0)
+        ng = 10.0 ** (np.interp(np.log(np.maximum(band_centers(dims), 1.0)), logc, self.noise_db) / 20.0)
+        return hg.astype(np.float32), ng.astype(np.float32)
+
+
 def f0_of(f0_note: np.ndarray, dev_cents: np.ndarray) -> np.ndarray:
     """The frame's fundamental: the note's f0 moved by the decoder's deviation (cents)."""
     return np.asarray(f0_note) * 2.0 ** (np.asarray(dev_cents) / 1200.0)

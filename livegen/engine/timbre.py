@@ -21,7 +21,8 @@ inputs, one ring per layer) and passes it through :meth:`TimbreEngine.step`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,7 @@ class TimbreEngine:
     encoder: object
     decoder: object
     presets: dict[str, np.ndarray]
+    calibration: dict = field(default_factory=dict)  # preset name -> hnsynth.Calibration
 
     @classmethod
     def load(cls, folder: str | Path, provider: str = "auto", threads: int = 1) -> "TimbreEngine":
@@ -93,7 +95,8 @@ class TimbreEngine:
             dims = d
         presets = load_presets(folder / "presets.json", dims["z_dim"]) \
             if (folder / "presets.json").exists() else {}
-        return cls(folder, dims, sessions["encoder"], sessions["decoder_step"], presets)
+        calibration = load_calibration(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).exists() else {}
+        return cls(folder, dims, sessions["encoder"], sessions["decoder_step"], presets, calibration)
 
     @property
     def synth_dims(self) -> hnsynth.SynthDims:
@@ -136,6 +139,34 @@ class TimbreEngine:
     def encode(self, mel: np.ndarray) -> np.ndarray:
         """mel (B, enc_frames, n_mels) -> z (B, Z)."""
         return self.encoder.run(None, {"mel": mel.astype(np.float32)})[0]
+
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def load_calibration(path: Path) -> dict:
+    """calibration.json: {"name": {"harmonic_db": [...], "noise_db": [...]}}, one number per
+    band of ``hnsynth.EQ_BANDS_HZ``, each finite and within +-EQ_MAX_DB."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"{path}: not a readable calibration file ({err})") from err
+    n = len(hnsynth.EQ_BANDS_HZ)
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: must be a JSON object of preset name -> "
+                             '{"harmonic_db": [...], "noise_db": [...]}')
+    out = {}
+    for name, entry in data.items():
+        try:
+            h, nz = entry["harmonic_db"], entry["noise_db"]
+            h, nz = tuple(float(x) for x in h), tuple(float(x) for x in nz)
+        except (TypeError, KeyError, ValueError) as err:
+            raise ModelFileError(f"{path}: {name!r} needs harmonic_db and noise_db, {n} numbers each") from err
+        if len(h) != n or len(nz) != n or not all(math.isfinite(x) and abs(x) <= hnsynth.EQ_MAX_DB for x in h + nz):
+            raise ModelFileError(f"{path}: {name!r} needs harmonic_db and noise_db of {n} finite numbers "
+                                 f"within +-{hnsynth.EQ_MAX_DB:g} dB each")
+        out[name] = hnsynth.Calibration(h, nz)
+    return out
 
 
 def load_presets(path: Path, z_dim: int | None, allow_empty: bool = False) -> dict[str, np.ndarray]:

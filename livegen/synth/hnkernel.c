@@ -83,7 +83,8 @@ struct lg_synth {
     int *channel;
     double *f0_note, *phase, *f0_prev;
     float *velocity;
-    float *mask;    /* (V, K) */
+    float *mask;    /* (V, K) 1 below Nyquist, times the voice's harmonic calibration */
+    float *ngain;   /* (V, B) the voice's noise calibration */
     int64_t *t_on, *t_off;
     int *fading;
     float *table;   /* (V, TABLE + 1) previous frame's wavetable */
@@ -351,7 +352,7 @@ void lg_free(lg_synth *s) {
     free(s->bands); free(s->zeros); free(s->window); free(s->alpha); free(s->lin); free(s->quad); free(s->phasor);
     free_fft(&s->table_fft); free_fft(&s->grain_fft);
     free(s->z); free(s->chz); free(s->ring); free(s->ring_frame); free(s->channel);
-    free(s->f0_note); free(s->phase); free(s->f0_prev); free(s->velocity); free(s->mask);
+    free(s->f0_note); free(s->phase); free(s->f0_prev); free(s->velocity); free(s->mask); free(s->ngain);
     free(s->t_on); free(s->t_off); free(s->fading); free(s->table); free(s->tail);
     free(s->x_cond); free(s->x_h); free(s->x_bias); free(s->x_gate); free(s->x_a); free(s->x_tmp);
     free(s->x_outs); free(s->x_s); free(s->x_hh); free(s->x_raw); free(s->audio); free(s->tab_re); free(s->tab_im); free(s->grain_re); free(s->grain_im);
@@ -454,6 +455,7 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->f0_prev = (double *)calloc(V, sizeof(double));
     s->velocity = alloc_f(V);
     s->mask = alloc_f((size_t)V * K);
+    s->ngain = alloc_f((size_t)V * B);
     s->t_on = (int64_t *)calloc(V, sizeof(int64_t));
     s->t_off = (int64_t *)calloc(V, sizeof(int64_t));
     s->fading = (int *)calloc(V, sizeof(int));
@@ -481,7 +483,7 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->x_g = alloc_f(R * s->bandl.out);
     s->amps = alloc_f(K);
     if (!s->z || !s->chz || !s->ring || !s->ring_frame || !s->channel || !s->f0_note || !s->phase
-        || !s->f0_prev || !s->velocity || !s->mask || !s->t_on || !s->t_off || !s->fading || !s->table
+        || !s->f0_prev || !s->velocity || !s->mask || !s->ngain || !s->t_on || !s->t_off || !s->fading || !s->table
         || !s->tail || !s->x_cond || !s->x_h || !s->x_bias || !s->x_gate || !s->x_a || !s->x_tmp
         || !s->x_outs || !s->x_s || !s->x_hh || !s->x_raw || !s->audio || !s->tab_re || !s->tab_im || !s->grain_re
         || !s->grain_im || !s->out_re || !s->out_im || !s->f0_cur || !s->newtab
@@ -512,12 +514,21 @@ void lg_voice_start(lg_synth *s, int v, int channel, double f0, double f0_max, f
     s->f0_note[v] = f0;
     for (int k = 0; k < K; k++)
         s->mask[(size_t)v * K + k] = f0_max * (k + 1) < 0.5 * d->sample_rate ? 1.0f : 0.0f;
+    for (int b = 0; b < d->noise_bands; b++)
+        s->ngain[(size_t)v * d->noise_bands + b] = 1.0f;
     s->velocity[v] = velocity;
     s->channel[v] = channel;
     s->t_on[v] = 0;
     s->t_off[v] = -1;
     s->fading[v] = 0;
     memcpy(s->z + (size_t)v * Z, s->chz + (size_t)channel * Z, sizeof(float) * Z);
+}
+
+void lg_voice_eq(lg_synth *s, int v, const float *hgain, const float *ngain) {
+    const lg_dims *d = &s->d;
+    if (v < 0 || v >= d->voices) return;
+    for (int k = 0; k < d->n_harmonics; k++) s->mask[(size_t)v * d->n_harmonics + k] *= hgain[k];
+    memcpy(s->ngain + (size_t)v * d->noise_bands, ngain, sizeof(float) * d->noise_bands);
 }
 
 void lg_voice_release(lg_synth *s, int v) { if (v >= 0 && v < s->d.voices) s->t_off[v] = 0; }
@@ -731,7 +742,8 @@ static void synthesize(lg_synth *s, const int *slots, int J, const float *unifor
         for (int j = 0; j < J; j++) {
             float *x = s->x_noise + (size_t)j * B;
             const float *raw = s->x_raw + (size_t)j * s->h2.out + 2 + K;
-            for (int n = 0; n < B; n++) x[n] = exp_sigmoid(raw[n] - 5.0f);
+            const float *ng = s->ngain + (size_t)slots[j] * B;
+            for (int n = 0; n < B; n++) x[n] = exp_sigmoid(raw[n] - 5.0f) * ng[n];
         }
         gemm(s->x_noise, J, B, &s->bandl, s->x_g, s->bandl.out);
     }

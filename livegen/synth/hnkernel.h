@@ -54,6 +54,7 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
 void lg_free(lg_synth *s);
 void lg_set_channel_z(lg_synth *s, int channel, const float *z);
 void lg_voice_start(lg_synth *s, int v, int channel, double f0, double f0_max, float velocity);
+void lg_voice_eq(lg_synth *s, int v, const float *hgain, const float *ngain);
 void lg_voice_release(lg_synth *s, int v);
 void lg_voice_fade(lg_synth *s, int v);
 void lg_voice_state(const lg_synth *s, int v, lg_voice_info *out);

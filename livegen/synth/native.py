@@ -133,6 +133,12 @@ class NativeVoices:
     def start(self, slot: int, channel: int, f0: float, f0_max: float, velocity: int) -> None:
         self._lib.lg_voice_start(self._s, slot, channel, f0, f0_max, float(velocity))
 
+    def eq(self, slot: int, hgain: np.ndarray, ngain: np.ndarray) -> None:
+        """Calibrate a voice just started: its harmonics' gains (K,) and noise bands' (B,)."""
+        h = np.ascontiguousarray(hgain, np.float32)
+        n = np.ascontiguousarray(ngain, np.float32)
+        self._lib.lg_voice_eq(self._s, slot, self._ffi.from_buffer("float[]", h), self._ffi.from_buffer("float[]", n))
+
     def release(self, slot: int) -> None:
         self._lib.lg_voice_release(self._s, slot)
 

@@ -33,6 +33,7 @@ class ReferenceVoices:
         self.bank = hnsynth.VoiceBank.new(V, self.hop)
         self.f0 = np.full(V, 440.0)
         self.mask = np.zeros((V, K), np.float32)
+        self.ngain = np.ones((V, files.synth_dims.noise_bands), np.float32)
         self.velocity = np.zeros(V)
         self.channel = np.zeros(V, np.int64)
         self.t_on = np.zeros(V, np.int64)  # frames since note-on
@@ -50,12 +51,17 @@ class ReferenceVoices:
         self.bank.f0[slot] = f0
         self.f0[slot] = f0
         self.mask[slot] = hnsynth.harmonic_mask(np.asarray([f0_max]), self.mask.shape[1], self.fs.sample_rate)[0]
+        self.ngain[slot] = 1.0
         self.velocity[slot] = velocity
         self.channel[slot] = channel
         self.t_on[slot] = 0
         self.t_off[slot] = -1
         self.fading[slot] = False
         self.z[slot] = self.channel_z[channel]
+
+    def eq(self, slot: int, hgain: np.ndarray, ngain: np.ndarray) -> None:
+        self.mask[slot] *= hgain
+        self.ngain[slot] = ngain
 
     def release(self, slot: int) -> None:
         self.t_off[slot] = 0
@@ -82,6 +88,7 @@ class ReferenceVoices:
         amp, dist, dev, noise = self.files.step(self.ring, voices, np.concatenate([zv, note], axis=1))
         amps = hnsynth.harmonic_amplitudes(amp, dist, self.mask[voices])
         f0 = hnsynth.f0_of(self.f0[voices], dev)
+        noise = noise * self.ngain[voices]
         audio = self.fs.render(self.bank, voices, amps, f0, noise, uniforms, self.temperature)
         fade = self.fading[voices]
         if fade.any():

@@ -197,16 +197,20 @@ class ModelRenderer:
         self.name = "model"
         self.preset_names = list(files.presets)
 
-    def _synth(self, voices: int, z):
+    def _synth(self, voices: int, code):
         from livegen.synth.synth import Synth
 
+        z, calibration = code
         s = Synth(self.files, sample_rate=self.sample_rate, voices=voices, temperature=self.temperature,
                   seed=self.seed)
         s.set_channel_z(0, np.asarray(z, np.float32))
+        s.set_channel_eq(0, calibration)
         return s
 
     def preset(self, name):
-        return np.asarray(self.files.presets[name], np.float32)
+        """A code: the preset's z and its calibration (flat without one)."""
+        return (np.asarray(self.files.presets[name], np.float32),
+                self.files.calibration.get(name) or hnsynth.Calibration.flat())
 
     def note(self, code, pitch, velocity, hold_s, total_s):
         from livegen.synth.offline import render_note
@@ -230,7 +234,7 @@ class ModelRenderer:
     def mix(self, a, b, m):
         from livegen.synth.synth import mix_z
 
-        return mix_z(a, b, m)
+        return mix_z(a[0], b[0], m), a[1].mix(b[1], m)
 
     def encode(self, name, clips):
         from livegen.synth.encoding import encode_audio, refine
@@ -241,7 +245,7 @@ class ModelRenderer:
             x = np.concatenate([np.concatenate([c, gap]) for c in clips])
             z, _, _ = refine(self.files, x, self.sample_rate, z, list(self.files.presets.values()),
                              steps=self.refine_steps)
-        return z
+        return z, hnsynth.Calibration.flat()
 
 
 # ----------------------------------------------------------------------------
