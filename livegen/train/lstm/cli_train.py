@@ -144,6 +144,7 @@ def run(args, cfg=None) -> int:
             data, info = load_data(args, log=log)
         train(tcfg, data, args.out, resume=args.resume, data_info=info, progress=not args.no_progress,
               log=log, stop_after=args.stop_after, dist=dist)
+        distributed.barrier(dist)  # every rank done before any leaves the group
     finally:
         distributed.teardown(dist)
     return 0

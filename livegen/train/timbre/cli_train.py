@@ -43,9 +43,12 @@ def run(args, cfg) -> int:
             given = {k for k in own_sound.AUDIO_DEFAULTS if getattr(args, k) != getattr(defaults, k)}
             name = args.name or args.audio.resolve().name
             shipped = Path(cfg.path(cfg.models.timbre)) if cfg is not None else Path(__file__).parents[2] / "models" / "timbre"
-            return own_sound.run(options_from_args(args), args.audio, name, shipped, given,
+            done = own_sound.run(options_from_args(args), args.audio, name, shipped, given,
                                  progress=not args.no_progress, dist=dist)
+            distributed.barrier(dist)  # every rank done before any leaves the group
+            return done
         best = train(options_from_args(args), progress=not args.no_progress, dist=dist)
+        distributed.barrier(dist)
     finally:
         distributed.teardown(dist)
     print(f"best checkpoint: {best}", file=distributed.log_stream(dist, sys.stdout))
