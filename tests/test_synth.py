@@ -65,6 +65,33 @@ def test_stealing_fades_the_old_note_over_a_frame_then_starts_the_new(files):
     assert v["t_on"] == 0 and v["ring_frame"] == 0
 
 
+@pytest.mark.parametrize("kernel", ["native", "reference"])
+def test_a_quiet_released_voice_is_taken_at_once_and_a_loud_one_is_faded(files, kernel, monkeypatch):
+    from livegen.synth import native, reference
+    s = Synth(files, voices=1, seed=2, kernel=kernel)
+    s.handle(on(60))
+    s.render(s.frame * 3)
+    s.handle(off(60))
+    s.render(s.frame)
+    loud = s.voice(0)["rms"]
+    assert loud > 0
+    for module in (native, reference):  # the tiny model's releases are not real ones: a threshold
+        monkeypatch.setattr(module, "STEAL_CUT_RMS", loud / 100)  # under this voice's level now
+    s.handle(on(64))  # released but loud: faded over a frame first
+    assert s.voice(0)["fading"] and s.pending
+    s.render(s.frame * 2)
+    s.handle(off(64))
+    s.render(s.frame * 2)
+    quiet = s.voice(0)["rms"]
+    assert s.active_voices == 1 and quiet > 0
+    for module in (native, reference):
+        monkeypatch.setattr(module, "STEAL_CUT_RMS", quiet * 2)  # over it
+    s.handle(on(67))  # the quiet tail is cut: the new note starts in this frame
+    v = s.voice(0)
+    assert not v["fading"] and not s.pending and v["t_on"] == 0
+    assert v["f0"] == pytest.approx(hnsynth.midi_to_hz(67))
+
+
 def test_same_seed_same_audio_whatever_the_block_size(files):
     def run(seed, blocks):
         s = Synth(files, voices=3, seed=seed)

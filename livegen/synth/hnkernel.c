@@ -85,6 +85,7 @@ struct lg_synth {
     float *velocity;
     float *mask;    /* (V, K) 1 below Nyquist, times the voice's harmonic calibration */
     float *ngain;   /* (V, B) the voice's noise calibration */
+    float *rms;     /* (V) the voice's latest frame's RMS */
     int64_t *t_on, *t_off;
     int *fading;
     float *table;   /* (V, TABLE + 1) previous frame's wavetable */
@@ -352,7 +353,7 @@ void lg_free(lg_synth *s) {
     free(s->bands); free(s->zeros); free(s->window); free(s->alpha); free(s->lin); free(s->quad); free(s->phasor);
     free_fft(&s->table_fft); free_fft(&s->grain_fft);
     free(s->z); free(s->chz); free(s->ring); free(s->ring_frame); free(s->channel);
-    free(s->f0_note); free(s->phase); free(s->f0_prev); free(s->velocity); free(s->mask); free(s->ngain);
+    free(s->f0_note); free(s->phase); free(s->f0_prev); free(s->velocity); free(s->mask); free(s->ngain); free(s->rms);
     free(s->t_on); free(s->t_off); free(s->fading); free(s->table); free(s->tail);
     free(s->x_cond); free(s->x_h); free(s->x_bias); free(s->x_gate); free(s->x_a); free(s->x_tmp);
     free(s->x_outs); free(s->x_s); free(s->x_hh); free(s->x_raw); free(s->audio); free(s->tab_re); free(s->tab_im); free(s->grain_re); free(s->grain_im);
@@ -456,6 +457,7 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->velocity = alloc_f(V);
     s->mask = alloc_f((size_t)V * K);
     s->ngain = alloc_f((size_t)V * B);
+    s->rms = alloc_f((size_t)V);
     s->t_on = (int64_t *)calloc(V, sizeof(int64_t));
     s->t_off = (int64_t *)calloc(V, sizeof(int64_t));
     s->fading = (int *)calloc(V, sizeof(int));
@@ -483,7 +485,7 @@ lg_synth *lg_new(const lg_dims *d, const int *dilations, const float *weights, s
     s->x_g = alloc_f(R * s->bandl.out);
     s->amps = alloc_f(K);
     if (!s->z || !s->chz || !s->ring || !s->ring_frame || !s->channel || !s->f0_note || !s->phase
-        || !s->f0_prev || !s->velocity || !s->mask || !s->ngain || !s->t_on || !s->t_off || !s->fading || !s->table
+        || !s->f0_prev || !s->velocity || !s->mask || !s->ngain || !s->rms || !s->t_on || !s->t_off || !s->fading || !s->table
         || !s->tail || !s->x_cond || !s->x_h || !s->x_bias || !s->x_gate || !s->x_a || !s->x_tmp
         || !s->x_outs || !s->x_s || !s->x_hh || !s->x_raw || !s->audio || !s->tab_re || !s->tab_im || !s->grain_re
         || !s->grain_im || !s->out_re || !s->out_im || !s->f0_cur || !s->newtab
@@ -521,6 +523,7 @@ void lg_voice_start(lg_synth *s, int v, int channel, double f0, double f0_max, f
     s->t_on[v] = 0;
     s->t_off[v] = -1;
     s->fading[v] = 0;
+    s->rms[v] = 0.0f;
     memcpy(s->z + (size_t)v * Z, s->chz + (size_t)channel * Z, sizeof(float) * Z);
 }
 
@@ -543,6 +546,7 @@ void lg_voice_state(const lg_synth *s, int v, lg_voice_info *out) {
     out->ring_frame = s->ring_frame[v];
     out->f0 = s->f0_note[v];
     out->velocity = s->velocity[v];
+    out->rms = s->rms[v];
 }
 
 void lg_voice_z(const lg_synth *s, int v, float *z) {
@@ -800,6 +804,7 @@ int lg_render(lg_synth *s, const int *slots, int J, const float *uniforms, float
         double sq = 0.0;
         for (int i = 0; i < hop; i++) { mix[i] += a[i]; sq += (double)a[i] * a[i]; }
         const float rms = (float)sqrt(sq / hop);
+        s->rms[v] = rms;
         /* the frame's bookkeeping */
         s->t_on[v] += 1;
         if (s->t_off[v] >= 0) s->t_off[v] += 1;

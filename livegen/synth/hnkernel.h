@@ -42,6 +42,7 @@ typedef struct {
     int64_t ring_frame;
     double f0;
     float velocity;
+    float rms; /* the voice's latest frame */
 } lg_voice_info;
 
 enum { LG_NONE = 0, LG_FADED = 1, LG_EXPIRED = 2, LG_SILENT = 3 };

@@ -15,7 +15,7 @@ import numpy as np
 
 from livegen.core import hnsynth
 from livegen.synth.native import (EXPIRED, FADED, GLIDE_S, MIN_RELEASE_S, NONE, SILENT, SILENT_RMS,
-                                  TRAINED_RELEASE_S)
+                                  STEAL_CUT_RMS, TRAINED_RELEASE_S)
 
 
 class ReferenceVoices:
@@ -41,6 +41,7 @@ class ReferenceVoices:
         self.z = np.zeros((V, Z), np.float32)
         self.channel_z = np.zeros((16, Z), np.float32)
         self.fading = np.zeros(V, bool)
+        self.rms = np.zeros(V, np.float32)  # each voice's latest frame
 
     def set_channel_z(self, channel: int, z: np.ndarray) -> None:
         self.channel_z[channel] = z
@@ -57,6 +58,7 @@ class ReferenceVoices:
         self.t_on[slot] = 0
         self.t_off[slot] = -1
         self.fading[slot] = False
+        self.rms[slot] = 0.0
         self.z[slot] = self.channel_z[channel]
 
     def eq(self, slot: int, hgain: np.ndarray, ngain: np.ndarray) -> None:
@@ -73,7 +75,10 @@ class ReferenceVoices:
         return {"fading": bool(self.fading[slot]), "channel": int(self.channel[slot]),
                 "t_on": int(self.t_on[slot]), "t_off": int(self.t_off[slot]),
                 "ring_frame": int(self.ring.frame[slot]), "f0": float(self.f0[slot]),
-                "velocity": float(self.velocity[slot]), "z": self.z[slot].copy()}
+                "velocity": float(self.velocity[slot]), "z": self.z[slot].copy(), "rms": float(self.rms[slot])}
+
+    def quiet_release(self, slot: int) -> bool:
+        return self.t_off[slot] >= 0 and self.rms[slot] < STEAL_CUT_RMS
 
     def render(self, slots: np.ndarray, uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         voices = np.asarray(slots, np.int64)
@@ -93,6 +98,7 @@ class ReferenceVoices:
         fade = self.fading[voices]
         if fade.any():
             audio[fade] *= np.linspace(1.0, 0.0, self.hop, dtype=np.float32)
+        self.rms[voices] = np.sqrt(np.mean(audio.astype(np.float64) ** 2, axis=1))
         self.t_on[voices] += 1
         released = self.t_off[voices] >= 0
         self.t_off[voices[released]] += 1

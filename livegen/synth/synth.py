@@ -190,10 +190,11 @@ class Synth:
 
     def _note_on(self, ch: int, pitch: int, velocity: int) -> None:
         slot, stolen = self.alloc.note_on(ch, pitch, velocity, self.samples)
-        if stolen:
+        if stolen and not self.kernel.quiet_release(slot):  # (a quiet tail is cut: no fade, no wait)
             self.kernel.fade(slot)
             self.pending[slot] = (ch, pitch, velocity)
         else:
+            self.pending.pop(slot, None)
             self._start(slot, ch, pitch, velocity)
 
     def _start(self, slot: int, ch: int, pitch: int, velocity: int) -> None:
