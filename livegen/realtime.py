@@ -17,8 +17,10 @@ the log.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+import time
 
 SENDER_PRIORITY = 4
 CONTROL_PRIORITY = 3
@@ -80,8 +82,6 @@ class Collector:
     FULL_MAX_S have passed regardless, so that reference cycles cannot pile up."""
 
     def __init__(self, quiet, clock=None, collect=None):
-        import gc
-        import time
         self.quiet = quiet
         self.collect = collect or gc.collect  # a quiet moment's full collection
         self.clock = clock or time.monotonic
@@ -90,14 +90,12 @@ class Collector:
         self._thresholds = None
 
     def start(self) -> None:
-        import gc
         gc.freeze()  # (no collection first: the synth may be playing already)
         self._thresholds = gc.get_threshold()
         gc.set_threshold(self._thresholds[0], self._thresholds[1], NEVER)
         self.last_full = self.clock()
 
     def tick(self) -> None:
-        import gc
         now = self.clock()
         since = now - self.last_full
         if since >= FULL_MAX_S:
@@ -110,7 +108,6 @@ class Collector:
         self.last_full = now
 
     def stop(self) -> None:
-        import gc
         if self._thresholds is not None:
             gc.set_threshold(*self._thresholds)
             self._thresholds = None

@@ -62,7 +62,7 @@ class Notes:
 
 def test_the_fit_finds_the_noise_and_shelf_the_notes_were_made_with():
     truth = cal.calibration(noise_db=-8.0, shelf_db=12.0)
-    got, report = cal.calibrate(None, Notes(truth), "x", None, tone, rounds=6)
+    got, report = cal.calibrate(Notes(truth), "x", None, tone, rounds=6)
     assert abs(report["before"]["hnr_gap_db"]) > 3 and abs(report["before"]["high_gap_db"]) > 3  # a gap ...
     assert abs(report["after"]["hnr_gap_db"]) < 1 and abs(report["after"]["high_gap_db"]) < 1  # ... closed
     assert report["noise_db"] == pytest.approx(-8.0, abs=1.5) and report["shelf_db"] == pytest.approx(12.0, abs=2.0)

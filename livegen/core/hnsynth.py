@@ -22,6 +22,7 @@ overlap-added with a hop of one frame (grain f covers frames f and f+1).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -144,6 +145,7 @@ def harmonic_amplitudes(amp: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> 
 
 EQ_BANDS_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 11000.0, 16000.0)
 EQ_MAX_DB = 30.0
+_LOG_EQ_BANDS = np.log(np.asarray(EQ_BANDS_HZ))
 
 
 @dataclass(frozen=True)
@@ -167,11 +169,18 @@ class Calibration:
     def gains(self, f0: float, n_harmonics: int, dims: SynthDims) -> tuple[np.ndarray, np.ndarray]:
         """The linear gains of harmonics 1..K of a note at ``f0`` Hz, (K,), and of the noise
         bands, (B,), float32."""
-        logc = np.log(np.asarray(EQ_BANDS_HZ))
         fk = np.log(f0 * np.arange(1, n_harmonics + 1))
-        hg = 10.0 ** (np.interp(fk, logc, self.harmonic_db) / 20.0)
-        ng = 10.0 ** (np.interp(np.log(np.maximum(band_centers(dims), 1.0)), logc, self.noise_db) / 20.0)
-        return hg.astype(np.float32), ng.astype(np.float32)
+        hg = 10.0 ** (np.interp(fk, _LOG_EQ_BANDS, self.harmonic_db) / 20.0)
+        return hg.astype(np.float32), _noise_gains(self, dims)
+
+
+@functools.lru_cache(maxsize=64)
+def _noise_gains(calibration: Calibration, dims: SynthDims) -> np.ndarray:
+    """A calibration's noise band gains (B,) float32: the same for every note (read-only)."""
+    logb = np.log(np.maximum(band_centers(dims), 1.0))
+    ng = (10.0 ** (np.interp(logb, _LOG_EQ_BANDS, calibration.noise_db) / 20.0)).astype(np.float32)
+    ng.flags.writeable = False
+    return ng
 
 
 def f0_of(f0_note: np.ndarray, dev_cents: np.ndarray) -> np.ndarray:

@@ -98,6 +98,10 @@ class TimbreEngine:
         calibration = load_calibration(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).exists() else {}
         return cls(folder, dims, sessions["encoder"], sessions["decoder_step"], presets, calibration)
 
+    def calibration_of(self, name: str) -> hnsynth.Calibration:
+        """A preset's calibration (``calibration.json`` beside the model; flat if it has none)."""
+        return self.calibration.get(name) or hnsynth.Calibration.flat()
+
     @property
     def synth_dims(self) -> hnsynth.SynthDims:
         d = self.dims

@@ -74,10 +74,10 @@ class Synth:
         self.channel_base = [z.copy() for z in self.channel_z]
         self.channel_label = [per_channel[c] if c < len(per_channel) and per_channel[c] else
                               (preset or self.names[0]) for c in range(16)]  # what each plays
-        self.channel_eq = [self.calibration_of(label) for label in self.channel_label]
+        self.channel_eq = [self.files.calibration_of(label) for label in self.channel_label]
         self.morph_cc = morph_cc
         self.morph_target = self._preset(morph_preset, "synth.morph_preset") if morph_preset else None
-        self.morph_eq = self.calibration_of(morph_preset) if morph_preset else hnsynth.Calibration.flat()
+        self.morph_eq = self.files.calibration_of(morph_preset)  # flat without one
         self._flat = hnsynth.Calibration.flat()
         self.alloc = VoiceAllocator(voices)
         self.pending: dict[int, tuple[int, int, int]] = {}  # slot -> note waiting for its fade
@@ -107,10 +107,6 @@ class Synth:
         if name not in self.files.presets:
             raise ConfigError(f"{key} = {name!r}: no such preset; the model has: {', '.join(self.names)}")
         return self.files.presets[name].copy()
-
-    def calibration_of(self, name: str) -> hnsynth.Calibration:
-        """A preset's calibration (``calibration.json`` beside the model; flat if it has none)."""
-        return self.files.calibration.get(name) or hnsynth.Calibration.flat()
 
     def set_channel_eq(self, channel: int, calibration: hnsynth.Calibration) -> None:
         """Calibrate the notes ``channel`` starts from now on."""
@@ -147,7 +143,7 @@ class Synth:
         for c in cmd.channels:
             self.set_channel_z(c, cmd.z)
             self.channel_label[c] = cmd.label
-            self.channel_eq[c] = self.calibration_of(cmd.label)
+            self.channel_eq[c] = self.files.calibration_of(cmd.label)
 
     # -- MIDI -----------------------------------------------------------------------
     def handle(self, msg: bytes) -> None:
@@ -171,12 +167,12 @@ class Synth:
                 self.pending = {s: n for s, n in self.pending.items() if n[0] != ch}
             elif msg[1] == self.morph_cc and self.morph_target is not None:
                 self._channel_target(ch, mix_z(self.channel_base[ch], self.morph_target, msg[2] / 127.0))
-                self.channel_eq[ch] = self.calibration_of(self.channel_label[ch]).mix(self.morph_eq, msg[2] / 127.0)
+                self.channel_eq[ch] = self.files.calibration_of(self.channel_label[ch]).mix(self.morph_eq, msg[2] / 127.0)
         elif kind == 0xC0 and len(msg) >= 2:
             name = self.names[msg[1] % len(self.names)]
             self.set_channel_z(ch, self.files.presets[name])
             self.channel_label[ch] = name
-            self.channel_eq[ch] = self.calibration_of(name)
+            self.channel_eq[ch] = self.files.calibration_of(name)
 
     def set_limit(self, limit: int) -> None:
         """Allow at most ``limit`` voices; the oldest beyond it fade out over the next frame."""

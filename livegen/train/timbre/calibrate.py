@@ -49,7 +49,7 @@ def measures(x: np.ndarray, f0: float, hold: int, sample_rate: int) -> tuple[flo
     return tm.hnr_db(x, f0, hold, sample_rate), tm.high_band_db(x, sample_rate, SHELF_FROM_HZ)
 
 
-def calibrate(files, notes, name: str, z: np.ndarray, render, rounds: int = ROUNDS,
+def calibrate(notes, name: str, z: np.ndarray, render, rounds: int = ROUNDS,
               progress=None) -> tuple[hnsynth.Calibration, dict]:
     """The calibration of preset ``name`` (code ``z``) against the real notes of ``name``.
     ``render(z, calibration, pitch, velocity, hold_s, total_s)`` renders one note.

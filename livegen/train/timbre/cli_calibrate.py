@@ -24,11 +24,9 @@ def run(args, cfg) -> int:
     from livegen.engine.timbre import CALIBRATION_FILE, TimbreEngine
     from livegen.errors import ConfigError
     from livegen.fileio import check_output
-    from livegen.synth.offline import render_note
-    from livegen.synth.synth import Synth
     from livegen.train.timbre import calibrate as cal
     from livegen.train.timbre import data as wdata
-    from livegen.train.timbre.evaluate import RealNotes
+    from livegen.train.timbre.evaluate import ModelRenderer, RealNotes
 
     rounds = cal.ROUNDS if args.rounds is None else args.rounds
     if rounds < 1:
@@ -41,20 +39,17 @@ def run(args, cfg) -> int:
     files.calibration = {}  # measured from the flat synth
     ns = wdata.NoteSet.load(args.data) if args.data else wdata.load_or_render(wdata.RenderSpec())[0]
     notes = RealNotes([ns])
-    sr = notes.sample_rate
+    renderer = ModelRenderer(files, seed=0)  # the notes as the evaluation renders them
 
     def render(z, calibration, pitch, velocity, hold_s, total_s):
-        s = Synth(files, sample_rate=sr, voices=2, seed=0)
-        s.set_channel_z(0, z)
-        s.set_channel_eq(0, calibration)
-        return render_note(s, pitch, velocity, hold_s, total_s)
+        return renderer.note((z, calibration), pitch, velocity, hold_s, total_s)
 
     result, report = {}, {}
     for name, z in files.presets.items():
         if not any(notes.has(name, p, cal.VELOCITY) for p in cal.PITCHES):
             print(f"calibrate {name}: no real notes in the note set, left flat")
             continue
-        c, rep = cal.calibrate(files, notes, name, np.asarray(z, np.float32), render, rounds, progress=print)
+        c, rep = cal.calibrate(notes, name, np.asarray(z, np.float32), render, rounds, progress=print)
         result[name], report[name] = cal.rounded(c), rep
     out.write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in result.items()) + "\n}\n")
     print(f"{len(result)} presets calibrated -> {out}")

@@ -209,8 +209,7 @@ class ModelRenderer:
 
     def preset(self, name):
         """A code: the preset's z and its calibration (flat without one)."""
-        return (np.asarray(self.files.presets[name], np.float32),
-                self.files.calibration.get(name) or hnsynth.Calibration.flat())
+        return np.asarray(self.files.presets[name], np.float32), self.files.calibration_of(name)
 
     def note(self, code, pitch, velocity, hold_s, total_s):
         from livegen.synth.offline import render_note
