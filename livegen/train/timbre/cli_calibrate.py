@@ -36,7 +36,6 @@ def run(args, cfg) -> int:
     if args.report:
         check_output(args.report)
     files = TimbreEngine.load(args.model)
-    files.calibration = {}  # measured from the flat synth
     ns = wdata.NoteSet.load(args.data) if args.data else wdata.load_or_render(wdata.RenderSpec())[0]
     notes = RealNotes([ns])
     renderer = ModelRenderer(files, seed=0)  # the notes as the evaluation renders them
